@@ -1,0 +1,110 @@
+"""Alerts: what one impersonation episode tells the lecturer, and the channels that carry it.
+
+A channel is any object with
+    name: str          "console", "desktop", "webhook", "email"
+    batch_s: float     0 = deliver each alert alone; > 0 = gather alerts this many seconds (a digest)
+    deliver(alerts: list[Alert]) -> None    raises ChannelError (or any exception) when it fails
+`worker.AlertDispatcher` queues alerts and drives the channels off the capture thread.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Mapping, Protocol
+
+KIND_TITLES = {"mismatch": "MISMATCH", "unknown_face": "UNKNOWN FACE", "test": "TEST"}
+
+
+class ChannelError(RuntimeError):
+    """A delivery that failed; str() is the reason recorded for the attempt."""
+
+
+@dataclass(frozen=True)
+class Alert:
+    id: int
+    session_id: int | None
+    time: datetime
+    kind: str                       # "mismatch" | "unknown_face" | "test"
+    student_id: str | None          # the student the display name claims
+    display_name: str
+    identified_as: str | None       # the enrolled student the face matched instead, if any
+    similarity: float | None        # face vs the claimed student
+    threshold: float | None         # t_verify in force
+    evidence_path: Path | None = None
+    class_name: str = ""
+
+
+class Channel(Protocol):
+    name: str
+    batch_s: float
+
+    def deliver(self, alerts: list[Alert]) -> None: ...
+
+
+def title(alert: Alert) -> str:
+    who = alert.display_name or alert.student_id or "?"
+    return f"rollcall {KIND_TITLES.get(alert.kind, alert.kind.upper())}: {who}"
+
+
+def describe(alert: Alert) -> str:
+    """The alert's substance in one sentence, without time or class."""
+    claimed = alert.student_id or "no roster student"
+    sim = "" if alert.similarity is None else f"similarity {alert.similarity:.2f}"
+    if alert.threshold is not None:
+        sim = f"{sim} < threshold {alert.threshold:.2f}" if sim else f"threshold {alert.threshold:.2f}"
+    if alert.kind == "mismatch":
+        what = f"the face is {alert.identified_as or 'another student'}, not {claimed}"
+    elif alert.kind == "unknown_face":
+        what = f"the face matches no enrolled student (expected {claimed})"
+    elif alert.kind == "test":
+        return "test alert: this channel works"
+    else:
+        what = alert.kind
+    return f"{what} ({sim})" if sim else what
+
+
+def format_text(alert: Alert) -> str:
+    """One line: time, kind, display name, what was seen, class, session, alert id."""
+    when = alert.time.strftime("%H:%M:%S")
+    where = ", ".join(p for p in (alert.class_name and f"class {alert.class_name}",
+                                  alert.session_id is not None and f"session {alert.session_id}",
+                                  f"alert {alert.id}") if p)
+    return (f"{when} {KIND_TITLES.get(alert.kind, alert.kind.upper())} "
+            f"\"{alert.display_name}\": {describe(alert)} [{where}]")
+
+
+def make_test_alert(class_name: str = "") -> Alert:
+    """The alert `rollcall alerts test` sends through every channel."""
+    return Alert(id=0, session_id=None, time=datetime.now().astimezone(), kind="test",
+                 student_id=None, display_name="rollcall test", identified_as=None, similarity=None,
+                 threshold=None, evidence_path=None, class_name=class_name)
+
+
+def build_channels(settings, env: Mapping[str, str] | None = None, print_fn=None) -> list:
+    """The channels named in `settings.channels` (an AlertSettings), checked now so that a bad setting
+    is a ConfigError naming its key before the session starts, not a failed delivery later."""
+    env = os.environ if env is None else env
+    out = []
+    for name in settings.channels:
+        if name == "console":
+            from .console import ConsoleChannel
+            out.append(ConsoleChannel(print_fn))
+        elif name == "desktop":
+            from .desktop import DesktopChannel
+            out.append(DesktopChannel.from_settings(settings.desktop, env))
+        elif name == "webhook":
+            from .webhook import WebhookChannel
+            out.append(WebhookChannel.from_settings(settings.webhook, env))
+        elif name == "email":
+            from .email import EmailChannel
+            out.append(EmailChannel.from_settings(settings.email, env))
+        else:
+            from bot.config import ConfigError
+            raise ConfigError(f"alerts.channels: unknown channel {name!r}")
+    return out
+
+
+__all__ = ["Alert", "Channel", "ChannelError", "build_channels", "describe", "format_text", "make_test_alert",
+           "title"]

@@ -1,0 +1,407 @@
+"""Name strip -> text (OCR) -> roster student (DESIGN.md "Name resolution").
+
+`normalise` and `resolve` are pure functions over strings; `NameReader` wraps rapidocr's PP-OCR
+detection and recognition models (they ship inside the rapidocr wheel; nothing is downloaded).
+"""
+from __future__ import annotations
+
+import hashlib
+import re
+import unicodedata
+from collections import OrderedDict
+from pathlib import Path
+
+import cv2
+import numpy as np
+from rapidfuzz import fuzz
+
+from bot.config import NameSettings
+from bot.types import NameMatch, Student
+
+# --- normalise ------------------------------------------------------------------------------------
+
+# Words that Zoom / Meet put in parentheses after a display name; pronouns are listed so that
+# "(she/her)", "(they/them)" and "(Host, me)" all disappear but "(James)" (a nickname) stays.
+_DECORATION_WORDS = {
+    "host", "co-host", "cohost", "co host", "me", "guest", "you", "presenter", "presenting",
+    "she", "her", "hers", "he", "him", "his", "they", "them", "theirs", "ze", "zir", "xe", "xem",
+    "any", "all", "pronouns",
+    # Korean Zoom: 호스트 (host), 공동 호스트 (co-host), 나 (me), 게스트 (guest)
+    "호스트", "공동 호스트", "공동호스트", "나", "게스트",
+}
+_PAREN = re.compile(r"[(\[]([^()\[\]]*)[)\]]")
+_ELLIPSIS = re.compile(r"(\.{2,}|…|\u22ef)\s*$")
+
+
+def _is_decoration(inner: str) -> bool:
+    parts = [p.strip() for p in re.split(r"[,/|]", inner.casefold()) if p.strip()]
+    return bool(parts) and all(p in _DECORATION_WORDS for p in parts)
+
+
+def _fold(text: str) -> str:
+    """NFKD, drop accents, casefold; recompose so Hangul stays syllables, not loose jamo."""
+    text = unicodedata.normalize("NFKD", text)
+    text = "".join(ch for ch in text if not unicodedata.combining(ch))
+    return unicodedata.normalize("NFC", text).casefold()
+
+
+def _fix_ocr_token(tok: str) -> str:
+    # A 0 in a word that is otherwise letters is an O misread ("N0via"); a token with any other
+    # digit is a student number and stays as it is.
+    digits = {ch for ch in tok if ch.isdigit()}
+    if digits == {"0"} and sum(ch.isalpha() for ch in tok) >= 2:
+        tok = tok.replace("0", "o")
+    return tok
+
+
+def normalise(text: str) -> str:
+    """The comparison key of a display name (DESIGN.md "Name resolution" step 1).
+
+    `  Rizky_Putri-Pratiwi (Host, me) 🎤` -> `rizky putri pratiwi`.
+    """
+    if not text:
+        return ""
+    # OCR reads a capital I in sans-serif fonts as a bar; in a name a bar is never meant.
+    text = text.replace("|", "I").replace("¦", "I")
+    text = _PAREN.sub(lambda m: " " if _is_decoration(m.group(1)) else m.group(0), text)
+    text = _fold(text)
+    # Everything that is not a letter or digit (mic glyphs, emoji, brackets, OCR specks, the
+    # separators _ - .) becomes a space; an apostrophe inside a word is dropped so that
+    # "O'Hare" and "OHare" meet.
+    text = re.sub(r"(?<=\w)['’`](?=\w)", "", text)
+    text = re.sub(r"[\W_]+", " ", text)
+    tokens = [_fix_ocr_token(t) for t in text.split()]
+    return " ".join(tokens)
+
+
+# --- resolve --------------------------------------------------------------------------------------
+
+_ID_CONFUSIONS = str.maketrans({"o": "0", "i": "1", "l": "1", "|": "1"})
+_STUDENT_NUMBER = re.compile(r"^(?=.*\d.*\d.*\d.*\d)[a-z0-9]+$")  # a token with >= 4 digits
+_MIN_PREFIX = 5  # a cut-off name must keep at least this many characters to be matched on
+
+
+def _id_key(text: str) -> str:
+    # OCR confuses O/0 and I/l/1 inside IDs; compare IDs through the same confusion classes.
+    return re.sub(r"[^0-9a-z]", "", _fold(text).translate(_ID_CONFUSIONS))
+
+
+def _find_id(text: str, roster: list[Student]) -> Student | None:
+    """A roster student_id written as a token of the label (`G1A021044_Rizky ...`)."""
+    raw = _fold(text).translate(_ID_CONFUSIONS)
+    hits = []
+    for s in roster:
+        key = _id_key(s.student_id)
+        if len(key) < 4:
+            continue  # too short to tell from ordinary text
+        # The ID must start at a token boundary and not run on into more digits; what follows may
+        # be a letter because OCR often drops the `_` between ID and name.
+        if re.search(rf"(?<![0-9a-z]){re.escape(key)}(?![0-9])", raw):
+            hits.append(s)
+    return hits[0] if len(hits) == 1 else None
+
+
+def _name_part(norm: str) -> str:
+    """The label without student-number tokens (`20200759 yang yeji` -> `yang yeji`)."""
+    return " ".join(t for t in norm.split() if not _STUDENT_NUMBER.match(t))
+
+
+def _keys(s: Student) -> list[str]:
+    return [k for k in (normalise(s.name), *(normalise(a) for a in s.aliases)) if k]
+
+
+def resolve(text: str, roster: list[Student], settings: NameSettings) -> NameMatch:
+    """A tile label -> the roster student it names, or student_id None (`unlabeled`)."""
+    if not text or not roster:
+        return NameMatch(text=text or "", student_id=None, method="none")
+    hit = _find_id(text, roster)
+    if hit is not None:
+        return NameMatch(text=text, student_id=hit.student_id, method="id", score=100.0)
+
+    truncated = bool(_ELLIPSIS.search(text.strip()))
+    norm = _name_part(normalise(text))
+    if not norm:
+        return NameMatch(text=text, student_id=None, method="none")
+
+    exact = {s.student_id for s in roster if norm in _keys(s)}
+    if len(exact) == 1:
+        return NameMatch(text=text, student_id=exact.pop(), method="exact", score=100.0)
+    if len(exact) > 1:  # two students share this name or alias: guessing would accuse the wrong one
+        return NameMatch(text=text, student_id=None, method="none", score=100.0)
+
+    scores = []
+    for s in roster:
+        best = 0.0
+        for key in _keys(s):
+            score = fuzz.token_set_ratio(norm, key)
+            # A cut-off label ("Rizky Putri Pr...") is compared with the same length of the name.
+            if (truncated or len(norm) >= 8) and _MIN_PREFIX <= len(norm) < len(key):
+                score = max(score, fuzz.ratio(norm, key[:len(norm)]))
+            best = max(best, score)
+        scores.append((best, s.student_id))
+    scores.sort(reverse=True)
+    best, sid = scores[0]
+    second = scores[1][0] if len(scores) > 1 else 0.0
+    if best >= settings.fuzzy_min and best - second >= settings.fuzzy_lead:
+        return NameMatch(text=text, student_id=sid, method="fuzzy", score=float(best))
+    return NameMatch(text=text, student_id=None, method="none", score=float(best))
+
+
+# --- reading labels (OCR) -------------------------------------------------------------------------
+
+class OcrError(RuntimeError):
+    """The OCR models cannot be loaded; str() names what is missing."""
+
+
+_DET_MODEL = "PP-OCRv6_det_small.onnx"
+_REC_MODEL = "PP-OCRv6_rec_small.onnx"
+_REC_H = 48          # the recogniser's input height
+_DET_BAND_H = 64     # a label band is scaled to about this height before detection (64 beat 48-96)
+_MAX_UPSCALE = 4.0   # labels on small tiles are ~6 px high; beyond 4x detection gains nothing
+_MIN_REC_SCORE = 0.5
+
+
+def _rapidocr_models() -> Path:
+    import rapidocr
+    return Path(rapidocr.__file__).resolve().parent / "models"
+
+
+def _box_key(img: np.ndarray) -> bytes:
+    """Cache key of an image region: coarse enough that JPEG/video noise maps to the same key."""
+    small = cv2.resize(cv2.cvtColor(img, cv2.COLOR_BGR2GRAY), (48, 12), interpolation=cv2.INTER_AREA)
+    q = (small >> 4).astype(np.uint8)
+    return hashlib.blake2b(q.tobytes() + repr(img.shape[:2]).encode(), digest_size=16).digest()
+
+
+def has_text(img: np.ndarray) -> bool:
+    """Cheap check (~0.1 ms) that a region holds anything text-like: enough small, sharp strokes.
+
+    A plain camera-off background or an empty strip fails it; it errs on the side of True.
+    """
+    if img is None or img.size == 0 or min(img.shape[:2]) < 6:
+        return False
+    gray = cv2.cvtColor(img, cv2.COLOR_BGR2GRAY) if img.ndim == 3 else img
+    grad = cv2.morphologyEx(gray, cv2.MORPH_GRADIENT, np.ones((3, 3), np.uint8))
+    strong = grad > 48
+    return strong.mean() > 0.004 and strong.sum() >= 12
+
+
+class _Line:
+    """One text line found by the detector, in the coordinates of the region it was found in."""
+
+    def __init__(self, x0: float, y0: float, x1: float, y1: float, score: float):
+        self.x0, self.y0, self.x1, self.y1, self.score = x0, y0, x1, y1, score
+
+    @property
+    def h(self) -> float:
+        return self.y1 - self.y0
+
+    @property
+    def w(self) -> float:
+        return self.x1 - self.x0
+
+
+class NameReader:
+    """Reads display-name labels with rapidocr's PP-OCR models (loaded once, ~2-5 s).
+
+    `read(strips)` reads the label in each name strip (the tile stage's `Tile.name_box` crops);
+    `read_tiles(tiles)` reads whole tile crops: the bottom band first (Zoom and Meet put the label at
+    the bottom left), then the centre (a camera-off tile shows the name big in the middle).
+    Results are cached by region pixels, so an unchanged label costs no OCR in the next cycle.
+    """
+
+    def __init__(self, cache_size: int = 1024, threads: int = 0):
+        models = _rapidocr_models()
+        det, rec = models / _DET_MODEL, models / _REC_MODEL
+        for p in (det, rec):
+            if not p.is_file():
+                raise OcrError(f"{p}: OCR model missing from the rapidocr wheel (reinstall rapidocr)")
+        try:
+            from rapidocr import RapidOCR
+        except ImportError as e:
+            raise OcrError(f"rapidocr: not importable ({e}); pip install rapidocr onnxruntime") from None
+        params = {
+            "Global.log_level": "warning",
+            # Explicit model paths: rapidocr then never reaches for its download URLs.
+            "Det.model_path": str(det), "Rec.model_path": str(rec),
+            "Cls.model_path": str(models / "ch_ppocr_mobile_v2.0_cls_mobile.onnx"),
+            # We size regions ourselves; "max" with a large limit only rounds to multiples of 32.
+            "Det.limit_type": "max", "Det.limit_side_len": 4096,
+            "Det.box_thresh": 0.4,
+        }
+        if threads > 0:
+            params["EngineConfig.onnxruntime.intra_op_num_threads"] = threads
+        engine = RapidOCR(params=params)
+        # The whole pipeline's __call__ resizes and pads for documents; labels need our own sizing,
+        # so we drive its detector and recogniser directly.
+        self._det = engine._load_det_model()
+        self._rec = engine._load_rec_model()
+        from rapidocr.ch_ppocr_rec import TextRecInput
+        self._rec_input = TextRecInput
+        self._cache: OrderedDict[bytes, str] = OrderedDict()
+        self._cache_size = cache_size
+        self.stats = {"hits": 0, "misses": 0}
+
+    # public ---------------------------------------------------------------------------------------
+
+    def read(self, strips: list[np.ndarray]) -> list[str]:
+        """The label text of each name strip (BGR); "" where there is none."""
+        return self._read_many(strips, self._label_in_strip)
+
+    def read_tiles(self, tiles: list[np.ndarray]) -> list[str]:
+        """The display name of each whole tile crop (BGR); "" where none is shown."""
+        return self._read_many(tiles, self._label_in_tile)
+
+    def read_tile(self, tile: np.ndarray) -> str:
+        return self.read_tiles([tile])[0]
+
+    # internals ------------------------------------------------------------------------------------
+
+    def _read_many(self, imgs, locate) -> list[str]:
+        out: list[str | None] = [None] * len(imgs)
+        crops, owners = [], []
+        keys = []
+        for i, img in enumerate(imgs):
+            if img is None or img.size == 0:
+                out[i] = ""
+                keys.append(None)
+                continue
+            key = _box_key(img) + locate.__name__.encode()
+            keys.append(key)
+            if key in self._cache:
+                self._cache.move_to_end(key)
+                self.stats["hits"] += 1
+                out[i] = self._cache[key]
+                continue
+            self.stats["misses"] += 1
+            crop = locate(img)
+            if crop is None:
+                out[i] = ""
+            else:
+                crops.append(crop)
+                owners.append(i)
+        # One recogniser call for every label of the frame: it batches by width.
+        for i, text in zip(owners, self._recognise(crops)):
+            out[i] = text
+        for key, text in zip(keys, out):
+            if key is not None:
+                self._remember(key, text)
+        return [t or "" for t in out]
+
+    def _remember(self, key: bytes, text: str) -> None:
+        self._cache[key] = text
+        self._cache.move_to_end(key)
+        while len(self._cache) > self._cache_size:
+            self._cache.popitem(last=False)
+
+    def _recognise(self, crops: list[np.ndarray]) -> list[str]:
+        if not crops:
+            return []
+        res = self._rec(self._rec_input(img=crops))
+        texts = []
+        for txt, score in zip(res.txts, res.scores):
+            texts.append(_clean_read(txt) if score >= _MIN_REC_SCORE else "")
+        return texts
+
+    def _detect(self, region: np.ndarray, scale: float) -> list[_Line]:
+        """Text lines in `region`, in region coordinates."""
+        h, w = region.shape[:2]
+        sh, sw = max(32, round(h * scale / 32) * 32), max(32, round(w * scale / 32) * 32)
+        img = cv2.resize(region, (sw, sh), interpolation=cv2.INTER_CUBIC if scale > 1 else cv2.INTER_AREA)
+        res = self._det(img)
+        if res.boxes is None:
+            return []
+        fx, fy = w / sw, h / sh
+        lines = []
+        for quad, score in zip(res.boxes, res.scores):
+            xs, ys = quad[:, 0] * fx, quad[:, 1] * fy
+            lines.append(_Line(xs.min(), ys.min(), xs.max(), ys.max(), float(score)))
+        return lines
+
+    def _label_in_band(self, band: np.ndarray) -> np.ndarray | None:
+        """The bottom-left text line of a band (a name strip or a tile's bottom part)."""
+        if not has_text(band):
+            return None
+        base = float(np.clip(_DET_BAND_H / band.shape[0], 1.0, _MAX_UPSCALE))
+        # Labels on small tiles of a low-resolution capture are ~6 px high: if nothing is found
+        # at the usual scale, look again closer.
+        for scale in (base, _MAX_UPSCALE) if base < _MAX_UPSCALE / 1.5 else (base,):
+            line = _pick_label(self._detect(band, scale), band.shape, prefer="bottom")
+            if line is not None:
+                return _crop_line(band, line)
+        return None
+
+    def _label_in_strip(self, strip: np.ndarray) -> np.ndarray | None:
+        return self._label_in_band(strip)
+
+    def _label_in_tile(self, tile: np.ndarray) -> np.ndarray | None:
+        th = tile.shape[0]
+        # Bottom band: Zoom and Meet both draw the label at the bottom left of the video.
+        crop = self._label_in_band(tile[int(th * 0.65):])
+        if crop is not None:
+            return crop
+        # Centre: a camera-off tile shows only the name, large, in the middle.
+        mid = tile[int(th * 0.2):int(th * 0.8)]
+        if not has_text(mid):
+            return None
+        scale = float(np.clip(2 * _DET_BAND_H / mid.shape[0], 0.5, _MAX_UPSCALE))
+        line = _pick_label(self._detect(mid, scale), mid.shape, prefer="centre")
+        return None if line is None else _crop_line(mid, line)
+
+
+def _merge_line(lines: list[_Line], seed: _Line) -> _Line:
+    """The seed box joined with its neighbours on the same text line (a name split in words)."""
+    x0, y0, x1, y1 = seed.x0, seed.y0, seed.x1, seed.y1
+    changed = True
+    used = {id(seed)}
+    while changed:
+        changed = False
+        for ln in lines:
+            if id(ln) in used:
+                continue
+            overlap = min(y1, ln.y1) - max(y0, ln.y0)
+            gap = max(ln.x0 - x1, x0 - ln.x1)
+            if overlap > 0.5 * min(y1 - y0, ln.h) and gap < 1.5 * (y1 - y0):
+                x0, y0, x1, y1 = min(x0, ln.x0), min(y0, ln.y0), max(x1, ln.x1), max(y1, ln.y1)
+                used.add(id(ln))
+                changed = True
+    return _Line(x0, y0, x1, y1, seed.score)
+
+
+def _pick_label(lines: list[_Line], shape, prefer: str) -> _Line | None:
+    h, w = shape[:2]
+    # Too small to be a label: specks, icon fragments, compression noise.
+    lines = [ln for ln in lines if ln.h >= 4 and ln.w >= 4]
+    if not lines:
+        return None
+    if prefer == "bottom":
+        # The lowest line that starts in the left part; labels are left-aligned in Zoom and Meet.
+        left = [ln for ln in lines if ln.x0 < 0.5 * w] or lines
+        seed = max(left, key=lambda ln: ln.y1 - 0.25 * ln.x0 * h / max(w, 1))
+    else:
+        # The biggest line nearest the centre.
+        cy = h / 2
+        seed = max(lines, key=lambda ln: ln.h * ln.w ** 0.5 - abs((ln.y0 + ln.y1) / 2 - cy))
+    return _merge_line(lines, seed)
+
+
+def _crop_line(region: np.ndarray, line: _Line) -> np.ndarray:
+    """The line cut out with a margin, scaled to the recogniser's height (cubic beats its bilinear)."""
+    h, w = region.shape[:2]
+    pad_y, pad_x = 0.15 * line.h, 0.3 * line.h
+    x0, x1 = int(max(0, line.x0 - pad_x)), int(min(w, np.ceil(line.x1 + pad_x)))
+    y0, y1 = int(max(0, line.y0 - pad_y)), int(min(h, np.ceil(line.y1 + pad_y)))
+    crop = region[y0:y1, x0:x1]
+    ch, cw = crop.shape[:2]
+    s = _REC_H / max(ch, 1)
+    return cv2.resize(crop, (max(1, round(cw * s)), _REC_H),
+                      interpolation=cv2.INTER_CUBIC if s > 1 else cv2.INTER_AREA)
+
+
+def _clean_read(text: str) -> str:
+    """Undo the recogniser's habits on labels: stray icon glyphs at the ends, doubled spaces."""
+    text = " ".join(text.split())
+    # A mic or video icon left of the name reads as one stray symbol or digit.
+    text = re.sub(r"^(?:[^\w\s(\[]|\d(?=\s+[^\W\d]))\s*", "", text)
+    text = re.sub(r"\s+[^\w\s.)\]…]$", "", text)
+    return text.strip()

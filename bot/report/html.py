@@ -1,0 +1,78 @@
+"""The report as one self-contained HTML file (Jinja2): styles inline, images as data: URIs, the
+per-participant timeline as inline SVG, so the file can be mailed or archived alone."""
+from __future__ import annotations
+
+import base64
+from pathlib import Path
+
+import jinja2
+
+from bot.report import metrics
+from bot.store import Store
+
+TEMPLATES = Path(__file__).resolve().parent / "templates"
+
+VERDICT_COLOURS = {
+    "verified": "#2e9d4f", "mismatch": "#d1333a", "unknown_face": "#f08c00", "unlabeled": "#8e5cc4",
+    "camera_off": "#9aa0a6", "no_face": "#cfd4d9", "multiple_faces": "#e6c229", "unjudged": "#6f8fb0",
+}
+TIMELINE_WIDTH = 900    # px of the SVG strip; each capture gets TIMELINE_WIDTH / captures
+ROW_HEIGHT = 14
+
+
+def _env() -> jinja2.Environment:
+    return jinja2.Environment(loader=jinja2.FileSystemLoader(str(TEMPLATES)),
+                              autoescape=jinja2.select_autoescape(["html"]),
+                              undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True)
+
+
+def timeline_runs(verdicts: list[str | None], width: float = TIMELINE_WIDTH,
+                  times: list[str] | None = None) -> list[dict]:
+    """Consecutive equal verdicts as one rectangle each (x, w in px), so a long session stays small.
+    `times` (one per capture) label each run with its first and last capture time."""
+    n = len(verdicts)
+    if n == 0:
+        return []
+    step = width / n
+    runs, start = [], 0
+    for i in range(1, n + 1):
+        if i == n or verdicts[i] != verdicts[start]:
+            if verdicts[start] is not None:
+                runs.append({"x": round(start * step, 2), "w": round((i - start) * step, 2),
+                             "verdict": verdicts[start], "first": start + 1, "last": i,
+                             "colour": VERDICT_COLOURS.get(verdicts[start], "#444"),
+                             "from": times[start][11:19] if times else "",
+                             "to": times[i - 1][11:19] if times else ""})
+            start = i
+    return runs
+
+
+def data_uri(jpeg: bytes | None) -> str | None:
+    return "data:image/jpeg;base64," + base64.b64encode(jpeg).decode("ascii") if jpeg else None
+
+
+def to_html(report: dict, timelines: list[dict], evidence: dict[int, bytes | None],
+            capture_times: list[str] | None = None) -> str:
+    """`timelines` from metrics.timelines; `evidence` maps alert id -> evidence JPEG bytes;
+    `capture_times` (one per capture, as in the timelines) label the strips."""
+    rows = [{**t, "runs": timeline_runs(t["verdicts"], times=capture_times)} for t in timelines]
+    alerts = [{**a, "image": data_uri(evidence.get(a["id"]))} for a in report["alerts"]]
+    return _env().get_template("report.html").render(
+        session=report["session"], students=report["students"],
+        present=[s for s in report["students"] if s["status"] != "absent"],
+        absent=[s for s in report["students"] if s["status"] == "absent"],
+        unlabeled=report["unlabeled"], alerts=alerts, timelines=rows,
+        width=TIMELINE_WIDTH, row_height=ROW_HEIGHT, colours=VERDICT_COLOURS,
+        first_time=(capture_times or [""])[0][11:19], last_time=(capture_times or [""])[-1][11:19])
+
+
+def render(store: Store, ref: int | str) -> str:
+    """The HTML report of session `ref` (an id or "last")."""
+    info, roster, captures, observations, alerts = metrics.session_data(store, ref)
+    report = metrics.compute(info, roster, captures, observations, alerts)
+    evidence = {}
+    for a in report["alerts"]:
+        path = store.evidence_path(a["evidence"]) if a["evidence"] else None
+        evidence[a["id"]] = path.read_bytes() if path is not None and path.is_file() else None
+    return to_html(report, metrics.timelines(captures, observations, roster), evidence,
+                   [c["time"] for c in captures])

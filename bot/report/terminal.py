@@ -1,0 +1,81 @@
+"""A readable summary of a session report in the terminal (rich)."""
+from __future__ import annotations
+
+import io
+
+from rich.console import Console
+from rich.table import Table
+
+STATUS_STYLE = {"verified": "green", "flagged": "bold red", "unverified": "yellow",
+                "camera_off": "dim", "absent": "dim red"}
+
+
+def _fmt(value, suffix: str = "") -> str:
+    return "-" if value is None else f"{value}{suffix}"
+
+
+def _minutes(seconds) -> str:
+    return f"{seconds / 60:.1f}"
+
+
+def _clock(iso: str | None) -> str:
+    # "2024-05-01T10:00:00.000Z" -> "10:00:00": the date is in the header
+    return iso[11:19] if iso else "-"
+
+
+def print_summary(report: dict, console: Console | None = None) -> None:
+    console = console or Console()
+    s = report["session"]
+    console.print(
+        f"[bold]Session {s['id']}[/bold]  class {s['class'] or '-'}  source {s['source']}\n"
+        f"started {s['started']}  ended {s['ended'] or '(not ended)'}  "
+        f"duration {_minutes(s['duration_s'])} min  captures {s['captures']} every {s['interval_s']} s",
+        highlight=False)
+
+    table = Table(show_lines=False)
+    table.add_column("student", no_wrap=True, overflow="ellipsis", max_width=32)
+    table.add_column("id", no_wrap=True)
+    table.add_column("status", no_wrap=True)
+    # short headers so a 120-column terminal fits a full name; the caption spells them out
+    for col in ("min", "first", "last", "cam%", "ver%", "mism", "unkn"):
+        table.add_column(col, justify="left" if col in ("first", "last") else "right", no_wrap=True)
+    table.caption = "min present, cam% camera on, ver% verified of judged, mism/unkn captures"
+    for st in report["students"]:
+        table.add_row(st["name"], st["student_id"],
+                      f"[{STATUS_STYLE.get(st['status'], '')}]{st['status']}[/]",
+                      _minutes(st["present_s"]), _clock(st["first_seen"]), _clock(st["last_seen"]),
+                      _fmt(st["camera_on_pct"]), _fmt(st["verified_pct"]),
+                      str(st["mismatch_captures"]), str(st["unknown_face_captures"]))
+    console.print(table)
+
+    if report["unlabeled"]:
+        console.print("[bold]Unlabeled names[/bold] (not in the roster):")
+        for u in report["unlabeled"]:
+            who = f", face matches {u['identified_as']}" if u["identified_as"] else ""
+            n = u["captures"]
+            console.print(f"  {u['display_name']!r}: {n} capture{'' if n == 1 else 's'}{who}",
+                          highlight=False)
+    if report["alerts"]:
+        console.print(f"[bold red]Alerts ({len(report['alerts'])})[/bold red]")
+        names = {st["student_id"]: st["name"] for st in report["students"]}
+
+        def who(sid: str | None) -> str:
+            return f"{names[sid]} ({sid})" if sid in names else (sid or "")
+
+        for a in report["alerts"]:
+            sim = "-" if a["similarity"] is None else f"{a['similarity']:.2f}"
+            thr = "-" if a["threshold"] is None else f"{a['threshold']:.2f}"
+            console.print(
+                f"  #{a['id']} {_clock(a['time'])} {a['kind']}: tile {a['display_name']!r} "
+                f"[{who(a['student_id']) or 'unlabeled'}] shows {who(a['identified_as']) or 'nobody enrolled'}"
+                f", similarity {sim} (threshold {thr})  {a['evidence'] or ''}",
+                markup=False, highlight=False)
+    else:
+        console.print("No alerts.")
+
+
+def to_text(report: dict, width: int = 120) -> str:
+    """The summary as plain text (no colour codes)."""
+    buf = io.StringIO()
+    print_summary(report, Console(file=buf, width=width, color_system=None, force_terminal=False))
+    return buf.getvalue()

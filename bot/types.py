@@ -1,0 +1,71 @@
+"""Typed results passed from one pipeline stage to the next (plain dataclasses, no behaviour)."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+Box = tuple[int, int, int, int]  # x, y, w, h in frame pixels
+
+
+@dataclass
+class Tile:
+    """One participant tile found in a gallery frame (tiles.py)."""
+    box: Box
+    name_box: Box | None = None   # the strip holding the display-name label, in frame pixels
+    camera_off: bool = False      # avatar, initials or name on a plain background: no live video
+
+
+@dataclass
+class Student:
+    student_id: str
+    name: str
+    aliases: tuple[str, ...] = ()
+    email: str = ""
+
+
+@dataclass
+class NameMatch:
+    """A tile label resolved against the roster (names.py)."""
+    text: str                      # the OCR text as read
+    student_id: str | None         # None -> `unlabeled`
+    method: str                    # "id", "exact", "fuzzy", "none"
+    score: float = 0.0
+
+
+@dataclass
+class Face:
+    """A detected face (faces.py). Coordinates are in the image the detector was given."""
+    box: tuple[float, float, float, float]          # x, y, w, h
+    score: float
+    landmarks: np.ndarray                           # (6, 2): right eye, left eye, nose, mouth, right ear, left ear
+    aligned: np.ndarray | None = None               # 112x112x3 uint8 RGB
+    blur: float = 0.0                               # variance of the Laplacian on the aligned face
+
+
+@dataclass
+class Verdict:
+    """The decision for one tile of one capture (decide.py)."""
+    verdict: str
+    similarity: float | None = None                 # to the expected student (or the best one if unlabeled)
+    identified_as: str | None = None                # best-matching enrolled student, if any passes t_verify
+    best_other: str | None = None
+    best_other_similarity: float | None = None
+    reason: str = ""
+
+
+@dataclass
+class Observation:
+    """Everything known about one tile in one capture: what the store keeps per tile."""
+    tile_index: int
+    box: Box
+    display_name: str
+    student_id: str | None
+    camera_off: bool
+    faces: int
+    face_box: Box | None
+    face_px: int
+    blur: float | None
+    verdict: Verdict
+    participant: str = ""                           # tracking key: student_id, else the normalised name
+    crop: np.ndarray | None = field(default=None, repr=False)  # tile crop (BGR), only kept for evidence

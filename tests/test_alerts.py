@@ -1,0 +1,512 @@
+"""Alert channels against real local servers (HTTP, SMTP, a D-Bus notification daemon) and the worker's
+queueing, rate limit, retries and non-blocking submit."""
+from __future__ import annotations
+
+import email
+import email.policy
+import json
+import os
+import shutil
+import socket
+import ssl
+import subprocess
+import threading
+import time
+from datetime import datetime, timezone
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import cv2
+import pytest
+
+from bot.alerts import Alert, ChannelError, build_channels, format_text, make_test_alert
+from bot.alerts.console import ConsoleChannel
+from bot.alerts.desktop import DesktopChannel
+from bot.alerts.email import EmailChannel, build_message
+from bot.alerts.webhook import WebhookChannel, payload
+from bot.alerts.worker import AlertDispatcher, send_test
+from bot.config import AlertSettings, ConfigError, EmailSettings, WebhookSettings
+
+
+# ------------------------------------------------------------------------------------------- fixtures
+
+@pytest.fixture(scope="module")
+def evidence(data_dir, tmp_path_factory) -> Path:
+    """An evidence JPEG like the pipeline writes: a tile crop beside the enrolled reference."""
+    people = sorted(p for p in (data_dir / "seed-faces").iterdir() if p.is_dir())
+    a = cv2.imread(str(sorted(people[0].glob("*.jpg"))[0]))
+    b = cv2.imread(str(sorted(people[1].glob("*.jpg"))[0]))
+    a, b = cv2.resize(a, (160, 160)), cv2.resize(b, (160, 160))
+    path = tmp_path_factory.mktemp("evidence") / "1.jpg"
+    cv2.imwrite(str(path), cv2.hconcat([a, b]))
+    return path
+
+
+def make_alert(i: int = 1, kind: str = "mismatch", evidence: Path | None = None) -> Alert:
+    return Alert(id=i, session_id=3, time=datetime(2024, 5, 6, 10, 32, 5, tzinfo=timezone.utc), kind=kind,
+                 student_id="G1A021038", display_name="Mareta Aliana",
+                 identified_as="G1A021002" if kind == "mismatch" else None, similarity=0.21,
+                 threshold=0.42, evidence_path=evidence, class_name="DL-A")
+
+
+class Recorder:
+    def __init__(self):
+        self.rows = []
+        self.lock = threading.Lock()
+
+    def __call__(self, alert_id, channel, attempt, ok, error):
+        with self.lock:
+            self.rows.append((alert_id, channel, attempt, ok, error))
+
+    def wait(self, n: int, timeout: float = 5.0) -> list:
+        end = time.monotonic() + timeout
+        while time.monotonic() < end and len(self.rows) < n:
+            time.sleep(0.01)
+        return list(self.rows)
+
+
+def settings(**kw) -> AlertSettings:
+    return AlertSettings(**{"rate_limit_per_min": 60, "retries": 2, **kw})
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Hook:
+    """A real HTTP server on 127.0.0.1 that records POSTs; `fail_first` requests get HTTP 500."""
+
+    def __init__(self, fail_first: int = 0, status: int = 200):
+        hook = self
+        self.requests = []
+        self.fail_first = fail_first
+        self.status = status
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self):
+                body = self.rfile.read(int(self.headers["Content-Length"]))
+                hook.requests.append((self.path, dict(self.headers), json.loads(body)))
+                code = 500 if len(hook.requests) <= hook.fail_first else hook.status
+                self.send_response(code)
+                self.end_headers()
+                self.wfile.write(b"boom" if code >= 400 else b"ok")
+
+            def log_message(self, *a):
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hooks/T000/secret"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self):
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.fixture
+def hook():
+    h = Hook()
+    yield h
+    h.close()
+
+
+# ------------------------------------------------------------------------------------------- text
+
+def test_format_text_mismatch_and_unknown():
+    line = format_text(make_alert())
+    assert line == ('10:32:05 MISMATCH "Mareta Aliana": the face is G1A021002, not G1A021038 '
+                    '(similarity 0.21 < threshold 0.42) [class DL-A, session 3, alert 1]')
+    line = format_text(make_alert(2, "unknown_face"))
+    assert "UNKNOWN FACE" in line and "matches no enrolled student (expected G1A021038)" in line
+    assert "\n" not in line
+
+
+def test_console_channel_prints_one_line_per_alert():
+    lines = []
+    ConsoleChannel(lines.append).deliver([make_alert(1), make_alert(2, "unknown_face")])
+    assert lines == [format_text(make_alert(1)), format_text(make_alert(2, "unknown_face"))]
+
+
+def test_console_default_prints_to_stderr(capsys):
+    ConsoleChannel().deliver([make_alert()])
+    err = capsys.readouterr().err
+    assert "MISMATCH" in err and "[class DL-A, session 3, alert 1]" in err  # brackets survive rich
+
+
+# ------------------------------------------------------------------------------------------- webhook
+
+@pytest.mark.parametrize("fmt", ["json", "slack", "discord", "teams"])
+def test_webhook_payload_shapes_reach_the_server(hook, fmt, evidence):
+    alert = make_alert(evidence=evidence)
+    WebhookChannel(hook.url, fmt).deliver([alert])
+    (path, headers, body), = hook.requests
+    assert path == "/hooks/T000/secret" and headers["Content-Type"] == "application/json"
+    assert body == json.loads(json.dumps(payload(alert, fmt)))
+    if fmt == "json":
+        assert body["type"] == "rollcall.alert" and body["kind"] == "mismatch"
+        assert body["identified_as"] == "G1A021002" and body["similarity"] == 0.21
+        assert body["evidence"] == str(evidence) and body["class"] == "DL-A"
+        assert body["time"] == "2024-05-06T10:32:05+00:00"
+    elif fmt == "slack":
+        assert body["text"] == format_text(alert)
+        assert [b["type"] for b in body["blocks"]] == ["header", "section", "section"]
+        assert any("G1A021002" in f["text"] for f in body["blocks"][2]["fields"])
+    elif fmt == "discord":
+        assert body["content"] == format_text(alert) and body["allowed_mentions"] == {"parse": []}
+        emb, = body["embeds"]
+        assert emb["title"] == "rollcall MISMATCH: Mareta Aliana"
+        assert {"name": "Identified as", "value": "G1A021002", "inline": True} in emb["fields"]
+        assert all(f["value"] for f in emb["fields"])  # Discord rejects empty field values
+    else:
+        att, = body["attachments"]
+        assert att["contentType"] == "application/vnd.microsoft.card.adaptive"
+        card = att["content"]
+        assert card["type"] == "AdaptiveCard" and card["version"] == "1.4"
+        facts = {f["title"]: f["value"] for f in card["body"][2]["facts"]}
+        assert facts["Identified as"] == "G1A021002" and facts["Threshold"] == "0.42"
+
+
+def test_webhook_from_settings_reads_url_from_env(hook):
+    s = settings(channels=("webhook",), webhook=WebhookSettings(url_env="MY_HOOK", format="discord"))
+    ch, = build_channels(s, env={"MY_HOOK": hook.url})
+    assert ch.name == "webhook" and ch.fmt == "discord" and ch.url == hook.url
+
+
+def test_webhook_bad_or_missing_url_names_the_key():
+    s = settings(channels=("webhook",), webhook=WebhookSettings(url_env="MY_HOOK"))
+    with pytest.raises(ConfigError, match=r"^alerts\.webhook\.url_env.*MY_HOOK is not set"):
+        build_channels(s, env={})
+    with pytest.raises(ConfigError, match=r"^alerts\.webhook\.url_env \(\$MY_HOOK\): .*http"):
+        build_channels(s, env={"MY_HOOK": "ftp://example.org/x"})
+    with pytest.raises(ConfigError, match=r"alerts\.webhook\.url_env"):
+        build_channels(s, env={"MY_HOOK": "hooks.slack.com/services/x"})
+
+
+def test_webhook_http_error_is_a_channel_error(hook):
+    hook.status = 404
+    with pytest.raises(ChannelError, match="HTTP 404: boom"):
+        WebhookChannel(hook.url).deliver([make_alert()])
+
+
+# ------------------------------------------------------------------------------------------- worker
+
+def test_dispatcher_delivers_and_records(hook):
+    rec = Recorder()
+    lines = []
+    d = AlertDispatcher(settings(), [ConsoleChannel(lines.append), WebhookChannel(hook.url, "slack")], rec)
+    d.submit(make_alert(1))
+    d.submit(make_alert(2, "unknown_face"))
+    assert d.close(5) == 0
+    assert sorted(rec.rows) == [(1, "console", 1, True, None), (1, "webhook", 1, True, None),
+                                (2, "console", 1, True, None), (2, "webhook", 1, True, None)]
+    assert len(hook.requests) == 2 and len(lines) == 2
+    with pytest.raises(RuntimeError):
+        d.submit(make_alert(3))
+
+
+def test_retries_with_backoff_until_the_server_recovers():
+    hook = Hook(fail_first=2)
+    try:
+        rec = Recorder()
+        d = AlertDispatcher(settings(retries=3), [WebhookChannel(hook.url)], rec, backoff_s=0.1)
+        t0 = time.monotonic()
+        d.submit(make_alert(7))
+        rows = rec.wait(3)
+        took = time.monotonic() - t0
+        assert d.close(2) == 0
+    finally:
+        hook.close()
+    assert [(r[2], r[3]) for r in rows] == [(1, False), (2, False), (3, True)]
+    assert "HTTP 500" in rows[0][4]
+    assert 0.3 <= took < 2.0  # 0.1 s then 0.2 s of backoff
+    assert d.stats()["webhook"] == {"delivered": 1, "failed": 0, "pending": 0}
+
+
+def test_dead_endpoint_never_blocks_submit_and_gives_up_after_retries():
+    url = f"http://127.0.0.1:{free_port()}/hook"  # nothing listens there
+    rec = Recorder()
+    d = AlertDispatcher(settings(retries=2), [WebhookChannel(url, timeout_s=1)], rec, backoff_s=0.05)
+    t0 = time.perf_counter()
+    for i in range(5):
+        d.submit(make_alert(i))
+    assert time.perf_counter() - t0 < 0.05
+    rows = rec.wait(15)
+    assert d.close(2) == 0
+    assert sorted((r[0], r[2]) for r in rows) == [(i, a) for i in range(5) for a in (1, 2, 3)]
+    assert not any(r[3] for r in rows) and all("refused" in r[4].lower() for r in rows)
+    assert d.stats()["webhook"]["failed"] == 5
+
+
+def test_server_that_never_answers_does_not_block_capture_or_other_channels():
+    silent = socket.socket()
+    silent.bind(("127.0.0.1", 0))
+    silent.listen(8)  # accepts connections into the backlog, never reads or answers
+    try:
+        url = f"http://127.0.0.1:{silent.getsockname()[1]}/hook"
+        rec = Recorder()
+        lines = []
+        d = AlertDispatcher(settings(retries=1), [WebhookChannel(url, timeout_s=0.5),
+                                                  ConsoleChannel(lines.append)], rec, backoff_s=0.05)
+        for i in range(3):
+            t0 = time.perf_counter()
+            d.submit(make_alert(i))
+            assert time.perf_counter() - t0 < 0.05
+        end = time.monotonic() + 1
+        while len(lines) < 3 and time.monotonic() < end:
+            time.sleep(0.01)
+        assert len(lines) == 3  # the console did not wait for the hung webhook
+        rows = rec.wait(3 + 6, timeout=8)
+        d.close(1)
+    finally:
+        silent.close()
+    hook_rows = [r for r in rows if r[1] == "webhook"]
+    assert sorted((r[0], r[2]) for r in hook_rows) == [(i, a) for i in range(3) for a in (1, 2)]
+    assert all(not r[3] and "timed out" in r[4] for r in hook_rows)
+
+
+def test_rate_limit_holds_the_rest_in_the_queue(hook):
+    rec = Recorder()
+    d = AlertDispatcher(settings(rate_limit_per_min=2), [WebhookChannel(hook.url)], rec)
+    for i in range(5):
+        d.submit(make_alert(i))
+    rec.wait(2)
+    time.sleep(0.3)
+    assert [r[0] for r in rec.rows] == [0, 1] and len(hook.requests) == 2
+    assert d.stats()["webhook"]["pending"] == 3
+    assert d.close(0.2) == 3  # the rest would have to wait a minute: reported undone
+
+
+def test_send_test_reports_each_channel():
+    lines = []
+    url = f"http://127.0.0.1:{free_port()}/hook"
+    results = send_test([ConsoleChannel(lines.append), WebhookChannel(url, timeout_s=1)], "DL-A")
+    assert [(r.channel, r.ok) for r in results] == [("console", True), ("webhook", False)]
+    assert "refused" in results[1].error.lower() and results[0].error is None
+    assert len(lines) == 1 and "TEST" in lines[0] and "class DL-A" in lines[0]
+
+
+# ------------------------------------------------------------------------------------------- e-mail
+
+class Inbox:
+    def __init__(self):
+        self.messages = []
+
+    async def handle_DATA(self, server, session, envelope):
+        self.messages.append((envelope.mail_from, list(envelope.rcpt_tos), envelope.content,
+                              getattr(session, "login_data", None)))
+        return "250 OK"
+
+
+@pytest.fixture
+def smtp():
+    from aiosmtpd.controller import Controller
+
+    inbox = Inbox()
+    ctl = Controller(inbox, hostname="127.0.0.1", port=free_port())
+    ctl.start()
+    yield ctl, inbox
+    ctl.stop()
+
+
+def email_settings(port: int, **kw) -> EmailSettings:
+    return EmailSettings(**{"host": "127.0.0.1", "port": port, "security": "none", "user_env": "",
+                            "sender": "rollcall@uni.example", "to": ("lecturer@uni.example",), **kw})
+
+
+def parse(raw: bytes):
+    return email.message_from_bytes(raw, policy=email.policy.default)
+
+
+def test_email_one_message_per_alert_with_inline_evidence(smtp, evidence):
+    ctl, inbox = smtp
+    rec = Recorder()
+    ch = EmailChannel.from_settings(email_settings(ctl.port), env={})
+    d = AlertDispatcher(settings(), [ch], rec)
+    d.submit(make_alert(1, evidence=evidence))
+    d.submit(make_alert(2, "unknown_face"))
+    assert d.close(5) == 0
+    assert [(r[0], r[3]) for r in sorted(rec.rows)] == [(1, True), (2, True)]
+    assert len(inbox.messages) == 2
+    sender, rcpts, raw, _ = inbox.messages[0]
+    assert sender == "rollcall@uni.example" and rcpts == ["lecturer@uni.example"]
+    msg = parse(raw)
+    assert msg["Subject"] == "rollcall MISMATCH: Mareta Aliana (DL-A)"
+    assert msg["To"] == "lecturer@uni.example" and msg["Message-ID"]
+    assert msg.get_content_type() == "multipart/alternative"
+    text, related = msg.get_payload()
+    assert text.get_content().strip() == format_text(make_alert(1, evidence=evidence))
+    assert related.get_content_type() == "multipart/related"
+    html_part, img = related.get_payload()
+    assert img.get_content_type() == "image/jpeg"
+    assert img.get_content() == evidence.read_bytes()
+    assert f'src="cid:{img["Content-ID"].strip("<>")}"' in html_part.get_content()
+    # an alert without evidence still goes out, as text and HTML only
+    second = parse(inbox.messages[1][2])
+    assert "UNKNOWN FACE" in second["Subject"]
+    assert [p.get_content_type() for p in second.walk()] == ["multipart/alternative", "text/plain",
+                                                              "text/html"]
+
+
+def test_email_digest_gathers_alerts_into_one_message(smtp, evidence):
+    ctl, inbox = smtp
+    rec = Recorder()
+    ch = EmailChannel.from_settings(email_settings(ctl.port, digest_min=0.01), env={})  # 0.6 s
+    assert ch.batch_s == pytest.approx(0.6)
+    d = AlertDispatcher(settings(), [ch], rec)
+    for i in range(3):
+        d.submit(make_alert(i, evidence=evidence))
+    time.sleep(0.2)
+    assert inbox.messages == []  # still gathering
+    rows = rec.wait(3, timeout=3)
+    assert sorted((r[0], r[2], r[3]) for r in rows) == [(0, 1, True), (1, 1, True), (2, 1, True)]
+    assert len(inbox.messages) == 1
+    msg = parse(inbox.messages[0][2])
+    assert msg["Subject"] == "rollcall: 3 alerts (DL-A)"
+    imgs = [p for p in msg.walk() if p.get_content_type() == "image/jpeg"]
+    assert len(imgs) == 3 and len({p["Content-ID"] for p in imgs}) == 3
+    # close() sends a digest that is still gathering instead of dropping it
+    d.submit(make_alert(9))
+    assert d.close(3) == 0
+    assert len(inbox.messages) == 2 and "MISMATCH" in parse(inbox.messages[1][2])["Subject"]
+
+
+@pytest.fixture(scope="module")
+def tls_files(tmp_path_factory):
+    if shutil.which("openssl") is None:
+        pytest.skip("openssl not installed")
+    d = tmp_path_factory.mktemp("tls")
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
+                    "-nodes", "-keyout", str(d / "key.pem"), "-out", str(d / "cert.pem"), "-days", "1",
+                    "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1"],
+                   check=True, capture_output=True)
+    return d / "cert.pem", d / "key.pem"
+
+
+def _auth(server, session, envelope, mechanism, auth_data):
+    from aiosmtpd.smtp import AuthResult
+
+    return AuthResult(success=(auth_data.login, auth_data.password) == (b"lecturer", b"s3cret"))
+
+
+@pytest.mark.parametrize("security", ["starttls", "ssl"])
+def test_email_tls_and_login(tls_files, security, evidence):
+    from aiosmtpd.controller import Controller
+
+    cert, key = tls_files
+    server_ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    server_ctx.load_cert_chain(cert, key)
+    inbox = Inbox()
+    tls = {"tls_context": server_ctx, "require_starttls": True} if security == "starttls" \
+        else {"ssl_context": server_ctx}
+    ctl = Controller(inbox, hostname="127.0.0.1", port=free_port(), authenticator=_auth,
+                     auth_required=True, **tls)
+    ctl.start()
+    try:
+        s = email_settings(ctl.port, security=security, user_env="U", password_env="P")
+        client_ctx = ssl.create_default_context(cafile=str(cert))
+        ch = EmailChannel.from_settings(s, env={"U": "lecturer", "P": "s3cret"}, ssl_context=client_ctx)
+        ch.deliver([make_alert(1, evidence=evidence)])
+        assert len(inbox.messages) == 1
+        bad = EmailChannel.from_settings(s, env={"U": "lecturer", "P": "wrong"}, ssl_context=client_ctx)
+        with pytest.raises(ChannelError, match="login refused"):
+            bad.deliver([make_alert(2)])
+        untrusted = EmailChannel.from_settings(s, env={"U": "lecturer", "P": "s3cret"})  # system CAs
+        with pytest.raises(ChannelError, match="TLS|certificate"):
+            untrusted.deliver([make_alert(3)])
+    finally:
+        ctl.stop()
+    assert len(inbox.messages) == 1
+
+
+def test_email_settings_errors_name_the_key():
+    with pytest.raises(ConfigError, match=r"^alerts\.email\.to"):
+        EmailChannel.from_settings(EmailSettings(to=()), env={})
+    with pytest.raises(ConfigError, match=r"^alerts\.email\.password_env: \$SMTP_PW is not set"):
+        EmailChannel.from_settings(EmailSettings(to=("a@b.c",), user_env="SMTP_USER", password_env="SMTP_PW"),
+                                   env={"SMTP_USER": "me"})
+
+
+def test_email_to_dead_server_is_a_channel_error():
+    ch = EmailChannel.from_settings(email_settings(free_port()), env={}, timeout_s=1)
+    with pytest.raises(ChannelError, match="127.0.0.1"):
+        ch.deliver([make_alert()])
+
+
+def test_build_message_digest_of_one_class_names_it(evidence):
+    msg = build_message([make_alert(1), make_alert(2)], "a@b.c", ["x@y.z", "w@y.z"])
+    assert msg["Subject"] == "rollcall: 2 alerts (DL-A)" and msg["To"] == "x@y.z, w@y.z"
+
+
+# ------------------------------------------------------------------------------------------- desktop
+
+def test_desktop_without_notify_send_is_a_clear_error(tmp_path):
+    s = settings(channels=("desktop",))
+    with pytest.raises(ConfigError, match="notify-send.*libnotify-bin"):
+        build_channels(s, env={"PATH": str(tmp_path)})
+    ch = DesktopChannel(env={"PATH": str(tmp_path)}, command="/nonexistent/notify-send")
+    with pytest.raises(ChannelError, match="not found"):
+        ch.deliver([make_alert()])
+
+
+@pytest.fixture(scope="module")
+def notification_daemon(tmp_path_factory):
+    """Xvfb + a private D-Bus session + dunst: a real desktop notification server."""
+    missing = [b for b in ("Xvfb", "dbus-daemon", "dunst", "dunstctl", "notify-send") if not shutil.which(b)]
+    if missing:
+        pytest.skip(f"needs {', '.join(missing)} (Debian: xvfb dbus dunst libnotify-bin)")
+    procs = []
+    r, w = os.pipe()
+    procs.append(subprocess.Popen(["Xvfb", "-displayfd", str(w), "-screen", "0", "640x480x24", "-nolisten",
+                                   "tcp"], pass_fds=(w,), stderr=subprocess.DEVNULL))
+    os.close(w)
+    with os.fdopen(r) as fh:
+        display = ":" + fh.readline().strip()
+    bus = subprocess.Popen(["dbus-daemon", "--session", "--nofork", "--print-address=1"],
+                           stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    procs.append(bus)
+    address = bus.stdout.readline().strip()
+    conf = tmp_path_factory.mktemp("dunst") / "dunstrc"
+    conf.write_text("")
+    env = {**os.environ, "DISPLAY": display, "DBUS_SESSION_BUS_ADDRESS": address}
+    procs.append(subprocess.Popen(["dunst", "-config", str(conf)], env=env, stdout=subprocess.DEVNULL,
+                                  stderr=subprocess.DEVNULL))
+    try:
+        end = time.monotonic() + 5
+        while subprocess.run(["dunstctl", "count"], env=env, capture_output=True).returncode != 0:
+            if time.monotonic() > end:
+                pytest.skip("dunst did not come up on the private D-Bus session")
+            time.sleep(0.1)
+        yield env
+    finally:
+        for p in reversed(procs):
+            p.terminate()
+            p.wait(5)
+
+
+def test_desktop_notification_reaches_the_daemon(notification_daemon, evidence):
+    env = notification_daemon
+    ch = DesktopChannel(timeout_s=0, env=env)
+    alert = Alert(**{**make_alert(evidence=evidence).__dict__, "display_name": "-rf Mareta"})
+    ch.deliver([alert])
+    subprocess.run(["dunstctl", "close-all"], env=env, check=True)
+    hist = {}
+    end = time.monotonic() + 3
+    while not hist and time.monotonic() < end:
+        out = subprocess.run(["dunstctl", "history"], env=env, capture_output=True, text=True).stdout
+        hist = json.loads(out)["data"][0]
+        time.sleep(0.05)
+    note, = hist
+    assert note["appname"]["data"] == "rollcall"
+    assert note["summary"]["data"] == "rollcall MISMATCH: -rf Mareta"
+    assert "the face is G1A021002, not G1A021038" in note["body"]["data"]
+    assert note["urgency"]["data"] == "CRITICAL"
+
+
+def test_desktop_without_a_daemon_fails_the_attempt(tmp_path):
+    if not shutil.which("notify-send"):
+        pytest.skip("notify-send not installed (Debian: libnotify-bin)")
+    env = {"PATH": os.environ["PATH"], "DBUS_SESSION_BUS_ADDRESS": f"unix:path={tmp_path}/no-bus"}
+    with pytest.raises(ChannelError, match="notify-send failed"):
+        DesktopChannel(env=env, call_timeout_s=5).deliver([make_alert()])
