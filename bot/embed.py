@@ -1,12 +1,14 @@
 """Aligned 112x112 faces -> L2-normalised embeddings, with the TFLite model in models/.
 
-The exported model takes RGB float32 in [0, 255] at 112x112 and does its own resizing, scaling and
-normalisation (bot/train.py export), so this module knows nothing about how it was trained.
+The exported model takes square RGB float32 faces in [0, 255] and does its own scaling and
+normalisation (bot/train.py export). Faces arrive aligned at 112x112 and are resized here to the
+model's side with INTER_AREA, exactly as training resizes them.
 """
 from __future__ import annotations
 
 from pathlib import Path
 
+import cv2
 import numpy as np
 
 from .faces import DetectorError, load_interpreter
@@ -25,17 +27,19 @@ class Embedder:
             raise ModelError(str(e)) from None
         inp = self.interp.get_input_details()[0]
         out = self.interp.get_output_details()[0]
-        if tuple(inp["shape"][1:]) != (112, 112, 3) or len(out["shape"]) != 2:
-            raise ModelError(f"{self.path}: expected a 112x112x3 -> vector face model, got "
+        shape = tuple(int(v) for v in inp["shape"][1:])
+        if len(shape) != 3 or shape[0] != shape[1] or shape[2] != 3 or len(out["shape"]) != 2:
+            raise ModelError(f"{self.path}: expected a square RGB image -> vector face model, got "
                              f"{list(inp['shape'])} -> {list(out['shape'])}")
         self._in, self._out = inp["index"], out["index"]
+        self.side = shape[0]
         self.dim = int(out["shape"][1])
         self.max_batch = max_batch
         self._batch = 1
 
     def _resize(self, n: int) -> None:
         if n != self._batch:
-            self.interp.resize_tensor_input(self._in, [n, 112, 112, 3])
+            self.interp.resize_tensor_input(self._in, [n, self.side, self.side, 3])
             self.interp.allocate_tensors()
             self._batch = n
 
@@ -46,7 +50,10 @@ class Embedder:
             return np.zeros((0, self.dim), np.float32)
         out = []
         for i in range(0, len(faces), self.max_batch):
-            chunk = faces[i:i + self.max_batch].astype(np.float32)
+            chunk = faces[i:i + self.max_batch]
+            if chunk.shape[1] != self.side:
+                chunk = np.stack([cv2.resize(f, (self.side, self.side), interpolation=cv2.INTER_AREA) for f in chunk])
+            chunk = chunk.astype(np.float32)
             self._resize(len(chunk))
             self.interp.set_tensor(self._in, chunk)
             self.interp.invoke()

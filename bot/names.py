@@ -107,7 +107,13 @@ def _name_part(norm: str) -> str:
 
 
 def _keys(s: Student) -> list[str]:
-    return [k for k in (normalise(s.name), *(normalise(a) for a in s.aliases)) if k]
+    """The student's name and aliases as compared with a label (student numbers left out too)."""
+    keys = []
+    for k in (normalise(s.name), *(normalise(a) for a in s.aliases)):
+        k = _name_part(k) or k
+        if k and k not in keys:
+            keys.append(k)
+    return keys
 
 
 def resolve(text: str, roster: list[Student], settings: NameSettings) -> NameMatch:
@@ -404,4 +410,7 @@ def _clean_read(text: str) -> str:
     # A mic or video icon left of the name reads as one stray symbol or digit.
     text = re.sub(r"^(?:[^\w\s(\[]|\d(?=\s+[^\W\d]))\s*", "", text)
     text = re.sub(r"\s+[^\w\s.)\]…]$", "", text)
+    # One lone character is what video texture or an icon reads as, not a display name.
+    if sum(ch.isalnum() for ch in text) < 2:
+        return ""
     return text.strip()

@@ -150,6 +150,15 @@ def _opt_float(v) -> float | None:
     return None if v is None else float(v)
 
 
+def _open_problem(e: sqlite3.DatabaseError) -> str:
+    msg = str(e).lower()
+    if "locked" in msg or "busy" in msg:
+        return "busy: another process holds the database; try again when it has finished"
+    if "readonly" in msg or "read-only" in msg or "unable to open" in msg:
+        return "not writable"
+    return "damaged or not a rollcall database"
+
+
 # -------------------------------------------------------------------------------------------- store
 
 class Store:
@@ -192,9 +201,12 @@ class Store:
             if db.journal_mode != "wal":
                 raise sqlite3.OperationalError("cannot switch to WAL mode")
             self._migrate(db)
+        except StoreError:
+            conn.close()
+            raise
         except sqlite3.DatabaseError as e:
             conn.close()
-            raise StoreError(f"{self.db_path}: damaged or not a rollcall database ({e})") from e
+            raise StoreError(f"{self.db_path}: {_open_problem(e)} ({e})") from e
         self._db = db
         return self
 
@@ -217,22 +229,36 @@ class Store:
         return self._db
 
     def _migrate(self, db: sqlite_utils.Database) -> None:
-        table = db[MIGRATIONS_TABLE]
-        if not table.exists():
-            with db.atomic():
-                table.create({"version": int, "name": str, "applied": str}, pk="version",
-                             if_not_exists=True)
-        done = {r["version"] for r in db.query(f"SELECT version FROM {MIGRATIONS_TABLE}")}
         newest = max(v for v, _, _ in MIGRATIONS)
+
+        def applied() -> set[int]:
+            if not db[MIGRATIONS_TABLE].exists():
+                return set()
+            return {r["version"] for r in db.query(f"SELECT version FROM {MIGRATIONS_TABLE}")}
+
+        done = applied()
         if done and max(done) > newest:
             raise StoreError(f"{self.db_path}: schema version {max(done)} is newer than this "
                              f"rollcall ({newest}); upgrade rollcall")
-        for version, name, fn in MIGRATIONS:
-            if version in done:
-                continue
-            with db.atomic():
-                fn(db)
-                table.insert({"version": version, "name": name, "applied": utc_iso()})
+        if all(v in done for v, _, _ in MIGRATIONS):
+            return
+        # IMMEDIATE takes the write lock first, so two processes opening a new home at once migrate
+        # one after the other (the second sees the work done) instead of both creating tables.
+        db.conn.execute("BEGIN IMMEDIATE")
+        try:
+            db[MIGRATIONS_TABLE].create({"version": int, "name": str, "applied": str}, pk="version",
+                                        if_not_exists=True)
+            done = applied()
+            for version, name, fn in MIGRATIONS:
+                if version not in done:
+                    with db.atomic():   # a savepoint: the migration and its record go together
+                        fn(db)
+                        db[MIGRATIONS_TABLE].insert({"version": version, "name": name,
+                                                     "applied": utc_iso()})
+            db.conn.execute("COMMIT")
+        except BaseException:
+            db.rollback()
+            raise
 
     def schema_version(self) -> int:
         with self._lock:

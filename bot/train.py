@@ -345,7 +345,7 @@ def verification_figures(emb: np.ndarray, ids: np.ndarray) -> dict:
 
 # ---------------------------------------------------------------- export and calibrate
 def export(run: Path, out: Path, float16: bool = False) -> Path:
-    """The run's latest checkpoint -> TFLite taking 112x112 RGB float [0, 255], giving L2-normalised vectors."""
+    """The run's latest checkpoint -> TFLite taking SxS RGB float [0, 255], giving L2-normalised vectors."""
     import tensorflow as tf
     import keras
     cfg = json.loads((run / "config.json").read_text())
@@ -355,9 +355,10 @@ def export(run: Path, out: Path, float16: bool = False) -> Path:
     if not latest:
         raise SystemExit(f"{run}: no checkpoint to export")
     ckpt.restore(latest).expect_partial()
-    inp = keras.Input((112, 112, 3), name="aligned_face")
-    x = keras.layers.Resizing(cfg["size"], cfg["size"], interpolation="area")(inp) if cfg["size"] != 112 else inp
-    x = model(x, training=False)
+    # embed.py resizes the aligned 112x112 face to the model's side with cv2 INTER_AREA, as training
+    # does (TFLite has no area resize)
+    inp = keras.Input((cfg["size"], cfg["size"], 3), name="aligned_face")
+    x = model(inp, training=False)
     x = keras.layers.UnitNormalization(axis=1, name="l2")(x)
     wrapper = keras.Model(inp, x)
     conv = tf.lite.TFLiteConverter.from_keras_model(wrapper)

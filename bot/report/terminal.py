@@ -67,7 +67,8 @@ def print_summary(report: dict, console: Console | None = None) -> None:
             thr = "-" if a["threshold"] is None else f"{a['threshold']:.2f}"
             console.print(
                 f"  #{a['id']} {_clock(a['time'])} {a['kind']}: tile {a['display_name']!r} "
-                f"[{who(a['student_id']) or 'unlabeled'}] shows {who(a['identified_as']) or 'nobody enrolled'}"
+                f"[{who(a['student_id']) or 'unlabeled'}] "
+                f"shows {who(a['identified_as']) or 'nobody enrolled'}"
                 f", similarity {sim} (threshold {thr})  {a['evidence'] or ''}",
                 markup=False, highlight=False)
     else:

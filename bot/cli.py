@@ -1,0 +1,459 @@
+"""rollcall's command line: parses arguments, calls the library, prints. No pipeline logic here."""
+from __future__ import annotations
+
+import json
+import logging
+import os
+import sys
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Optional
+
+import numpy as np
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from . import __version__
+from .config import ConfigError, Settings, load_settings
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
+                  help="Check that each student on a Zoom / Google Meet gallery is really that student.")
+roster_app = typer.Typer(no_args_is_help=True, help="The class roster (student_id, name, aliases, email).")
+alerts_app = typer.Typer(no_args_is_help=True, help="Alert channels.")
+app.add_typer(roster_app, name="roster")
+app.add_typer(alerts_app, name="alerts")
+
+out = Console(highlight=False)
+err = Console(stderr=True, highlight=False)
+
+
+class Ctx:
+    def __init__(self, home: Path, config: Path | None, verbose: bool, quiet: bool):
+        self.home, self.config_path, self.verbose, self.quiet = home, config, verbose, quiet
+        self._settings: Settings | None = None
+
+    @property
+    def settings(self) -> Settings:
+        if self._settings is None:
+            path = self.config_path
+            if path is None and (self.home / "settings.toml").exists():
+                path = self.home / "settings.toml"
+            self._settings = load_settings(path)
+        return self._settings
+
+    def store(self):
+        from .store import Store
+        return Store(self.home).open()
+
+    def progress(self) -> Progress:
+        return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                        console=err, disable=self.quiet, transient=False)
+
+
+def _default_home() -> Path:
+    if os.environ.get("ROLLCALL_HOME"):
+        return Path(os.environ["ROLLCALL_HOME"])
+    from platformdirs import user_data_dir
+    return Path(user_data_dir("rollcall"))
+
+
+def _version(value: bool):
+    if value:
+        out.print(f"rollcall {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def main_options(
+    ctx: typer.Context,
+    home: Optional[Path] = typer.Option(None, "--home", help="Data folder (default $ROLLCALL_HOME, else the user data dir)."),
+    config: Optional[Path] = typer.Option(None, "--config", help="Settings file (default <home>/settings.toml, else packaged defaults)."),
+    verbose: bool = typer.Option(False, "-v", "--verbose", help="More detail, per-capture lines."),
+    quiet: bool = typer.Option(False, "--quiet", help="Only errors and results."),
+    version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="Show the version."),
+):
+    logging.basicConfig(level=logging.DEBUG if verbose else logging.WARNING if quiet else logging.INFO,
+                        format="%(levelname)s %(message)s", stream=sys.stderr)
+    logging.getLogger("rapidocr").setLevel(logging.WARNING)
+    ctx.obj = Ctx((home or _default_home()).expanduser(), config, verbose, quiet)
+
+
+def _pipeline(c: Ctx, ocr: bool = True):
+    """Models, roster and enrolled gallery, loaded once before the first capture."""
+    from .decide import Gallery
+    from .session import Pipeline, load_models
+    settings = c.settings
+    models = load_models(settings, ocr=ocr)
+    with c.store() as store:
+        roster = store.list_students()
+        ids, vecs = store.embeddings()
+    if len(ids) and vecs.shape[1] != models.embedder.dim:
+        raise ConfigError(f"{settings.recognition.model}: the model gives {models.embedder.dim}-d vectors but the "
+                          f"students were enrolled with {vecs.shape[1]}-d ones; run `rollcall enroll` again")
+    return Pipeline(settings, models, roster, Gallery.from_embeddings(ids, vecs))
+
+
+# ------------------------------------------------------------------------------------- enroll, roster
+@app.command()
+def enroll(ctx: typer.Context,
+           photos_dir: Path = typer.Argument(..., help="PHOTOS_DIR/<Student Name>/*.jpg|png"),
+           roster: Optional[Path] = typer.Option(None, "--roster", help="Roster CSV (student_id,name,aliases,email)."),
+           class_name: Optional[str] = typer.Option(None, "--class", help="Class name to file the students under.")):
+    """Enroll students from photo folders: stores face embeddings, never the photos."""
+    from .embed import Embedder
+    from .enroll import count_photos, enroll_folder, plan
+    from .faces import FaceDetector
+    from .roster import load_roster
+    c: Ctx = ctx.obj
+    settings = c.settings
+    students = load_roster(roster) if roster else None
+    pairs = plan(photos_dir, students)
+    embedder = Embedder(settings.recognition.model_path())
+    detector = FaceDetector()
+    results = []
+    with c.store() as store:
+        if students:
+            store.upsert_students(students, class_name)
+        store.upsert_students([s for _, s in pairs], class_name)
+        total = sum(count_photos(f) for f, _ in pairs)
+        with c.progress() as prog:
+            task = prog.add_task("enrolling", total=total)
+            for folder, student in pairs:
+                r = enroll_folder(folder, student, detector, embedder, settings.faces,
+                                  tick=lambda: prog.advance(task))
+                if r.usable:
+                    store.add_embeddings(student.student_id, np.stack(r.vectors), r.hashes, r.qualities, r.thumbs)
+                results.append(r)
+    table = Table(title=f"enrolled from {photos_dir}")
+    for col in ("student", "id", "photos", "usable", "skipped"):
+        table.add_column(col)
+    failed = []
+    for r in results:
+        skipped = ", ".join(f"{n} {why}" for why, n in sorted(r.skipped.items())) or "-"
+        table.add_row(r.name, r.student_id, str(r.photos), str(r.usable), skipped)
+        if not r.usable:
+            failed.append(r)
+    out.print(table)
+    for r in failed:
+        err.print(f"rollcall: error: {photos_dir / r.name}: no usable face photo for {r.name} ({r.photos} photos)")
+    if failed:
+        raise typer.Exit(1)
+
+
+@roster_app.command("import")
+def roster_import(ctx: typer.Context, csv: Path = typer.Argument(..., help="Roster CSV."),
+                  class_name: Optional[str] = typer.Option(None, "--class", help="Class name.")):
+    """Add or update students from a roster CSV."""
+    from .roster import load_roster
+    students = load_roster(csv)
+    with ctx.obj.store() as store:
+        n = store.upsert_students(students, class_name)
+    out.print(f"{n} students imported from {csv}")
+
+
+@roster_app.command("list")
+def roster_list(ctx: typer.Context):
+    """List enrolled students and how many photo embeddings each has."""
+    with ctx.obj.store() as store:
+        students = store.list_students()
+        ids, _ = store.embeddings()
+    counts = {sid: int((ids == sid).sum()) for sid in set(ids.tolist())} if len(ids) else {}
+    table = Table()
+    for col in ("student_id", "name", "aliases", "embeddings"):
+        table.add_column(col)
+    for s in students:
+        table.add_row(s.student_id, s.name, ";".join(s.aliases), str(counts.get(s.student_id, 0)))
+    out.print(table)
+
+
+# ------------------------------------------------------------------------------------- run, replay
+def _session(c: Ctx, source: str, interval: float, class_name: str | None):
+    from .alerts import build_channels
+    from .alerts.worker import AlertDispatcher
+    from .session import Session
+    settings = c.settings
+    channels = build_channels(settings.alerts, print_fn=lambda line: err.print(line))
+    pipeline = _pipeline(c)
+    store = c.store()
+    dispatcher = AlertDispatcher(settings.alerts, channels, record=store.record_delivery)
+    sess = Session(pipeline, store, dispatcher, settings, class_name, source, interval)
+    return sess
+
+
+def _finish(c: Ctx, sess, status: str) -> None:
+    pending = sess.dispatcher.close(timeout=10)
+    sess.close(status)
+    if pending:
+        err.print(f"rollcall: {pending} alert deliveries still pending at exit (recorded as not delivered)")
+    sess.store.close()
+    if not c.quiet:
+        out.print(f"session {sess.id}: {sess.captures} captures, {sess.alerts} alerts  "
+                  f"(rollcall report {sess.id})")
+
+
+@app.command()
+def replay(ctx: typer.Context,
+           source: Path = typer.Argument(..., help="A video file or a folder of screenshots."),
+           every: Optional[float] = typer.Option(None, "--every", help="Seconds of video time between samples."),
+           class_name: Optional[str] = typer.Option(None, "--class", help="Class name for the session.")):
+    """Run the bot over a recording (video sampled every N s) or a folder of screenshots."""
+    from .session import replay as run_replay
+    from .sources import open_source, source_label
+    c: Ctx = ctx.obj
+    interval = every or c.settings.capture.every_s
+    frames = open_source(source, interval)
+    first = next(frames, None)
+    if first is None:
+        raise _user_error(f"{source}: no frames could be read")
+    sess = _session(c, source_label(source), interval, class_name)
+    status = "done"
+    try:
+        with c.progress() as prog:
+            task = prog.add_task("replaying", total=_frame_count(source, interval))
+            run_replay(sess, _chain(first, frames), tick=lambda: prog.advance(task))
+    except KeyboardInterrupt:
+        status = "interrupted"
+    finally:
+        _finish(c, sess, status)
+
+
+def _chain(first, rest):
+    yield first
+    yield from rest
+
+
+def _frame_count(source: Path, every: float) -> int | None:
+    import cv2
+    if source.is_dir():
+        return sum(1 for p in source.iterdir() if p.suffix.lower() in {".png", ".jpg", ".jpeg", ".bmp", ".webp"})
+    cap = cv2.VideoCapture(str(source))
+    n, fps = cap.get(cv2.CAP_PROP_FRAME_COUNT), cap.get(cv2.CAP_PROP_FPS)
+    cap.release()
+    return int(n / fps / every) + 1 if n > 0 and fps > 0 else None
+
+
+@app.command()
+def run(ctx: typer.Context,
+        monitor: Optional[int] = typer.Option(None, "--monitor", help="Monitor number (1 = first, 0 = all)."),
+        region: Optional[str] = typer.Option(None, "--region", help="X,Y,W,H of the screen to capture."),
+        every: Optional[float] = typer.Option(None, "--every", help="Seconds between captures."),
+        class_name: Optional[str] = typer.Option(None, "--class", help="Class name for the session."),
+        minutes: Optional[float] = typer.Option(None, "--minutes", help="Stop after this many minutes.")):
+    """Watch the live screen until Ctrl-C, SIGTERM or --minutes."""
+    from .sources import ScreenSource
+    c: Ctx = ctx.obj
+    cap = c.settings.capture
+    reg = cap.region
+    if region:
+        try:
+            reg = tuple(int(v) for v in region.split(","))
+            assert len(reg) == 4
+        except (ValueError, AssertionError):
+            raise _user_error(f"--region: expected X,Y,W,H in whole pixels, got {region!r}") from None
+    screen = ScreenSource(monitor if monitor is not None else cap.monitor, reg, every or cap.every_s)
+    screen.grab()  # no display -> one clear line before any model loads or session row is written
+    sess = _session(c, f"screen:{screen.monitor}", screen.every_s, class_name)
+    status = "done"
+    try:
+        screen.run(lambda t, frame: sess.capture(frame, datetime.now(timezone.utc)), minutes=minutes)
+    except KeyboardInterrupt:
+        status = "interrupted"
+    finally:
+        _finish(c, sess, status)
+
+
+# ------------------------------------------------------------------------------------- reports
+@app.command()
+def sessions(ctx: typer.Context):
+    """List sessions: id, class, source, start, end, captures, alerts."""
+    with ctx.obj.store() as store:
+        rows = store.sessions()
+    table = Table()
+    for col in ("id", "class", "source", "start", "end", "captures", "alerts", "status"):
+        table.add_column(col)
+    for s in rows:
+        table.add_row(str(s.id), s.class_name or "", s.source, s.started or "", s.ended or "", str(s.captures),
+                      str(s.alerts), s.status or "")
+    out.print(table)
+
+
+@app.command()
+def report(ctx: typer.Context,
+           session: str = typer.Argument(..., help="Session id or `last`."),
+           fmt: str = typer.Option("json", "--format", help="json, csv or html."),
+           output: Optional[Path] = typer.Option(None, "-o", "--output", help="Write to this file.")):
+    """Participation report of one session; without -o, a summary table in the terminal."""
+    from . import report as rep
+    from .report import terminal
+    from .report.metrics import session_report
+    if fmt not in ("json", "csv", "html"):
+        raise _user_error(f"--format: {fmt!r} is not one of json, csv, html")
+    ref: int | str = int(session) if session.isdigit() else session
+    with ctx.obj.store() as store:
+        if output is None:
+            terminal.print_summary(session_report(store, ref), out)
+            return
+        path = rep.write(store, ref, fmt, output)
+    out.print(f"wrote {path}")
+
+
+# ------------------------------------------------------------------------------------- evaluate
+@app.command()
+def evaluate(ctx: typer.Context,
+             directory: Path = typer.Argument(..., help="DIR/<Name>/*.jpg: one folder per identity."),
+             folds: int = typer.Option(5, "--folds", help="K folds by photo within each identity."),
+             as_json: bool = typer.Option(False, "--json", help="Print the JSON of DESIGN.md."),
+             peer: bool = typer.Option(False, "--peer", help="Also the dlib face_recognition peer on the same folds."),
+             shrink: Optional[int] = typer.Option(None, "--shrink-px", help="Probe faces shrunk to this width (px), JPEG q40.")):
+    """Face-model accuracy: K-fold identification, TAR at FAR, per-student precision/recall."""
+    from . import evaluate as ev
+    c: Ctx = ctx.obj
+    with c.progress() as prog:
+        task = prog.add_task("evaluating", total=None)
+        result = ev.evaluate(directory, folds=folds, peer=peer, model=c.settings.recognition.model_path(),
+                             shrink_px=shrink, tick=lambda: prog.advance(task))
+    if as_json:
+        out.print_json(json.dumps(result))
+    else:
+        _print_eval(result)
+
+
+def _print_eval(r: dict) -> None:
+    table = Table(title=f"{r['dir']}: {r['identities']} identities, {r['photos']} photos, {r['folds']} folds")
+    for col in ("", "faces found", "identified", "TAR@FAR1%", "TAR@FAR0.1%", "ms/face"):
+        table.add_column(col)
+    rows = [("rollcall", r)] + ([("peer (dlib)", r["peer"])] if r.get("peer") else [])
+    for name, x in rows:
+        table.add_row(name, f"{x['faces_found']:.1%}", f"{x['identification_accuracy']:.1%}",
+                      f"{x['tar_at_far']['0.01']:.1%}", f"{x['tar_at_far']['0.001']:.1%}", f"{x['ms_per_face']:.1f}")
+    out.print(table)
+
+
+# ------------------------------------------------------------------------------------- alerts, privacy
+@alerts_app.command("test")
+def alerts_test(ctx: typer.Context):
+    """Send one test alert through every configured channel and print each result."""
+    from .alerts import build_channels
+    from .alerts.worker import send_test
+    c: Ctx = ctx.obj
+    results = send_test(build_channels(c.settings.alerts, print_fn=lambda line: out.print(line)))
+    failed = 0
+    for r in results:
+        status = "[green]ok[/]" if r.ok else f"[red]failed[/]: {r.error}"
+        out.print(f"{r.channel}: {status} ({r.ms:.0f} ms)")
+        failed += not r.ok
+    if failed:
+        raise typer.Exit(1)
+
+
+@app.command()
+def purge(ctx: typer.Context,
+          older_than: Optional[float] = typer.Option(None, "--older-than", help="Days (default retention.days).")):
+    """Delete observations, alerts and evidence older than DAYS; VACUUM so the bytes are gone."""
+    c: Ctx = ctx.obj
+    days = older_than if older_than is not None else c.settings.retention.days
+    if days < 0:
+        raise _user_error(f"--older-than: must be >= 0 days, got {days}")
+    with c.store() as store:
+        counts = store.purge(days)
+    out.print("purged: " + ", ".join(f"{k} {v}" for k, v in counts.items()))
+
+
+@app.command()
+def forget(ctx: typer.Context, student: str = typer.Argument(..., help="student_id or exact name.")):
+    """Delete everything about one student (roster, embeddings, observations, alerts, evidence)."""
+    with ctx.obj.store() as store:
+        counts = store.forget(student)
+    out.print(f"forgot {student}: " + ", ".join(f"{k} {v}" for k, v in counts.items()))
+
+
+# ------------------------------------------------------------------------------------- inspect, doctor
+@app.command()
+def inspect(ctx: typer.Context,
+            image: Path = typer.Argument(..., help="A screenshot of a meeting gallery."),
+            as_json: bool = typer.Option(False, "--json", help="Print the JSON of DESIGN.md."),
+            annotated: Optional[Path] = typer.Option(None, "-o", "--output", help="Write an annotated PNG.")):
+    """One screenshot through the whole pipeline (nothing stored): tiles, names, faces, verdicts."""
+    import cv2
+    from .inspect_view import annotate, inspect_json
+    c: Ctx = ctx.obj
+    frame = cv2.imread(str(image))
+    if frame is None:
+        raise _user_error(f"{image}: not a readable image")
+    pipeline = _pipeline(c)
+    obs, ms = pipeline.process(frame)
+    if annotated:
+        if not cv2.imwrite(str(annotated), annotate(frame, obs)):
+            raise _user_error(f"{annotated}: cannot write the annotated image")
+    data = inspect_json(str(image), frame, obs, ms)
+    if as_json:
+        out.print_json(json.dumps(data))
+    else:
+        table = Table(title=f"{image}: {len(obs)} tiles")
+        for col in ("#", "name", "student", "verdict", "sim", "face px"):
+            table.add_column(col)
+        for t in data["tiles"]:
+            table.add_row(str(len(table.rows)), t["display_name"], t["student_id"] or "", t["verdict"],
+                          "" if t["similarity"] is None else f"{t['similarity']:.2f}", str(t["face_px"]))
+        out.print(table)
+
+
+@app.command()
+def doctor(ctx: typer.Context):
+    """Check model, detector, OCR, display and home: each OK or what is wrong."""
+    from .doctor import checks
+    ok = True
+    for name, good, detail in checks(ctx.obj.home, ctx.obj.settings):
+        out.print(f"{name:10} {'[green]OK[/]' if good else '[red]FAIL[/]'}  {detail}")
+        ok &= good
+    if not ok:
+        raise typer.Exit(1)
+
+
+# ------------------------------------------------------------------------------------- errors
+class UserError(Exception):
+    pass
+
+
+def _user_error(msg: str) -> UserError:
+    return UserError(msg)
+
+
+def _expected_errors() -> tuple[type[BaseException], ...]:
+    from .decide import ThresholdError
+    from .embed import ModelError
+    from .enroll import EnrollError
+    from .faces import DetectorError
+    from .names import OcrError
+    from .roster import RosterError
+    from .sources import SourceError
+    from .store import StoreError
+    from .alerts import ChannelError
+    return (UserError, ConfigError, ThresholdError, ModelError, EnrollError, DetectorError, OcrError,
+            RosterError, SourceError, StoreError, ChannelError)
+
+
+def main(argv: list[str] | None = None) -> int:
+    try:
+        rc = app(args=argv, standalone_mode=False)
+        return rc if isinstance(rc, int) else 0
+    except _expected_errors() as e:
+        err.print(f"rollcall: error: {e}", markup=False, soft_wrap=True)
+        return 1
+    except typer.Exit as e:
+        return e.exit_code
+    except KeyboardInterrupt:
+        return 130
+    except Exception as e:  # click's usage errors
+        import click
+        if isinstance(e, click.exceptions.UsageError):
+            e.show()
+            return 2
+        if isinstance(e, click.exceptions.Abort):
+            return 130
+        raise
+
+if __name__ == "__main__":
+    sys.exit(main())

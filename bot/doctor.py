@@ -1,0 +1,54 @@
+"""`rollcall doctor`: each dependency of a session checked on its own, with what is wrong."""
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+from .config import Settings
+
+
+def _try(fn):
+    try:
+        return True, fn()
+    except Exception as e:  # noqa: BLE001 - every failure becomes a line of the report
+        return False, str(e).splitlines()[0] if str(e) else type(e).__name__
+
+
+def checks(home: Path, settings: Settings) -> list[tuple[str, bool, str]]:
+    from .decide import load_thresholds
+    from .embed import Embedder
+    from .faces import DETECTOR_FILE, FaceDetector
+    from .names import NameReader
+    from .sources import ScreenSource
+
+    rec = settings.recognition
+    rows = []
+
+    def model():
+        e = Embedder(rec.model_path())
+        th = load_thresholds(rec.thresholds_path(), rec.t_verify, rec.margin)
+        return f"{rec.model_path()} ({e.dim}-d, input {e.side}px), t_verify {th.t_verify:.3f}, margin {th.margin:.3f}"
+
+    def detector():
+        FaceDetector()
+        return str(DETECTOR_FILE)
+
+    def ocr():
+        NameReader()
+        return "rapidocr models load from its wheel"
+
+    def display():
+        frame = ScreenSource(settings.capture.monitor, settings.capture.region, settings.capture.every_s).grab()
+        return f"captured {frame.shape[1]}x{frame.shape[0]}"
+
+    def writable():
+        home.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=home):
+            pass
+        return f"{home} is writable"
+
+    for name, fn in (("model", model), ("detector", detector), ("ocr", ocr), ("display", display), ("home", writable)):
+        ok, detail = _try(fn)
+        rows.append((name, ok, detail))
+    return rows

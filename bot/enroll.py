@@ -1,0 +1,116 @@
+"""Photo folders -> faces -> embeddings -> store. Photos themselves are never stored."""
+from __future__ import annotations
+
+import hashlib
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import cv2
+import numpy as np
+
+from .config import FaceSettings
+from .decide import gate
+from .embed import Embedder
+from .faces import FaceDetector, find_faces
+from .roster import slug
+from .types import Student
+
+PHOTO_EXT = {".jpg", ".jpeg", ".png", ".bmp", ".webp"}
+
+
+class EnrollError(ValueError):
+    """PHOTOS_DIR is missing or holds no student folder; str() names it."""
+
+
+@dataclass
+class StudentEnrollment:
+    name: str
+    student_id: str
+    photos: int = 0
+    usable: int = 0
+    skipped: Counter = field(default_factory=Counter)
+    vectors: list[np.ndarray] = field(default_factory=list)
+    hashes: list[str] = field(default_factory=list)
+    qualities: list[float] = field(default_factory=list)
+    thumbs: list[bytes] = field(default_factory=list)
+
+
+def student_folders(photos_dir: Path) -> list[Path]:
+    photos_dir = Path(photos_dir)
+    if not photos_dir.is_dir():
+        raise EnrollError(f"{photos_dir}: not a folder of student photo folders")
+    folders = sorted(p for p in photos_dir.iterdir() if p.is_dir() and not p.name.startswith("."))
+    if not folders:
+        raise EnrollError(f"{photos_dir}: no student folders (expected PHOTOS_DIR/<Student Name>/*.jpg)")
+    return folders
+
+
+def match_folder(folder_name: str, roster: list[Student]) -> Student | None:
+    """The roster student a folder is named after (student_id, exact name or alias, case-insensitive)."""
+    key = folder_name.strip().casefold().replace("_", " ")
+    for s in roster:
+        if key in {s.student_id.casefold(), s.name.casefold(), *(a.casefold() for a in s.aliases)}:
+            return s
+    return None
+
+
+def embed_photo(path: Path, detector: FaceDetector, embedder: Embedder, faces_cfg: FaceSettings):
+    """(vector, quality, thumbnail JPEG) of the one face in a photo, or the reason it is unusable."""
+    img = cv2.imread(str(path))
+    if img is None:
+        return "unreadable"
+    faces = find_faces(detector, img)
+    if not faces:
+        return "no face"
+    # a second face at least half as large makes the photo ambiguous (group photo)
+    if len(faces) > 1 and faces[1].box[2] >= 0.5 * faces[0].box[2]:
+        return "several faces"
+    face = faces[0]
+    why = gate(face, faces_cfg.min_face_px, faces_cfg.blur_min)
+    if why:
+        return {"small": "face too small", "blur": "too blurred"}[why]
+    vec = embedder.embed(face.aligned[None])[0]
+    ok, jpg = cv2.imencode(".jpg", cv2.cvtColor(face.aligned, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, 85])
+    return vec, float(face.score), jpg.tobytes()
+
+
+def enroll_folder(folder: Path, student: Student, detector: FaceDetector, embedder: Embedder,
+                  faces_cfg: FaceSettings, tick: Callable[[], None] = lambda: None) -> StudentEnrollment:
+    result = StudentEnrollment(name=student.name, student_id=student.student_id)
+    for path in sorted(folder.iterdir()):
+        if path.suffix.lower() not in PHOTO_EXT:
+            continue
+        result.photos += 1
+        out = embed_photo(path, detector, embedder, faces_cfg)
+        tick()
+        if isinstance(out, str):
+            result.skipped[out] += 1
+            continue
+        vec, quality, thumb = out
+        result.usable += 1
+        result.vectors.append(vec)
+        result.hashes.append(hashlib.sha256(path.read_bytes()).hexdigest())
+        result.qualities.append(quality)
+        result.thumbs.append(thumb)
+    return result
+
+
+def plan(photos_dir: Path, roster: list[Student] | None) -> list[tuple[Path, Student]]:
+    """Which folder enrolls which student; without a roster, students come from the folder names."""
+    pairs = []
+    for folder in student_folders(photos_dir):
+        if roster:
+            s = match_folder(folder.name, roster)
+            if s is None:
+                raise EnrollError(f"{folder}: folder matches no roster student (name, id or alias)")
+        else:
+            name = folder.name.replace("_", " ").strip()
+            s = Student(student_id=slug(name), name=name)
+        pairs.append((folder, s))
+    return pairs
+
+
+def count_photos(folder: Path) -> int:
+    return sum(1 for p in folder.iterdir() if p.suffix.lower() in PHOTO_EXT)

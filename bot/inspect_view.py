@@ -1,0 +1,41 @@
+"""`rollcall inspect`: one frame's observations as the JSON of DESIGN.md and as an annotated image."""
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+from .types import Observation
+
+COLOURS = {  # BGR
+    "verified": (80, 200, 80), "mismatch": (40, 40, 230), "unknown_face": (0, 140, 255),
+    "unlabeled": (200, 200, 0), "camera_off": (150, 150, 150), "no_face": (180, 120, 60),
+    "multiple_faces": (200, 0, 200), "unjudged": (0, 220, 220),
+}
+
+
+def inspect_json(image: str, frame: np.ndarray, obs: list[Observation], ms: dict) -> dict:
+    h, w = frame.shape[:2]
+    return {"image": image, "size": [w, h], "tiles": [{
+        "box": list(o.box), "display_name": o.display_name, "student_id": o.student_id,
+        "camera_off": o.camera_off, "faces": o.faces, "face_box": list(o.face_box) if o.face_box else None,
+        "face_px": o.face_px, "verdict": o.verdict.verdict, "similarity": o.verdict.similarity,
+        "identified_as": o.verdict.identified_as} for o in obs],
+        "ms": {k: ms.get(k) for k in ("segment", "names", "detect", "embed", "decide")}}
+
+
+def annotate(frame: np.ndarray, obs: list[Observation]) -> np.ndarray:
+    """Tiles outlined in their verdict's colour, face boxes, and a label with name and verdict."""
+    img = frame.copy()
+    for o in obs:
+        colour = COLOURS.get(o.verdict.verdict, (255, 255, 255))
+        x, y, w, h = o.box
+        cv2.rectangle(img, (x, y), (x + w - 1, y + h - 1), colour, 3)
+        if o.face_box:
+            fx, fy, fw, fh = o.face_box
+            cv2.rectangle(img, (fx, fy), (fx + fw, fy + fh), colour, 2)
+        sim = "" if o.verdict.similarity is None else f" {o.verdict.similarity:.2f}"
+        label = f"{o.tile_index}: {o.display_name or '?'} -> {o.verdict.verdict}{sim}"
+        (tw, th), _ = cv2.getTextSize(label, cv2.FONT_HERSHEY_SIMPLEX, 0.5, 1)
+        cv2.rectangle(img, (x, y), (x + tw + 8, y + th + 10), colour, -1)
+        cv2.putText(img, label, (x + 4, y + th + 4), cv2.FONT_HERSHEY_SIMPLEX, 0.5, (0, 0, 0), 1, cv2.LINE_AA)
+    return img

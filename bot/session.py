@@ -1,0 +1,205 @@
+"""The capture cycle and the session loop: the one place that wires the stages together.
+
+frame -> tiles -> names -> faces -> embed -> decide   (Pipeline.process, also used by `inspect`)
+      -> track -> store -> alerts                      (Session.capture)
+"""
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+from typing import Callable, Iterable
+
+import cv2
+import numpy as np
+
+from .config import Settings
+from .decide import Gallery, Thresholds, decide, gate, identify, load_thresholds
+from .embed import Embedder
+from .faces import FaceDetector, find_faces
+from .names import NameReader, normalise, resolve
+from .tiles import segment
+from .track import Tracker
+from .types import Observation, Student, Verdict
+
+log = logging.getLogger("rollcall")
+
+STAGES = ("segment", "names", "detect", "embed", "decide")
+
+
+@dataclass
+class Models:
+    """Everything slow to load, loaded once before the first capture."""
+    detector: FaceDetector
+    embedder: Embedder
+    reader: NameReader
+    thresholds: Thresholds
+
+
+def load_models(settings: Settings, ocr: bool = True) -> Models:
+    rec = settings.recognition
+    embedder = Embedder(rec.model_path())
+    thresholds = load_thresholds(rec.thresholds_path(), rec.t_verify, rec.margin)
+    return Models(FaceDetector(), embedder, NameReader() if ocr else None, thresholds)
+
+
+def _crop(frame: np.ndarray, box) -> np.ndarray:
+    x, y, w, h = (int(v) for v in box)
+    return frame[max(0, y):y + h, max(0, x):x + w]
+
+
+@dataclass
+class Pipeline:
+    """One gallery frame -> one Observation per tile (no storage, no alerts)."""
+    settings: Settings
+    models: Models
+    roster: list[Student]
+    gallery: Gallery
+    _by_id: dict = field(default_factory=dict, init=False)
+
+    def __post_init__(self):
+        self._by_id = {s.student_id: s for s in self.roster}
+
+    def process(self, frame: np.ndarray, keep_crops: bool = False) -> tuple[list[Observation], dict]:
+        ms: dict[str, float] = {}
+        t = time.perf_counter()
+        tiles = segment(frame, self.settings.tiles)
+        ms["segment"] = _lap(t)
+
+        t = time.perf_counter()
+        crops = [_crop(frame, tl.box) for tl in tiles]
+        strips = [_crop(frame, tl.name_box) if tl.name_box else None for tl in tiles]
+        texts = self.models.reader.read(strips) if self.models.reader and tiles else [""] * len(tiles)
+        missing = [i for i, txt in enumerate(texts) if not txt]
+        if missing and self.models.reader:
+            # no label in the strip: the whole tile (camera-off tiles show the name large, centred)
+            for i, txt in zip(missing, self.models.reader.read_tiles([crops[i] for i in missing])):
+                texts[i] = txt
+        matches = [resolve(txt, self.roster, self.settings.names) for txt in texts]
+        ms["names"] = _lap(t)
+
+        t = time.perf_counter()
+        faces = [[] if tl.camera_off else find_faces(self.models.detector, crop) for tl, crop in zip(tiles, crops)]
+        ms["detect"] = _lap(t)
+
+        t = time.perf_counter()
+        fs = self.settings.faces
+        judged = [[f for f in fl if not gate(f, fs.min_face_px, fs.blur_min)] for fl in faces]
+        to_embed = [fl[0].aligned for fl in judged if len(fl) == 1]
+        vectors = iter(self.models.embedder.embed(np.stack(to_embed)) if to_embed else [])
+        ms["embed"] = _lap(t)
+
+        t = time.perf_counter()
+        obs = []
+        th = self.models.thresholds
+        for i, (tl, m, fl, jl) in enumerate(zip(tiles, matches, faces, judged)):
+            if tl.camera_off:
+                v = Verdict("camera_off")
+            elif not fl:
+                v = Verdict("no_face")
+            elif len(jl) >= 2:
+                v = Verdict("multiple_faces", reason=f"{len(jl)} faces")
+            elif not jl:
+                v = Verdict("unjudged", reason=gate(fl[0], fs.min_face_px, fs.blur_min))
+            else:
+                v = decide(m.student_id, next(vectors), self.gallery, th)
+            face = (jl or fl or [None])[0]
+            fbox = None
+            if face is not None:
+                x, y, w, h = face.box
+                fbox = (int(tl.box[0] + x), int(tl.box[1] + y), int(w), int(h))
+            participant = m.student_id or (f"name:{normalise(m.text)}" if m.text else f"tile:{i}")
+            obs.append(Observation(
+                tile_index=i, box=tuple(int(v_) for v_ in tl.box), display_name=m.text,
+                student_id=m.student_id, camera_off=tl.camera_off, faces=len(fl), face_box=fbox,
+                face_px=int(round(face.box[2])) if face else 0, blur=round(face.blur, 1) if face else None,
+                verdict=v, participant=participant, crop=crops[i] if keep_crops else None))
+        ms["decide"] = _lap(t)
+        return obs, ms
+
+    def identify_all(self, emb: np.ndarray) -> tuple[str | None, float]:
+        return identify(emb, self.gallery, self.models.thresholds)
+
+
+def _lap(t0: float) -> float:
+    return round((time.perf_counter() - t0) * 1000, 2)
+
+
+def evidence_image(tile_crop: np.ndarray, reference_jpeg: bytes | None, caption: str) -> bytes:
+    """Tile crop beside the enrolled reference face, with a caption line: the JPEG an alert carries."""
+    h = 240
+    tile = cv2.resize(tile_crop, (max(1, round(tile_crop.shape[1] * h / tile_crop.shape[0])), h))
+    parts = [tile]
+    if reference_jpeg:
+        ref = cv2.imdecode(np.frombuffer(reference_jpeg, np.uint8), cv2.IMREAD_COLOR)
+        if ref is not None:
+            parts.append(cv2.resize(ref, (h, h)))
+    body = np.hstack([np.pad(p, ((0, 0), (0, 8), (0, 0))) for p in parts])
+    bar = np.full((28, body.shape[1], 3), 24, np.uint8)
+    cv2.putText(bar, caption[:110], (6, 19), cv2.FONT_HERSHEY_SIMPLEX, 0.5, (255, 255, 255), 1, cv2.LINE_AA)
+    ok, jpg = cv2.imencode(".jpg", np.vstack([body, bar]), [cv2.IMWRITE_JPEG_QUALITY, 85])
+    return jpg.tobytes()
+
+
+class Session:
+    """A stored session: each capture goes through the pipeline, the tracker, the store and the alerts."""
+
+    def __init__(self, pipeline: Pipeline, store, dispatcher, settings: Settings, class_name: str | None,
+                 source: str, interval_s: float, on_alert: Callable[[dict], None] = lambda a: None):
+        self.pipeline, self.store, self.dispatcher, self.settings = pipeline, store, dispatcher, settings
+        self.tracker = Tracker(settings.tracking.confirm_n, settings.tracking.window_m)
+        self.class_name = class_name
+        self.interval_s = interval_s
+        self.on_alert = on_alert
+        self.id = store.start_session(class_name, source, interval_s)
+        self.captures = 0
+        self.alerts = 0
+
+    def capture(self, frame: np.ndarray, when: datetime) -> list[Observation]:
+        obs, ms = self.pipeline.process(frame, keep_crops=True)
+        t = time.perf_counter()
+        capture_id = self.store.add_capture(self.id, when, ms, obs)
+        ms["store"] = _lap(t)
+        self.captures += 1
+        for o in obs:
+            ev = self.tracker.update(o.participant, o.verdict.verdict, capture_id, o)
+            if ev is not None and ev.type == "open":
+                self._alert(ev.kind, ev.observation or o, capture_id, when)
+        return obs
+
+    def _alert(self, kind: str, o: Observation, capture_id: int, when: datetime) -> None:
+        from .alerts import Alert
+        th = self.pipeline.models.thresholds
+        v = o.verdict
+        threshold = th.t_verify
+        alert_id = self.store.add_alert(
+            self.id, when, kind, capture_id=capture_id, student_id=o.student_id,
+            display_name=o.display_name, identified_as=v.identified_as, similarity=v.similarity,
+            threshold=threshold, participant=o.participant)
+        evidence = None
+        if self.settings.retention.evidence and o.crop is not None:
+            ref = self.store.reference_thumb(v.identified_as or o.student_id) if (v.identified_as or o.student_id) else None
+            caption = (f"{kind}: tile '{o.display_name}' sim {v.similarity} (t {threshold:.2f})"
+                       + (f", looks like {v.identified_as}" if v.identified_as and kind == "mismatch" else ""))
+            evidence = self.store.save_evidence(self.id, alert_id, evidence_image(o.crop, ref, caption))
+        self.alerts += 1
+        alert = Alert(id=alert_id, session_id=self.id, time=when, kind=kind, student_id=o.student_id,
+                      display_name=o.display_name, identified_as=v.identified_as, similarity=v.similarity,
+                      threshold=threshold, evidence_path=self.store.home / evidence if evidence else None,
+                      class_name=self.class_name or "")
+        if self.dispatcher is not None:
+            self.dispatcher.submit(alert)
+        self.on_alert({"id": alert_id, "kind": kind, "participant": o.participant, "evidence": evidence})
+
+    def close(self, status: str = "done") -> None:
+        self.store.end_session(self.id, status)
+
+
+def replay(session: Session, frames: Iterable, start: datetime | None = None,
+           tick: Callable[[], None] = lambda: None) -> None:
+    """Feed recorded frames (t_seconds, frame, label) through a session; times are start + t."""
+    start = start or datetime.now(timezone.utc)
+    for t, frame, _label in frames:
+        session.capture(frame, start + timedelta(seconds=float(t)))
+        tick()

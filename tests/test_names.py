@@ -1,0 +1,313 @@
+"""Name normalisation, roster resolution and label OCR (bot/names.py).
+
+The OCR tests read real meeting captures (../shared/data/meeting-screens: tile boxes from tiles.json,
+transcribed names from names.json) and labels rendered onto real seed-faces photos.
+"""
+import json
+import re
+import socket
+import time
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+from rapidfuzz.distance import Levenshtein
+
+from bot.config import NameSettings
+from bot.names import NameReader, has_text, normalise, resolve
+from bot.roster import load_roster
+from bot.types import Student
+
+HANGUL = re.compile(r"[\uac00-\ud7af]")
+S = NameSettings()
+
+
+@pytest.fixture(scope="module")
+def roster(data_dir):
+    return load_roster(data_dir / "seed-roster.csv")
+
+
+def _block_network(mp: pytest.MonkeyPatch) -> None:
+    def refuse(*a, **k):
+        raise AssertionError("network use while loading or running OCR")
+    mp.setattr(socket.socket, "connect", refuse)
+    mp.setattr(socket, "create_connection", refuse)
+    mp.setattr(socket, "getaddrinfo", refuse)
+
+
+@pytest.fixture(scope="module")
+def reader():
+    # Built with the network cut: the models must come from the rapidocr wheel.
+    with pytest.MonkeyPatch.context() as mp:
+        _block_network(mp)
+        return NameReader()
+
+
+# --- normalise ------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("text, expected", [
+    ("Mareta Aliana", "mareta aliana"),
+    ("G1A021044_Rizky Putri Pratiwi", "g1a021044 rizky putri pratiwi"),
+    ("  SITI   ZUBAIDAH ", "siti zubaidah"),
+    ("Siti Zubaidah (Host)", "siti zubaidah"),
+    ("Siti Zubaidah (Co-host)", "siti zubaidah"),
+    ("Siti Zubaidah (Host, me)", "siti zubaidah"),
+    ("Siti Zubaidah (Me)", "siti zubaidah"),
+    ("Siti Zubaidah (Guest)", "siti zubaidah"),
+    ("Siti Zubaidah (You)", "siti zubaidah"),
+    ("Siti Zubaidah (she/her)", "siti zubaidah"),
+    ("Alex Kim (they/them)", "alex kim"),
+    ("Siti Zubaidah 🎤", "siti zubaidah"),
+    ("🔇 Siti Zubaidah", "siti zubaidah"),
+    ("Rizky-Putri.Pratiwi", "rizky putri pratiwi"),
+    ("Rizky__Putri -- Pratiwi", "rizky putri pratiwi"),
+    ("Rizky Putri Pr...", "rizky putri pr"),
+    ("Zoë Núñez-Çelik", "zoe nunez celik"),
+    ("Kenneth O'Hare", "kenneth ohare"),
+    ("Thinh (James) T...", "thinh james t"),  # a nickname in parentheses is part of the name
+    ("[FITB] Irwan Meilano", "fitb irwan meilano"),
+    ("|rwan Meilano", "irwan meilano"),        # OCR: a bar for a capital I
+    ("N0via Evianti", "novia evianti"),        # OCR: a zero inside a word
+    ("G1A021902 Novia", "g1a021902 novia"),    # ...but never inside a student number
+    ("이희래(20200998)", "이희래 20200998"),      # Hangul stays composed
+    ("이희래 (호스트)", "이희래"),
+    ("Ｓｉｔｉ", "siti"),                        # full-width letters (NFKD)
+    ("", ""),
+    ("  (Host) ", ""),
+])
+def test_normalise(text, expected):
+    assert normalise(text) == expected
+
+
+# --- resolve --------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("text, sid, method", [
+    ("Mareta Aliana", "G1A021038", "exact"),
+    ("Siti Zubaidah", "G1A021002", "exact"),
+    ("G1A021044_Rizky Putri Pratiwi", "G1A021044", "id"),
+    ("G1A021044 Rizky Putri Pratiwi", "G1A021044", "id"),   # OCR lost the underscore
+    ("G1A021044Rizky Putri Pratiwi", "G1A021044", "id"),    # ...and the space
+    ("g1a021044_rizky", "G1A021044", "id"),
+    ("GIA02I044_Rizky Putri", "G1A021044", "id"),           # OCR I for 1
+    ("G1AO21044 Rizky", "G1A021044", "id"),                 # OCR O for 0
+    ("G1A021044_Mareta Aliana", "G1A021044", "id"),         # the ID outranks the name
+    ("siti zubaidah (Host)", "G1A021002", "exact"),
+    ("Mareta Aliana (she/her) 🎤", "G1A021038", "exact"),
+    ("Nanda", "G1A021901", "exact"),                        # alias
+    ("20200759 Siti Zubaidah", "G1A021002", "exact"),       # a foreign student number is ignored
+    ("G1A021099_Siti Zubaidah", "G1A021002", "exact"),      # ...so is an ID not on the roster
+    ("Siti Zubaidha", "G1A021002", "fuzzy"),
+    ("Mareta Allana", "G1A021038", "fuzzy"),
+    ("Rizky Putri Pratiwl", "G1A021044", "fuzzy"),
+    ("Novia Evianty", "G1A021902", "fuzzy"),
+    ("Rizky Putri Pr...", "G1A021044", "fuzzy"),            # cut off by the tile edge
+    ("Rizky Putri Pr…", "G1A021044", "fuzzy"),
+    ("Nanda Nurahma...", "G1A021901", "fuzzy"),
+    ("Mareta...", "G1A021038", "fuzzy"),
+    ("MaretaAliana", "G1A021038", "fuzzy"),                 # OCR dropped the space
+])
+def test_resolve_finds_student(roster, text, sid, method):
+    m = resolve(text, roster, S)
+    assert (m.student_id, m.method) == (sid, method), m
+    assert m.text == text
+    assert m.score >= S.fuzzy_min
+
+
+@pytest.mark.parametrize("text", [
+    "Chester's iPhone", "iPhone", "Galaxy A52", "Zoom user", "Alan N2YGK", "Molly Parker",
+    "", "   ", "(Host)",
+    "Putri",                    # in two students' names: ambiguous
+    "Ri...", "Ma...",           # too little left of a cut-off name to tell anyone
+    "15117092 Muhammad Afif Na...",
+    "Mareta Aliana Siti Zubaidah",   # two students' names on one label
+])
+def test_resolve_unlabeled(roster, text):
+    m = resolve(text, roster, S)
+    assert m.student_id is None and m.method == "none", m
+
+
+def test_same_name_twice_is_unlabeled():
+    twins = [Student("G1A001", "Siti Zubaidah"), Student("G1A002", "Siti Zubaidah"),
+             Student("G1A003", "Mareta Aliana")]
+    assert resolve("Siti Zubaidah", twins, S).student_id is None
+    assert resolve("Siti Zubaidha", twins, S).student_id is None   # fuzzy: no lead over the second
+    assert resolve("G1A002 Siti Zubaidah", twins, S).student_id == "G1A002"  # the ID still tells them apart
+    # an alias equal to another student's name is just as ambiguous
+    clash = [Student("B1", "Nanda Putri", aliases=("Nanda",)), Student("B2", "Nanda")]
+    assert resolve("Nanda", clash, S).student_id is None
+
+
+def test_resolve_uses_settings(roster):
+    assert resolve("Siti Zubaidha", roster, S).student_id == "G1A021002"
+    assert resolve("Siti Zubaidha", roster, NameSettings(fuzzy_min=99, fuzzy_lead=5)).student_id is None
+    # near-equal candidates: a huge required lead refuses even a good match
+    assert resolve("Siti Zubaidha", roster, NameSettings(fuzzy_min=50, fuzzy_lead=100)).student_id is None
+    assert resolve("anything", [], S).student_id is None
+
+
+# --- OCR ------------------------------------------------------------------------------------------
+
+def test_models_load_offline_from_the_wheel():
+    with pytest.MonkeyPatch.context() as mp:
+        _block_network(mp)
+        t = time.perf_counter()
+        r = NameReader()
+        load_s = time.perf_counter() - t
+        assert r.read_tiles([np.full((120, 200, 3), 40, np.uint8)]) == [""]
+    print(f"\nNameReader load: {load_s:.1f} s")
+    assert load_s < 20
+
+
+def test_has_text():
+    plain = np.full((40, 300, 3), (35, 35, 35), np.uint8)
+    assert not has_text(plain)
+    noisy = plain + np.random.default_rng(0).integers(0, 6, plain.shape, dtype=np.uint8)
+    assert not has_text(noisy)  # sensor / JPEG noise is not text
+    label = plain.copy()
+    cv2.putText(label, "Siti Zubaidah", (6, 28), cv2.FONT_HERSHEY_SIMPLEX, 0.7, (255, 255, 255), 1, cv2.LINE_AA)
+    assert has_text(label)
+    assert not has_text(np.zeros((0, 0, 3), np.uint8))
+
+
+def _face_tile(data_dir: Path, student: str, size=(360, 640)) -> np.ndarray:
+    photo = cv2.imread(str(sorted((data_dir / "seed-faces" / student).glob("*.jpg"))[0]))
+    h, w = size
+    tile = np.full((h, w, 3), 20, np.uint8)
+    ph, pw = photo.shape[:2]
+    s = h / ph
+    photo = cv2.resize(photo, (max(1, int(pw * s)), h))
+    x = (w - photo.shape[1]) // 2
+    tile[:, max(0, x):max(0, x) + min(w, photo.shape[1])] = photo[:, :min(w, photo.shape[1])]
+    return tile
+
+
+def _zoom_label(tile: np.ndarray, text: str, scale: float = 0.55) -> np.ndarray:
+    """Zoom-style label: white text on a dark box at the bottom left of the video."""
+    out = tile.copy()
+    (tw, th), base = cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, scale, 1)
+    h = out.shape[0]
+    x0, y1 = 4, h - 4
+    y0 = y1 - th - base - 8
+    out[y0:y1, x0:x0 + tw + 12] = (out[y0:y1, x0:x0 + tw + 12] * 0.25).astype(np.uint8)
+    cv2.putText(out, text, (x0 + 6, y1 - base - 4), cv2.FONT_HERSHEY_SIMPLEX, scale, (255, 255, 255), 1,
+                cv2.LINE_AA)
+    return out
+
+
+def test_reads_rendered_labels_on_real_faces(reader, roster, data_dir):
+    labels = {"Siti Zubaidah": "Siti Zubaidah", "Mareta Aliana": "Mareta Aliana (Host)",
+              "Rizky Putri Pratiwi": "G1A021044_Rizky Putri Pratiwi"}
+    tiles = [_zoom_label(_face_tile(data_dir, folder), text) for folder, text in labels.items()]
+    texts = reader.read_tiles(tiles)
+    ids = [resolve(t, roster, S).student_id for t in texts]
+    assert ids == ["G1A021002", "G1A021038", "G1A021044"], texts
+    # the same labels through the strip interface (a bottom band as the tile stage cuts it)
+    strips = [t[int(t.shape[0] * 0.8):, : int(t.shape[1] * 0.75)] for t in tiles]
+    assert [resolve(t, roster, S).student_id for t in reader.read(strips)] == ids
+
+
+def test_reads_camera_off_name_in_the_centre(reader, roster):
+    tile = np.full((300, 520, 3), (38, 38, 38), np.uint8)
+    text = "Novia Evianti"
+    (tw, th), _ = cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, 1.1, 2)
+    cv2.putText(tile, text, ((520 - tw) // 2, 150 + th // 2), cv2.FONT_HERSHEY_SIMPLEX, 1.1,
+                (240, 240, 240), 2, cv2.LINE_AA)
+    assert resolve(reader.read_tile(tile), roster, S).student_id == "G1A021902"
+    # and a blank camera-off tile reads as nothing
+    assert reader.read_tile(np.full((300, 520, 3), (38, 38, 38), np.uint8)) == ""
+
+
+def _latin_tiles(data_dir: Path, every: int = 1):
+    d = data_dir / "meeting-screens"
+    boxes = json.loads((d / "tiles.json").read_text())
+    names = json.loads((d / "names.json").read_text())
+    out = []
+    for f, bs in boxes.items():
+        img = cv2.imread(str(d / f))
+        for i, ((x, y, w, h), name) in enumerate(zip(bs, names[f])):
+            if name:
+                out.append((f, i, name, img[y:y + h, x:x + w], not HANGUL.search(name)))
+    latin = [t for t in out if t[4]]
+    return latin[::every], [t for t in out if not t[4]]
+
+
+def _score(reader, items):
+    t = time.perf_counter()
+    texts = reader.read_tiles([it[3] for it in items])
+    ms = (time.perf_counter() - t) * 1000 / max(1, len(items))
+    exact, errs, chars, misses = 0, 0, 0, []
+    for it, got in zip(items, texts):
+        want, read = normalise(it[2]), normalise(got)
+        exact += want == read
+        errs += min(len(want), Levenshtein.distance(want, read))
+        chars += len(want)
+        if want != read:
+            misses.append(f"{it[0]}[{it[1]}] {it[2]!r} -> {got!r}")
+    return exact / len(items), 1 - errs / chars, ms, texts, misses
+
+
+def test_real_labels_sample(reader, data_dir):
+    """Every 5th Latin-script tile of the real captures (26 tiles): a fast guard on accuracy."""
+    latin, _ = _latin_tiles(data_dir, every=5)
+    assert len(latin) == 26
+    exact, char_acc, ms, _, misses = _score(reader, latin)
+    print(f"\nsample: exact {exact:.1%} char {char_acc:.1%} over {len(latin)} tiles, {ms:.0f} ms/tile")
+    print("\n".join(misses))
+    assert exact >= 0.88 and char_acc >= 0.95
+
+
+def test_cache_makes_a_steady_cycle_free(reader, data_dir):
+    latin, _ = _latin_tiles(data_dir, every=12)
+    tiles = [it[3] for it in latin]
+    first = reader.read_tiles(tiles)
+    hits = reader.stats["hits"]
+    t = time.perf_counter()
+    again = reader.read_tiles([tile.copy() for tile in tiles])
+    ms = (time.perf_counter() - t) * 1000 / len(tiles)
+    assert again == first
+    assert reader.stats["hits"] - hits == len(tiles)
+    assert ms < 5, f"{ms:.1f} ms per cached tile"
+    # a different label on the same video is not served from the cache
+    changed = _zoom_label(tiles[0], "Novia Evianti", scale=0.6)
+    assert reader.read_tiles([changed]) != [first[0]]
+
+
+def test_cache_is_bounded():
+    r = NameReader(cache_size=3)
+    tiles = [np.full((60, 200, 3), v, np.uint8) for v in (10, 60, 110, 160, 210)]
+    r.read_tiles(tiles)
+    assert len(r._cache) == 3
+
+
+@pytest.mark.slow
+def test_name_accuracy_on_real_meeting_screens(reader, data_dir, roster):
+    """All 127 Latin-script names (and the Korean rest, as a bonus) in the real captures."""
+    latin, rest = _latin_tiles(data_dir)
+    assert len(latin) == 127
+    reader._cache.clear()
+    exact, char_acc, ms, texts, misses = _score(reader, latin)
+    print(f"\nLatin names: exact {exact:.1%} ({round(exact * len(latin))}/{len(latin)}), "
+          f"char accuracy {char_acc:.1%}, {ms:.0f} ms per tile (cold)")
+    print("\n".join(misses))
+    # resolution end to end: a roster made of the true names; OCR text must resolve to the right row
+    # (a name seen in two captures is one student)
+    ids: dict[str, str] = {}
+    for it in latin:
+        ids.setdefault(it[2].rstrip(".… "), f"S{len(ids):03d}")
+    people = [Student(sid, name) for name, sid in ids.items()]
+    got = [resolve(t, people, S).student_id for t in texts]
+    right = sum(g == ids[it[2].rstrip(".… ")] for g, it in zip(got, latin))
+    wrong = sum(g is not None and g != ids[it[2].rstrip(".… ")] for g, it in zip(got, latin))
+    print(f"resolved against a {len(people)}-student roster: right {right}/{len(latin)}, "
+          f"wrong student {wrong}, unlabeled {len(latin) - right - wrong}")
+    r_exact, r_char, r_ms, _, _ = _score(reader, rest)
+    print(f"other scripts (Korean, no Hangul in the bundled model): exact {r_exact:.1%}, "
+          f"char accuracy {r_char:.1%} over {len(rest)}")
+    t = time.perf_counter()
+    reader.read_tiles([it[3] for it in latin])
+    steady = (time.perf_counter() - t) * 1000 / len(latin)
+    print(f"steady (cached): {steady:.2f} ms per tile")
+    assert exact >= 0.92 and char_acc >= 0.96
+    assert right >= 0.93 * len(latin) and wrong == 0
+    assert steady < 5
