@@ -137,7 +137,8 @@ def enroll(ctx: typer.Context,
             failed.append(r)
     out.print(table)
     for r in failed:
-        err.print(f"rollcall: error: {photos_dir / r.name}: no usable face photo for {r.name} ({r.photos} photos)")
+        err.print(f"rollcall: error: {photos_dir / r.name}: no usable face photo for {r.name} ({r.photos} photos)",
+                  soft_wrap=True, markup=False)
     if failed:
         raise typer.Exit(1)
 

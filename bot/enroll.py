@@ -58,7 +58,11 @@ def match_folder(folder_name: str, roster: list[Student]) -> Student | None:
 
 def embed_photo(path: Path, detector: FaceDetector, embedder: Embedder, faces_cfg: FaceSettings):
     """(vector, quality, thumbnail JPEG) of the one face in a photo, or the reason it is unusable."""
-    img = cv2.imread(str(path))
+    try:
+        data = np.fromfile(path, np.uint8)
+    except OSError:
+        return "unreadable"
+    img = cv2.imdecode(data, cv2.IMREAD_COLOR) if data.size else None
     if img is None:
         return "unreadable"
     faces = find_faces(detector, img)

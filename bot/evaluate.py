@@ -10,7 +10,7 @@ detected once and the largest face is embedded once; the folds are then played o
 * verification: the true accept rate at a false accept rate of 1% and 0.1%, over every pair of photos
   with a face (genuine: same identity; impostor: different identities), scored by cosine similarity.
 * ms_per_face: the MEDIAN over photos with a face of detection + alignment + embedding of the largest
-  face, measured on the full-size photo (image decoding excluded).
+  face, measured on the photo as identified (the shrunk probe with shrink_px), image decoding excluded.
 
 No enrollment gates (size, blur, second face) apply here: the harness measures the model, not the gates.
 
@@ -263,7 +263,7 @@ def scores(labels: np.ndarray, names: list[str], folds: np.ndarray, enroll: Vect
     probe = enroll if probe is None else probe
     preds = identify_folds(labels, folds, enroll, probe, metric)
     gen, imp = pair_scores(labels, probe, enroll if shrunk else None, metric)
-    ms = enroll.ms[enroll.ok]
+    ms = probe.ms[probe.ok]
     return {"faces_found": float(probe.ok.mean()) if len(labels) else 0.0,
             "identification_accuracy": float((preds == labels).mean()) if len(labels) else 0.0,
             "per_student": per_identity(labels, preds, names),
@@ -273,44 +273,67 @@ def scores(labels: np.ndarray, names: list[str], folds: np.ndarray, enroll: Vect
 
 # ---------------------------------------------------------------- the harness
 def collect(paths: list[Path], detector: FaceDetector, embedder: EmbedsFaces, peer: DlibPeer | None = None,
-            shrink_px: int | None = None, tick: Callable[[], None] = lambda: None) -> dict[str, Vectors]:
-    """Detect and embed every photo once (and its shrunk probe): {"ours", "ours_probe", "peer",
-    "peer_probe"}, the probe and peer entries only when asked for.
+            shrink_sizes: tuple[int, ...] = (), tick: Callable[[], None] = lambda: None) -> dict[str, Vectors]:
+    """Detect and embed every photo once, and each shrunk probe once: {"ours", "peer", "ours@56",
+    "peer@56", ...}, the peer and probe entries only when asked for.
 
     The shrink factor comes from our detector's face width (the peer's when ours found none), so both
     systems see the very same probe image; a photo where neither found a face has no probe face.
     """
     n = len(paths)
-    dim = getattr(embedder, "dim", None) or 0
-    out: dict[str, Vectors] = {}
+    systems = ["ours"] + (["peer"] if peer else [])
+    dims = {"ours": getattr(embedder, "dim", None) or 0, "peer": 128}
+    out = {key: None for s in systems for key in [s] + [f"{s}@{px}" for px in shrink_sizes]}
 
-    def slot(key: str, vec: np.ndarray) -> Vectors:
-        if key not in out:
-            out[key] = Vectors.empty(n, len(vec))
-        return out[key]
+    def run(system: str, img: np.ndarray):
+        return ours_one(detector, embedder, img) if system == "ours" else peer_one(peer, img)
 
-    keys = ["ours"] + (["ours_probe"] if shrink_px else []) + \
-           (["peer"] + (["peer_probe"] if shrink_px else []) if peer else [])
+    def keep(key: str, i: int, r) -> None:
+        if r is None:
+            return
+        if out[key] is None:
+            out[key] = Vectors.empty(n, len(r[0]))
+        out[key].put(i, *r)
+
     for i, path in enumerate(paths):
         img = cv2.imread(str(path))
         if img is not None:
-            res = {"ours": ours_one(detector, embedder, img)}
-            if peer:
-                res["peer"] = peer_one(peer, img)
-            if shrink_px:
-                width = next((r[1] for r in (res["ours"], res.get("peer")) if r is not None), None)
-                if width is not None:
-                    small = shrink_probe(img, width, shrink_px)
-                    res["ours_probe"] = ours_one(detector, embedder, small)
-                    if peer:
-                        res["peer_probe"] = peer_one(peer, small)
-            for key, r in res.items():
-                if r is not None:
-                    slot(key, r[0]).put(i, *r)
+            full = {s: run(s, img) for s in systems}
+            for s, r in full.items():
+                keep(s, i, r)
+            width = next((r[1] for r in full.values() if r is not None), None)
+            for px in shrink_sizes if width is not None else ():
+                small = shrink_probe(img, width, px)
+                for s in systems:
+                    keep(f"{s}@{px}", i, run(s, small))
         tick()
-    for key in keys:  # a system that never found a face still needs its (empty) row of results
-        out.setdefault(key, Vectors.empty(n, dim if key.startswith("ours") else 128))
-    return out
+    # a system that never found a face still gets its (empty) row of results
+    return {key: v if v is not None else Vectors.empty(n, dims[key.split("@")[0]]) for key, v in out.items()}
+
+
+def _setup(photos_dir: Path, model_path: Path | None, folds: int, sizes: tuple[int, ...],
+           embedder: EmbedsFaces | None, detector: FaceDetector | None):
+    if folds < 2:
+        raise EvaluateError(f"--folds: needs at least 2 folds, got {folds}")
+    for px in sizes:
+        if px < 8:
+            raise EvaluateError(f"shrink_px: a face must be at least 8 px wide, got {px}")
+    names, paths, labels = list_photos(photos_dir)
+    if embedder is None:
+        if model_path is None:
+            raise EvaluateError("model: no face model given")
+        embedder = Embedder(model_path)
+    return names, paths, labels, embedder, detector or FaceDetector()
+
+
+def _system(labels, names, fold_of, vec: dict[str, Vectors], system: str, px: int | None) -> dict:
+    metric = DlibPeer.metric if system == "peer" else "cosine"
+    probe = vec[f"{system}@{px}"] if px else None
+    s = _rounded(scores(labels, names, fold_of, vec[system], probe, metric))
+    if system == "peer":
+        s.pop("per_student")
+        s = {"name": DlibPeer.name, **s}
+    return s
 
 
 def evaluate(photos_dir: Path, model_path: Path | None = None, folds: int = 5, peer: bool = False,
@@ -322,34 +345,39 @@ def evaluate(photos_dir: Path, model_path: Path | None = None, folds: int = 5, p
     model_path; `detector` replaces the default BlazeFace. With shrink_px the dict also holds
     "shrink_px". `peer` is None unless asked for and dlib + face_recognition_models import.
     """
-    if folds < 2:
-        raise EvaluateError(f"--folds: needs at least 2 folds, got {folds}")
-    if shrink_px is not None and shrink_px < 8:
-        raise EvaluateError(f"shrink_px: a face must be at least 8 px wide, got {shrink_px}")
-    names, paths, labels = list_photos(photos_dir)
-    if embedder is None:
-        if model_path is None:
-            raise EvaluateError("model: no face model given")
-        embedder = Embedder(model_path)
-    detector = detector or FaceDetector()
+    sizes = (shrink_px,) if shrink_px is not None else ()
+    names, paths, labels, embedder, detector = _setup(photos_dir, model_path, folds, sizes, embedder, detector)
     dlib_peer = DlibPeer.load() if peer else None
-    vec = collect(paths, detector, embedder, dlib_peer, shrink_px, tick)
+    vec = collect(paths, detector, embedder, dlib_peer, sizes, tick)
+    fold_of = make_folds(labels, folds, seed)
+    result = {"dir": Path(photos_dir).name, "identities": len(names), "photos": len(paths), "folds": folds}
+    if shrink_px is not None:
+        result["shrink_px"] = shrink_px
+    result.update(_system(labels, names, fold_of, vec, "ours", shrink_px))
+    result["peer"] = _system(labels, names, fold_of, vec, "peer", shrink_px) if dlib_peer else None
+    return result
+
+
+def by_face_size(photos_dir: Path, model_path: Path | None = None, sizes: tuple[int, ...] = (120, 80, 56, 40),
+                 folds: int = 5, peer: bool = False, seed: int = 0, tick: Callable[[], None] = lambda: None,
+                 detector: FaceDetector | None = None, embedder: EmbedsFaces | None = None) -> dict:
+    """Identification by face size: evaluate(shrink_px=px) for every px in sizes, the full-size photos
+    detected and embedded only once. {"dir", "identities", "photos", "folds", "full": {ours figures,
+    "peer"}, "sizes": {"120": {ours figures, "peer"}, ...}}; per_student is left out."""
+    sizes = tuple(sizes)
+    names, paths, labels, embedder, detector = _setup(photos_dir, model_path, folds, sizes, embedder, detector)
+    dlib_peer = DlibPeer.load() if peer else None
+    vec = collect(paths, detector, embedder, dlib_peer, sizes, tick)
     fold_of = make_folds(labels, folds, seed)
 
-    def summary(system: str, metric: str) -> dict:
-        return _rounded(scores(labels, names, fold_of, vec[system], vec.get(system + "_probe"), metric))
+    def row(px: int | None) -> dict:
+        r = _system(labels, names, fold_of, vec, "ours", px)
+        r.pop("per_student")
+        r["peer"] = _system(labels, names, fold_of, vec, "peer", px) if dlib_peer else None
+        return r
 
-    result = {"dir": Path(photos_dir).name, "identities": len(names), "photos": len(paths), "folds": folds}
-    if shrink_px:
-        result["shrink_px"] = shrink_px
-    result.update(summary("ours", "cosine"))
-    if dlib_peer is not None:
-        p = summary("peer", DlibPeer.metric)
-        p.pop("per_student")
-        result["peer"] = {"name": DlibPeer.name, **p}
-    else:
-        result["peer"] = None
-    return result
+    return {"dir": Path(photos_dir).name, "identities": len(names), "photos": len(paths), "folds": folds,
+            "full": row(None), "sizes": {str(px): row(px) for px in sizes}}
 
 
 def _rounded(d: dict) -> dict:

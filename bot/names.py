@@ -172,11 +172,29 @@ def _rapidocr_models() -> Path:
     return Path(rapidocr.__file__).resolve().parent / "models"
 
 
-def _box_key(img: np.ndarray) -> bytes:
-    """Cache key of an image region: coarse enough that JPEG/video noise maps to the same key."""
-    small = cv2.resize(cv2.cvtColor(img, cv2.COLOR_BGR2GRAY), (48, 12), interpolation=cv2.INTER_AREA)
-    q = (small >> 4).astype(np.uint8)
-    return hashlib.blake2b(q.tobytes() + repr(img.shape[:2]).encode(), digest_size=16).digest()
+def _region_key(img: np.ndarray) -> bytes:
+    """Cache key of a whole strip or tile: its exact pixels. A coarser key (a downsampled hash)
+    was tried and let two labels one letter apart share a key: a wrong name is worse than OCR."""
+    return hashlib.blake2b(np.ascontiguousarray(img).tobytes() + repr(img.shape).encode(),
+                           digest_size=16).digest()
+
+
+def _label_key(crop: np.ndarray) -> bytes:
+    """Cache key of a cut-out label (native pixels): the text's own mask, snapped to its extent.
+
+    Live video behind a semi-transparent label box changes the tile every cycle, and the detector's
+    box jitters by a pixel or two; the rendered text does not. The mask is exact (no downsampling),
+    so two different names never share a key.
+    """
+    gray = cv2.cvtColor(crop, cv2.COLOR_BGR2GRAY)
+    _, mask = cv2.threshold(gray, 0, 1, cv2.THRESH_BINARY + cv2.THRESH_OTSU)
+    if mask.mean() > 0.5:  # dark text on a light label: make the text the foreground
+        mask = 1 - mask
+    cols, rows = np.flatnonzero(mask.any(axis=0)), np.flatnonzero(mask.any(axis=1))
+    if cols.size:
+        mask = mask[rows[0]:rows[-1] + 1, cols[0]:cols[-1] + 1]
+    packed = np.packbits(np.ascontiguousarray(mask, dtype=np.uint8))
+    return b"L" + hashlib.blake2b(packed.tobytes() + repr(mask.shape).encode(), digest_size=16).digest()
 
 
 def has_text(img: np.ndarray) -> bool:
@@ -246,7 +264,7 @@ class NameReader:
         self._rec_input = TextRecInput
         self._cache: OrderedDict[bytes, str] = OrderedDict()
         self._cache_size = cache_size
-        self.stats = {"hits": 0, "misses": 0}
+        self.stats = {"hits": 0, "misses": 0, "label_hits": 0}
 
     # public ---------------------------------------------------------------------------------------
 
@@ -272,7 +290,7 @@ class NameReader:
                 out[i] = ""
                 keys.append(None)
                 continue
-            key = _box_key(img) + locate.__name__.encode()
+            key = _region_key(img) + locate.__name__.encode()
             keys.append(key)
             if key in self._cache:
                 self._cache.move_to_end(key)
@@ -283,12 +301,21 @@ class NameReader:
             crop = locate(img)
             if crop is None:
                 out[i] = ""
-            else:
-                crops.append(crop)
-                owners.append(i)
+                continue
+            # Live video behind a label changes the region's key every cycle, but the label itself
+            # stays put: a second key on the cut-out label skips the recogniser (most of the cost).
+            ckey = _label_key(crop)
+            if ckey in self._cache:
+                self._cache.move_to_end(ckey)
+                self.stats["label_hits"] += 1
+                out[i] = self._cache[ckey]
+                continue
+            crops.append(_for_recogniser(crop))
+            owners.append((i, ckey))
         # One recogniser call for every label of the frame: it batches by width.
-        for i, text in zip(owners, self._recognise(crops)):
+        for (i, ckey), text in zip(owners, self._recognise(crops)):
             out[i] = text
+            self._remember(ckey, text)
         for key, text in zip(keys, out):
             if key is not None:
                 self._remember(key, text)
@@ -392,12 +419,16 @@ def _pick_label(lines: list[_Line], shape, prefer: str) -> _Line | None:
 
 
 def _crop_line(region: np.ndarray, line: _Line) -> np.ndarray:
-    """The line cut out with a margin, scaled to the recogniser's height (cubic beats its bilinear)."""
+    """The line cut out of the region (native pixels) with a margin."""
     h, w = region.shape[:2]
     pad_y, pad_x = 0.15 * line.h, 0.3 * line.h
     x0, x1 = int(max(0, line.x0 - pad_x)), int(min(w, np.ceil(line.x1 + pad_x)))
     y0, y1 = int(max(0, line.y0 - pad_y)), int(min(h, np.ceil(line.y1 + pad_y)))
-    crop = region[y0:y1, x0:x1]
+    return region[y0:y1, x0:x1]
+
+
+def _for_recogniser(crop: np.ndarray) -> np.ndarray:
+    """Scaled to the recogniser's input height here: cubic beats its own bilinear on small text."""
     ch, cw = crop.shape[:2]
     s = _REC_H / max(ch, 1)
     return cv2.resize(crop, (max(1, round(cw * s)), _REC_H),
@@ -414,3 +445,46 @@ def _clean_read(text: str) -> str:
     if sum(ch.isalnum() for ch in text) < 2:
         return ""
     return text.strip()
+
+
+class LabelMemory:
+    """Skips OCR for a tile whose name label looks as it did at the same place last capture.
+
+    The label is white text on a dark box; the video behind it changes every frame, the text does not.
+    So the key is the mask of bright pixels in the tile's bottom band, compared by overlap, and a tile
+    is read again anyway every `max_age` captures (a renamed participant, a reshuffled grid).
+    """
+
+    def __init__(self, max_age: int = 30, min_overlap: float = 0.9):
+        self.max_age, self.min_overlap = max_age, min_overlap
+        self._seen: dict[tuple, tuple[np.ndarray, str, int]] = {}
+
+    @staticmethod
+    def _key(box) -> tuple:
+        return tuple(int(round(v / 8)) for v in box)
+
+    @staticmethod
+    def _mask(tile: np.ndarray) -> np.ndarray:
+        band = tile[int(tile.shape[0] * 0.6):]
+        small = cv2.resize(band, (96, max(4, round(96 * band.shape[0] / max(band.shape[1], 1)))),
+                           interpolation=cv2.INTER_AREA)
+        gray = cv2.cvtColor(small, cv2.COLOR_BGR2GRAY) if small.ndim == 3 else small
+        return gray > 190
+
+    def recall(self, box, tile: np.ndarray) -> str | None:
+        hit = self._seen.get(self._key(box))
+        if hit is None:
+            return None
+        mask, text, age = hit
+        now = self._mask(tile)
+        if now.shape != mask.shape or age >= self.max_age:
+            return None
+        union = np.count_nonzero(mask | now)
+        overlap = 1.0 if union == 0 else np.count_nonzero(mask & now) / union
+        if overlap < self.min_overlap:
+            return None
+        self._seen[self._key(box)] = (mask, text, age + 1)
+        return text
+
+    def remember(self, box, tile: np.ndarray, text: str) -> None:
+        self._seen[self._key(box)] = (self._mask(tile), text, 0)

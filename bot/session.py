@@ -15,10 +15,10 @@ import cv2
 import numpy as np
 
 from .config import Settings
-from .decide import Gallery, Thresholds, decide, gate, identify, load_thresholds
+from .decide import Gallery, Thresholds, decide, gate, load_thresholds
 from .embed import Embedder
 from .faces import FaceDetector, find_faces
-from .names import NameReader, normalise, resolve
+from .names import LabelMemory, NameReader, normalise, resolve
 from .tiles import segment
 from .track import Tracker
 from .types import Observation, Student, Verdict
@@ -56,10 +56,7 @@ class Pipeline:
     models: Models
     roster: list[Student]
     gallery: Gallery
-    _by_id: dict = field(default_factory=dict, init=False)
-
-    def __post_init__(self):
-        self._by_id = {s.student_id: s for s in self.roster}
+    _labels: LabelMemory = field(default_factory=LabelMemory, init=False)
 
     def process(self, frame: np.ndarray, keep_crops: bool = False) -> tuple[list[Observation], dict]:
         ms: dict[str, float] = {}
@@ -69,13 +66,14 @@ class Pipeline:
 
         t = time.perf_counter()
         crops = [_crop(frame, tl.box) for tl in tiles]
-        strips = [_crop(frame, tl.name_box) if tl.name_box else None for tl in tiles]
-        texts = self.models.reader.read(strips) if self.models.reader and tiles else [""] * len(tiles)
-        missing = [i for i, txt in enumerate(texts) if not txt]
-        if missing and self.models.reader:
-            # no label in the strip: the whole tile (camera-off tiles show the name large, centred)
-            for i, txt in zip(missing, self.models.reader.read_tiles([crops[i] for i in missing])):
+        texts = [self._labels.recall(tl.box, crop) for tl, crop in zip(tiles, crops)]
+        todo = [i for i, txt in enumerate(texts) if txt is None]
+        if todo and self.models.reader:
+            # whole tiles: the label sits bottom-left, or large and centred on a camera-off tile
+            for i, txt in zip(todo, self.models.reader.read_tiles([crops[i] for i in todo])):
                 texts[i] = txt
+                self._labels.remember(tiles[i].box, crops[i], txt)
+        texts = [t or "" for t in texts]
         matches = [resolve(txt, self.roster, self.settings.names) for txt in texts]
         ms["names"] = _lap(t)
 
@@ -117,9 +115,6 @@ class Pipeline:
                 verdict=v, participant=participant, crop=crops[i] if keep_crops else None))
         ms["decide"] = _lap(t)
         return obs, ms
-
-    def identify_all(self, emb: np.ndarray) -> tuple[str | None, float]:
-        return identify(emb, self.gallery, self.models.thresholds)
 
 
 def _lap(t0: float) -> float:

@@ -40,7 +40,7 @@ def enrollment_folder(data_dir: Path, out: Path, per_student: int = ENROLL_PHOTO
             target = d / p.name
             if not target.exists():
                 try:
-                    target.symlink_to(p)
+                    target.symlink_to(p.resolve())
                 except OSError:
                     shutil.copyfile(p, target)
     return out

@@ -1,0 +1,301 @@
+"""The accuracy harness: fold bookkeeping and metrics on hand-built vectors, then real photos through the
+real detector (with a stand-in embedder, and the trained model when it is there), the shrunk probes, and
+the dlib peer."""
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from bot import evaluate as ev
+from bot.config import PROJECT_DIR
+from bot.faces import FaceDetector, find_faces
+
+MODEL = PROJECT_DIR / "models" / "face_embed.tflite"
+TOP_KEYS = ["dir", "identities", "photos", "folds", "faces_found", "identification_accuracy", "per_student",
+            "tar_at_far", "ms_per_face", "peer"]
+PEER_KEYS = ["name", "faces_found", "identification_accuracy", "tar_at_far", "ms_per_face"]
+SUBSET = ["Mareta Aliana", "Novia Evianti", "Siti Zubaidah"]
+
+
+class PixelEmbedder:
+    """A stand-in face model: the aligned face as a 16x16 grey thumbnail, centred and unit length.
+    Enough to exercise the bookkeeping; the numbers it gives mean nothing."""
+    dim = 256
+
+    def embed(self, faces: np.ndarray) -> np.ndarray:
+        g = np.stack([cv2.resize(cv2.cvtColor(f, cv2.COLOR_RGB2GRAY), (16, 16), interpolation=cv2.INTER_AREA)
+                      for f in faces]).reshape(len(faces), -1).astype(np.float32)
+        g -= g.mean(1, keepdims=True)
+        return g / np.linalg.norm(g, axis=1, keepdims=True)
+
+
+def unit(deg: float) -> np.ndarray:
+    return np.array([np.cos(np.radians(deg)), np.sin(np.radians(deg))], np.float32)
+
+
+def vectors(rows: list[np.ndarray | None]) -> ev.Vectors:
+    v = ev.Vectors.empty(len(rows), 2)
+    for i, r in enumerate(rows):
+        if r is not None:
+            v.put(i, r, 50.0, 1.0 + i)
+    return v
+
+
+# ---------------------------------------------------------------- pure bookkeeping
+def test_folds_are_balanced_per_identity_deterministic_and_stable():
+    labels = np.array([0] * 7 + [1] * 5 + [2] * 1)
+    folds = ev.make_folds(labels, 3, seed=0)
+    for c in range(3):
+        counts = np.bincount(folds[labels == c], minlength=3)
+        assert counts.max() - counts.min() <= 1
+    assert np.array_equal(folds, ev.make_folds(labels, 3, seed=0))
+    assert not np.array_equal(folds, ev.make_folds(labels, 3, seed=1))
+    # a new identity leaves the others' folds where they were
+    more = ev.make_folds(np.concatenate([labels, [3] * 4]), 3, seed=0)
+    assert np.array_equal(more[:len(labels)], folds)
+
+
+# identity 0 around 0 degrees with one photo (index 2) at 80 degrees, nearer identity 1's 90-100;
+# identity 1's last photo (index 7) has no face
+ANGLES = [0, 10, 80, -10, 90, 100, 95, None]
+LABELS = np.array([0, 0, 0, 0, 1, 1, 1, 1])
+FOLDS = np.array([0, 1, 0, 1, 0, 1, 0, 1])
+
+
+def test_identification_by_fold_matches_hand_computation():
+    v = vectors([None if a is None else unit(a) for a in ANGLES])
+    preds = ev.identify_folds(LABELS, FOLDS, v, v)
+    # fold 0 enrols id0 from 10 and -10 deg (prototype 0), id1 from 100 deg only: photo 2 (80) -> id1.
+    # fold 1 enrols id0 from 0 and 80 (prototype 40), id1 from 90 and 95: 10 and -10 stay id0.
+    assert preds.tolist() == [0, 0, 1, 0, 1, 1, 1, -1]
+    s = ev.scores(LABELS, ["A", "B"], FOLDS, v)
+    assert s["identification_accuracy"] == pytest.approx(6 / 8)
+    assert s["per_student"] == {"A": {"n": 4, "precision": 1.0, "recall": 0.75},
+                                "B": {"n": 4, "precision": 0.75, "recall": 0.75}}
+    assert s["faces_found"] == pytest.approx(7 / 8)
+    assert s["ms_per_face"] == pytest.approx(4.0)  # median of 1..7 (the photo without a face has no time)
+    # the peer's Euclidean metric on the same vectors scaled as dlib's are: same decisions here
+    scaled = vectors([None if a is None else 1.5 * unit(a) for a in ANGLES])
+    assert ev.identify_folds(LABELS, FOLDS, scaled, scaled, metric="euclidean").tolist() == preds.tolist()
+
+
+def test_an_identity_nobody_is_identified_as_has_zero_precision():
+    labels = np.array([0, 0, 1, 1])
+    preds = np.array([0, 0, 0, -1])
+    assert ev.per_identity(labels, preds, ["A", "B"]) == {"A": {"n": 2, "precision": 2 / 3, "recall": 1.0},
+                                                          "B": {"n": 2, "precision": 0.0, "recall": 0.0}}
+
+
+def test_pairs_within_one_set_and_across_probe_and_enrolled_sets():
+    v = vectors([unit(0), unit(60), unit(90)])
+    labels = np.array([0, 0, 1])
+    gen, imp = ev.pair_scores(labels, v)
+    assert gen.tolist() == pytest.approx([0.5])                       # (0, 1)
+    assert sorted(imp.tolist()) == pytest.approx([0.0, np.cos(np.radians(30))])  # (0, 2), (1, 2)
+    probes = vectors([unit(30), unit(60), None])
+    gen, imp = ev.pair_scores(labels, probes, v)
+    # probe i against every enrolled j != i; probe 2 has no face
+    assert sorted(gen.tolist()) == pytest.approx([0.5, np.cos(np.radians(30))])   # (1, 0), (0, 1)
+    assert sorted(imp.tolist()) == pytest.approx([0.5, np.cos(np.radians(30))])   # (0, 2), (1, 2)
+    d_gen, _ = ev.pair_scores(labels, v, metric="euclidean")
+    assert d_gen.tolist() == pytest.approx([-1.0])                    # unit vectors 60 degrees apart
+
+
+def test_tar_at_far_thresholds_on_the_impostor_tail():
+    impostor = np.arange(1000) / 1000.0          # 0.000 .. 0.999
+    genuine = np.array([0.95, 0.985, 0.9985, 0.999, 1.0])
+    tar = ev.tar_at_far(genuine, impostor)
+    # FAR 1%: 10 impostors may pass: threshold = 11th highest = 0.989; 0.9985, 0.999, 1.0 are above it
+    # FAR 0.1%: 1 may pass: threshold = 2nd highest = 0.998; the same three are above it
+    assert tar == {"0.01": pytest.approx(3 / 5), "0.001": pytest.approx(3 / 5)}
+    assert ev.tar_at_far(genuine, impostor[:500])["0.001"] == pytest.approx(1.0)  # k=0: above the max, 0.499
+    assert ev.tar_at_far(np.array([0.5]), np.array([0.5]))["0.01"] == 0.0          # a tie is not accepted
+    assert ev.tar_at_far(genuine, np.array([])) == {"0.01": None, "0.001": None}
+
+
+# ---------------------------------------------------------------- real photos, real detector
+@pytest.fixture(scope="module")
+def subset(data_dir: Path, tmp_path_factory) -> Path:
+    """3 identities x 6 real photos, plus a blank image in the first identity (no face in it)."""
+    root = tmp_path_factory.mktemp("faces") / "subset"
+    for name in SUBSET:
+        (root / name).mkdir(parents=True)
+        for src in sorted((data_dir / "seed-faces" / name).glob("*.jpg"))[:6]:
+            shutil.copy(src, root / name / src.name)
+    cv2.imwrite(str(root / SUBSET[0] / "zzz_blank.jpg"), np.full((300, 240, 3), 128, np.uint8))
+    (root / SUBSET[0] / "notes.txt").write_text("not a photo")
+    return root
+
+
+@pytest.fixture(scope="module")
+def detector() -> FaceDetector:
+    return FaceDetector()
+
+
+@pytest.fixture(scope="module")
+def result(subset, detector):
+    ticks = []
+    r = ev.evaluate(subset, folds=3, embedder=PixelEmbedder(), detector=detector, tick=lambda: ticks.append(1))
+    return r, len(ticks)
+
+
+def test_evaluate_json_has_exactly_the_contract_shape(subset, result):
+    r, ticks = result
+    assert list(r) == TOP_KEYS
+    assert (r["dir"], r["identities"], r["photos"], r["folds"]) == ("subset", 3, 19, 3)
+    assert ticks == 19
+    assert list(r["per_student"]) == SUBSET
+    for s in r["per_student"].values():
+        assert list(s) == ["n", "precision", "recall"]
+        assert 0.0 <= s["precision"] <= 1.0 and 0.0 <= s["recall"] <= 1.0
+    assert [s["n"] for s in r["per_student"].values()] == [7, 6, 6]
+    assert list(r["tar_at_far"]) == ["0.01", "0.001"]
+    assert r["ms_per_face"] > 0 and r["peer"] is None
+
+
+def test_the_blank_photo_counts_as_wrong(subset, result):
+    r, _ = result
+    # every real selfie has a face for BlazeFace; the blank one has none
+    assert r["faces_found"] == pytest.approx(18 / 19, abs=1e-4)
+    assert r["per_student"][SUBSET[0]]["recall"] <= 6 / 7 + 1e-4
+    # accuracy is the recall-weighted sum: the per-student figures count the same photos
+    n = sum(s["n"] for s in r["per_student"].values())
+    weighted = sum(s["recall"] * s["n"] for s in r["per_student"].values()) / n
+    assert weighted == pytest.approx(r["identification_accuracy"], abs=1e-3)
+
+
+def test_collect_caches_one_vector_per_photo(subset, detector):
+    names, paths, labels = ev.list_photos(subset)
+    assert names == SUBSET and len(paths) == 19 and labels.tolist() == [0] * 7 + [1] * 6 + [2] * 6
+    got = ev.collect(paths, detector, PixelEmbedder())
+    assert set(got) == {"ours"}
+    v = got["ours"]
+    blank = [p.name for p in paths].index("zzz_blank.jpg")
+    assert not v.ok[blank] and v.ok.sum() == 18 and np.isnan(v.ms[blank])
+    assert np.allclose(np.linalg.norm(v.vecs[v.ok], axis=1), 1.0, atol=1e-5)
+    preds = ev.identify_folds(labels, ev.make_folds(labels, 3), v, v)
+    assert preds[blank] == -1
+
+
+def test_shrunk_probe_has_a_face_of_the_asked_width(data_dir, detector):
+    img = cv2.imread(str(data_dir / "seed-faces" / SUBSET[1] / "001.jpg"))
+    face = find_faces(detector, img)[0]
+    for px in (80, 56):
+        small = ev.shrink_probe(img, face.box[2], px)
+        found = find_faces(detector, small)
+        assert found, px
+        assert found[0].box[2] == pytest.approx(px, rel=0.2)
+    # a face already narrower than asked is not enlarged
+    assert ev.shrink_probe(img, face.box[2], 2000).shape == img.shape
+
+
+def test_evaluate_with_shrunk_probes(subset, detector, result):
+    r = ev.evaluate(subset, folds=3, embedder=PixelEmbedder(), detector=detector, shrink_px=56)
+    assert list(r) == TOP_KEYS[:4] + ["shrink_px"] + TOP_KEYS[4:]
+    assert r["shrink_px"] == 56 and r["photos"] == 19
+    # faces_found is the probes': at most the full-size photos' (the blank one has no face to shrink)
+    assert 0 < r["faces_found"] <= 18 / 19 + 1e-4
+
+
+def test_by_face_size_shares_the_full_size_pass(subset, detector, result):
+    ticks = []
+    r = ev.by_face_size(subset, sizes=(80, 40), folds=3, embedder=PixelEmbedder(), detector=detector,
+                        tick=lambda: ticks.append(1))
+    assert ticks == [1] * 19
+    assert list(r) == ["dir", "identities", "photos", "folds", "full", "sizes"] and list(r["sizes"]) == ["80", "40"]
+    full = {k: v for k, v in result[0].items() if k not in ("dir", "identities", "photos", "folds", "per_student")}
+    # the full-size row is evaluate()'s, timing aside
+    assert {k: v for k, v in r["full"].items() if k != "ms_per_face"} == \
+        {k: v for k, v in full.items() if k != "ms_per_face"}
+    for row in r["sizes"].values():
+        assert list(row) == ["faces_found", "identification_accuracy", "tar_at_far", "ms_per_face", "peer"]
+    with pytest.raises(ev.EvaluateError, match="shrink_px"):
+        ev.by_face_size(subset, sizes=(4,), embedder=PixelEmbedder())
+
+
+def test_bad_input_names_the_folder_or_option(tmp_path, subset):
+    with pytest.raises(ev.EvaluateError, match="nowhere"):
+        ev.evaluate(tmp_path / "nowhere", embedder=PixelEmbedder())
+    (tmp_path / "one" / "Only Person").mkdir(parents=True)
+    shutil.copy(next((subset / SUBSET[1]).glob("*.jpg")), tmp_path / "one" / "Only Person" / "a.jpg")
+    with pytest.raises(ev.EvaluateError, match="one: .*two identities"):
+        ev.evaluate(tmp_path / "one", embedder=PixelEmbedder())
+    with pytest.raises(ev.EvaluateError, match="--folds"):
+        ev.evaluate(subset, folds=1, embedder=PixelEmbedder())
+    with pytest.raises(ev.EvaluateError, match="model"):
+        ev.evaluate(subset)
+
+
+def test_peer_is_null_without_dlib(monkeypatch, tmp_path, subset, detector):
+    import sys
+    monkeypatch.setitem(sys.modules, "dlib", None)  # import dlib -> ImportError
+    assert ev.DlibPeer.load() is None
+    root = tmp_path / "two"
+    for name in SUBSET[1:]:
+        (root / name).mkdir(parents=True)
+        for p in sorted((subset / name).glob("*.jpg"))[:2]:
+            shutil.copy(p, root / name / p.name)
+    assert ev.evaluate(root, folds=2, embedder=PixelEmbedder(), detector=detector, peer=True)["peer"] is None
+
+
+# ---------------------------------------------------------------- the dlib peer
+@pytest.fixture(scope="module")
+def peer():
+    p = ev.DlibPeer.load()
+    if p is None:
+        pytest.skip("dlib or face_recognition_models not installed")
+    return p
+
+
+def test_peer_encodes_faces_like_face_recognition(peer, data_dir):
+    def one(name, photo):
+        img = cv2.imread(str(data_dir / "seed-faces" / name / photo))
+        found = peer.detect_and_encode(img)
+        assert found, (name, photo)
+        (x, y, w, h), vec = found[0]
+        assert vec.shape == (128,) and 0 <= x < img.shape[1] and 20 < w < img.shape[1]
+        return vec
+    a1, a2, b1 = one(SUBSET[1], "001.jpg"), one(SUBSET[1], "002.jpg"), one(SUBSET[0], "001.jpg")
+    same, other = np.linalg.norm(a1 - a2), np.linalg.norm(a1 - b1)
+    assert same < other
+
+
+@pytest.mark.slow
+def test_evaluate_with_the_peer(subset, detector, peer):
+    r = ev.evaluate(subset, folds=3, embedder=PixelEmbedder(), detector=detector, peer=True)
+    assert list(r["peer"]) == PEER_KEYS and r["peer"]["name"] == "face_recognition"
+    assert r["peer"]["faces_found"] <= 18 / 19 + 1e-4
+    assert r["peer"]["ms_per_face"] > 0
+
+
+# ---------------------------------------------------------------- the trained model, when it is there
+def test_evaluate_with_the_trained_model(subset, detector, result):
+    if not MODEL.is_file():
+        pytest.skip(f"{MODEL} not trained yet (python -m bot.train ... export)")
+    r = ev.evaluate(subset, MODEL, folds=3, detector=detector)
+    assert list(r) == TOP_KEYS
+    # same detector, same photos: the same faces are found whatever the embedder
+    assert r["faces_found"] == result[0]["faces_found"]
+    assert len(r["per_student"]) == 3
+
+
+@pytest.mark.slow
+def test_evaluate_through_a_tflite_model_exported_here(subset, detector, result, tmp_path):
+    """The real Embedder path (TFLite, batch resizing, normalisation) with a tiny random model exported
+    on the spot, so it is covered before and regardless of the trained one."""
+    tf = pytest.importorskip("tensorflow")
+    tf.random.set_seed(0)
+    inp = tf.keras.Input((112, 112, 3))
+    x = tf.keras.layers.Rescaling(1 / 127.5, offset=-1)(inp)
+    x = tf.keras.layers.Conv2D(8, 5, strides=4, activation="relu")(x)
+    x = tf.keras.layers.GlobalAveragePooling2D()(x)
+    model = tf.keras.Model(inp, tf.keras.layers.Dense(32)(x))
+    path = tmp_path / "tiny.tflite"
+    path.write_bytes(tf.lite.TFLiteConverter.from_keras_model(model).convert())
+    r = ev.evaluate(subset, path, folds=3, detector=detector)
+    assert list(r) == TOP_KEYS and r["faces_found"] == result[0]["faces_found"]
+    assert r["ms_per_face"] > 0
