@@ -447,12 +447,12 @@ def main(argv: list[str] | None = None) -> int:
         return e.exit_code
     except KeyboardInterrupt:
         return 130
-    except Exception as e:  # click's usage errors
-        import click
-        if isinstance(e, click.exceptions.UsageError):
+    except Exception as e:
+        # usage errors of the click that typer vendors: shown as click shows them, exit 2
+        if hasattr(e, "show") and getattr(e, "exit_code", None) == 2:
             e.show()
             return 2
-        if isinstance(e, click.exceptions.Abort):
+        if type(e).__name__ == "Abort":
             return 130
         raise
 

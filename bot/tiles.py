@@ -37,7 +37,8 @@ def segment(frame: np.ndarray, settings: TileSettings) -> list[Tile]:
         if s < 1 else frame
     h, w = small.shape[:2]
     sx, sy = W / w, H / h
-    min_side = max(12.0, settings.min_tile_px / max(sx, sy))
+    # a gallery tile is at least a twelfth of the screen wide (9-10 columns is the densest grid)
+    min_side = max(12.0, settings.min_tile_px / max(sx, sy), w / 12)
 
     img = small.astype(np.int16)
     bh, bv = _boundary_maps(img)

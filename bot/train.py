@@ -222,7 +222,7 @@ class Trainer:
         self.total_steps = steps_per_epoch * epochs
         self.steps_per_epoch = steps_per_epoch
         sched = keras.optimizers.schedules.CosineDecay(lr, self.total_steps, warmup_target=None)
-        self.opt = keras.optimizers.SGD(sched, momentum=0.9, nesterov=True)
+        self.opt = keras.optimizers.SGD(sched, momentum=0.9, nesterov=True, weight_decay=5e-4)
         self.step = tf.Variable(0, dtype=tf.int64, name="step")
         self.ckpt = tf.train.Checkpoint(model=self.model, W=self.W, opt=self.opt, step=self.step)
         self.manager = tf.train.CheckpointManager(self.ckpt, str(run / "ckpt"), max_to_keep=2)

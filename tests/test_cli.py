@@ -1,0 +1,198 @@
+"""Bad input through the real CLI: one line `rollcall: error: <file or key>: <problem>`, exit 1, no traceback,
+and nothing already stored is lost."""
+import sqlite3
+
+import cv2
+import numpy as np
+import pytest
+
+from bot.cli import main
+from bot.config import PROJECT_DIR
+
+MODEL = PROJECT_DIR / "models" / "face_embed.tflite"
+needs_model = pytest.mark.skipif(not MODEL.exists(), reason="no trained model in models/ yet")
+
+
+def run(capsys, *args):
+    rc = main([str(a) for a in args])
+    cap = capsys.readouterr()
+    return rc, cap.out, cap.err
+
+
+def one_error_line(err: str, *needles: str) -> None:
+    lines = [ln for ln in err.strip().splitlines() if ln.strip()]
+    assert len(lines) == 1, err
+    assert lines[0].startswith("rollcall: error: "), err
+    assert "Traceback" not in err
+    for n in needles:
+        assert n in lines[0], (n, lines[0])
+
+
+@pytest.fixture
+def home(tmp_path):
+    return tmp_path / "home"
+
+
+def test_help_for_every_command(capsys):
+    for cmd in (["enroll"], ["roster", "import"], ["roster", "list"], ["run"], ["replay"], ["sessions"],
+                ["report"], ["evaluate"], ["alerts", "test"], ["purge"], ["forget"], ["inspect"], ["doctor"]):
+        rc, out, _ = run(capsys, *cmd, "--help")
+        assert rc == 0 and "Usage" in out, cmd
+
+
+def test_usage_error_exits_2(capsys):
+    rc, _, err = run(capsys, "report")
+    assert rc == 2
+
+
+def test_malformed_settings_file(capsys, tmp_path, home):
+    bad = tmp_path / "s.toml"
+    bad.write_text("[capture\nevery_s = 3\n")
+    rc, _, err = run(capsys, "--home", home, "--config", bad, "replay", tmp_path)
+    assert rc == 1
+    one_error_line(err, str(bad), "not valid TOML")
+
+
+@pytest.mark.parametrize("text, key", [
+    ("[capture]\nevery_secs = 3\n", "capture.every_secs"),
+    ("[capture]\nevery_s = -1\n", "capture.every_s"),
+    ("[alerts]\nchannels = ['pigeon']\n", "alerts.channels"),
+    ("[alerts.webhook]\nformat = 'xml'\n", "alerts.webhook.format"),
+    ("[faces]\nmin_face_px = 'big'\n", "faces.min_face_px"),
+])
+def test_bad_setting_named(capsys, tmp_path, home, text, key):
+    cfg = tmp_path / "s.toml"
+    cfg.write_text(text)
+    rc, _, err = run(capsys, "--home", home, "--config", cfg, "replay", tmp_path)
+    assert rc == 1
+    one_error_line(err, key)
+
+
+def test_webhook_url_not_http(capsys, tmp_path, home, monkeypatch):
+    cfg = tmp_path / "s.toml"
+    cfg.write_text("[alerts]\nchannels = ['webhook']\n")
+    monkeypatch.setenv("ROLLCALL_WEBHOOK_URL", "ftp://example.invalid/hook")
+    rc, _, err = run(capsys, "--home", home, "--config", cfg, "alerts", "test")
+    assert rc == 1
+    one_error_line(err, "ROLLCALL_WEBHOOK_URL")
+
+
+def test_unreachable_smtp_host_reported_per_channel(capsys, tmp_path, home):
+    cfg = tmp_path / "s.toml"
+    cfg.write_text("[alerts]\nchannels = ['email']\n[alerts.email]\nhost = '127.0.0.1'\nport = 9\n"
+                   "security = 'none'\nto = ['lecturer@example.org']\nuser_env = ''\npassword_env = ''\n")
+    rc, out, _ = run(capsys, "--home", home, "--config", cfg, "alerts", "test")
+    assert rc == 1
+    assert "email: failed" in out
+
+
+def test_corrupt_image_inspect(capsys, tmp_path, home):
+    img = tmp_path / "shot.png"
+    img.write_bytes(b"\x89PNG\r\n\x1a\nnot really")
+    rc, _, err = run(capsys, "--home", home, "inspect", img)
+    assert rc == 1
+    one_error_line(err, str(img), "not a readable image")
+
+
+def test_video_that_will_not_open(capsys, tmp_path, home):
+    vid = tmp_path / "lecture.mp4"
+    vid.write_bytes(b"\x00" * 1000)
+    rc, _, err = run(capsys, "--home", home, "replay", vid)
+    assert rc == 1
+    one_error_line(err, str(vid))
+    assert not (home / "rollcall.db").exists() or not _rows(home, "sessions")
+
+
+def test_empty_folder(capsys, tmp_path, home):
+    empty = tmp_path / "shots"
+    empty.mkdir()
+    rc, _, err = run(capsys, "--home", home, "replay", empty)
+    assert rc == 1
+    one_error_line(err, str(empty))
+
+
+def test_missing_source(capsys, tmp_path, home):
+    rc, _, err = run(capsys, "--home", home, "replay", tmp_path / "nope.mp4")
+    assert rc == 1
+    one_error_line(err, "nope.mp4")
+
+
+@pytest.mark.parametrize("content, problem", [(None, "not found"), (b"garbage" * 100, "not a valid TFLite model")])
+def test_missing_or_damaged_model(capsys, tmp_path, home, content, problem):
+    model = tmp_path / "face.tflite"
+    if content is not None:
+        model.write_bytes(content)
+    cfg = tmp_path / "s.toml"
+    cfg.write_text(f"[recognition]\nmodel = '{model}'\n")
+    shots = tmp_path / "shots"
+    shots.mkdir()
+    cv2.imwrite(str(shots / "1.png"), np.zeros((720, 1280, 3), np.uint8))
+    rc, _, err = run(capsys, "--home", home, "--config", cfg, "replay", shots)
+    assert rc == 1
+    one_error_line(err, str(model), problem)
+
+
+def test_roster_errors_name_the_line_and_store_nothing(capsys, tmp_path, home):
+    roster = tmp_path / "roster.csv"
+    roster.write_text("student_id,name\nA1,Ana\nA1,Budi\n")
+    rc, _, err = run(capsys, "--home", home, "roster", "import", roster)
+    assert rc == 1
+    one_error_line(err, "roster.csv", "line 3", "A1")
+    roster.write_text("student_id,name\nA1,\n")
+    rc, _, err = run(capsys, "--home", home, "roster", "import", roster)
+    assert rc == 1
+    one_error_line(err, "line 2")
+    assert not (home / "rollcall.db").exists() or not _rows(home, "students")
+
+
+def test_unwritable_home(capsys, tmp_path):
+    home = tmp_path / "afile"
+    home.write_text("I am a file")
+    rc, _, err = run(capsys, "--home", home, "sessions")
+    assert rc == 1
+    one_error_line(err, str(home))
+
+
+def test_report_for_missing_session(capsys, home):
+    rc, _, err = run(capsys, "--home", home, "report", "42")
+    assert rc == 1
+    one_error_line(err, "42")
+
+
+def test_forget_unknown_student_touches_nothing(capsys, tmp_path, home):
+    roster = tmp_path / "roster.csv"
+    roster.write_text("student_id,name\nA1,Ana Putri\n")
+    assert run(capsys, "--home", home, "roster", "import", roster)[0] == 0
+    rc, _, err = run(capsys, "--home", home, "forget", "Nobody Here")
+    assert rc == 1
+    one_error_line(err, "Nobody Here")
+    assert _rows(home, "students") == [("A1",)]
+
+
+@needs_model
+def test_enroll_folder_with_no_usable_face(capsys, tmp_path, home):
+    photos = tmp_path / "photos" / "Ana Putri"
+    photos.mkdir(parents=True)
+    cv2.imwrite(str(photos / "wall.jpg"), np.full((200, 200, 3), 128, np.uint8))
+    (photos / "broken.jpg").write_bytes(b"not a jpeg")
+    rc, out, err = run(capsys, "--home", home, "enroll", tmp_path / "photos")
+    assert rc == 1
+    one_error_line(err, "Ana Putri", "no usable face")
+    assert "1 no face" in out and "1 unreadable" in out
+
+
+@needs_model
+def test_black_screen_is_a_capture_with_no_tiles(capsys, tmp_path, home):
+    shots = tmp_path / "shots"
+    shots.mkdir()
+    cv2.imwrite(str(shots / "1.png"), np.zeros((720, 1280, 3), np.uint8))
+    cv2.imwrite(str(shots / "2.png"), np.full((720, 1280, 3), 255, np.uint8))
+    rc, _, err = run(capsys, "--home", home, "--quiet", "replay", shots)
+    assert rc == 0, err
+    assert _rows(home, "captures", "tiles") == [(0,), (0,)]
+
+
+def _rows(home, table, cols="*"):
+    db = sqlite3.connect(home / "rollcall.db")
+    key = {"sessions": "id", "students": "student_id", "captures": "tiles"}[table]
+    return db.execute(f"SELECT {cols if cols != '*' else key} FROM {table}").fetchall()
