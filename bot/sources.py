@@ -57,27 +57,40 @@ def folder_frames(path: str | Path, every_s: float = 1.0,
                    key=_natural_key)
     if not files:
         raise SourceError(f"{folder}: no screenshots (png, jpg, bmp, webp) in this folder")
-    skip = on_skip or _warn_skip
+    return _folder_iter(folder, files, every_s, on_skip or _warn_skip)
+
+
+def _folder_iter(folder: Path, files: list[Path], every_s: float,
+                 skip: Callable[[Path, str], None]) -> Iterator[Frame]:
+    read = 0
     for i, file in enumerate(files):
         frame = cv2.imread(str(file), cv2.IMREAD_COLOR)
         if frame is None or frame.size == 0:
             skip(file, "not a readable image")
             continue
+        read += 1
         yield i * every_s, frame, file.name
+    if not read:
+        raise SourceError(f"{folder}: none of its {len(files)} images could be read")
 
 
 def video_frames(path: str | Path, every_s: float) -> Iterator[Frame]:
     """Frames of the video at `path`, one every `every_s` seconds of video time, starting at 0.
 
-    Each frame is the first one at or after its sample time; `t` is that frame's own time.
+    Each frame is the first one at or after its sample time; `t` is that frame's own time. A file that
+    will not open raises SourceError here, at the call, not at the first frame.
     """
     if every_s <= 0:
-        raise SourceError(f"every_s: must be > 0, got {every_s}")
+        raise SourceError(f"capture.every_s: must be > 0, got {every_s}")
     file = Path(path)
     cap = cv2.VideoCapture(str(file))
     if not cap.isOpened():
         cap.release()
         raise SourceError(f"{file}: cannot open as a video")
+    return _video_iter(cap, file, every_s)
+
+
+def _video_iter(cap, file: Path, every_s: float) -> Iterator[Frame]:
     try:
         fps = cap.get(cv2.CAP_PROP_FPS)
         fps = fps if fps and 0 < fps < 1000 else 0.0

@@ -186,8 +186,8 @@ def build_backbone(size: int, alpha: float, dim: int):
 class Trainer:
     """CosFace on labelled identities + cosine distillation to dlib's centred vectors; checkpointed."""
 
-    def __init__(self, cache: Path, run: Path, size: int = 112, alpha: float = 0.5, dim: int = 128,
-                 batch: int = 128, epochs: int = 40, lr: float = 0.05, distill: float = 20.0,
+    def __init__(self, cache: Path, run: Path, size: int = 96, alpha: float = 0.5, dim: int = 128,
+                 batch: int = 128, epochs: int = 40, lr: float = 0.05, distill: float = 40.0,
                  cos_s: float = 32.0, cos_m: float = 0.35, seed: int = 0):
         import tensorflow as tf
         import keras
@@ -435,13 +435,13 @@ def main(argv: list[str] | None = None) -> int:
     f = sub.add_parser("fit", help="train (resumes from the run's last checkpoint)")
     f.add_argument("--cache", type=Path, default=DEFAULT_CACHE)
     f.add_argument("--run", type=Path, default=DEFAULT_RUN)
-    f.add_argument("--size", type=int, default=112, help="input side in px (the 112x112 aligned face is resized)")
+    f.add_argument("--size", type=int, default=96, help="input side in px (the 112x112 aligned face is resized)")
     f.add_argument("--alpha", type=float, default=0.5)
     f.add_argument("--dim", type=int, default=128)
     f.add_argument("--batch", type=int, default=128)
     f.add_argument("--epochs", type=int, default=40)
     f.add_argument("--lr", type=float, default=0.05)
-    f.add_argument("--distill", type=float, default=20.0, help="weight of the distillation loss")
+    f.add_argument("--distill", type=float, default=40.0, help="weight of the distillation loss")
     f.add_argument("--seed", type=int, default=0)
     f.add_argument("--max-minutes", type=float, default=None, help="stop (checkpointed) after this long")
     e = sub.add_parser("export", help="latest checkpoint -> TFLite")
@@ -453,8 +453,24 @@ def main(argv: list[str] | None = None) -> int:
     c.add_argument("--model", type=Path, default=PROJECT_DIR / "models" / "face_embed.tflite")
     c.add_argument("--out", type=Path, default=PROJECT_DIR / "models" / "thresholds.json")
     c.add_argument("--far", type=float, default=0.001)
+    a = sub.add_parser("all", help="prepare, fit, export and calibrate; each resumes where it stopped")
+    a.add_argument("--data", type=Path, default=DEFAULT_DATA)
+    a.add_argument("--cache", type=Path, default=DEFAULT_CACHE)
+    a.add_argument("--run", type=Path, default=DEFAULT_RUN)
+    a.add_argument("--models", type=Path, default=PROJECT_DIR / "models")
+    a.add_argument("--limit-ids", type=int, default=None)
+    for flag, typ, default in (("--size", int, 96), ("--alpha", float, 0.5), ("--dim", int, 128),
+                               ("--batch", int, 128), ("--epochs", int, 40), ("--lr", float, 0.05),
+                               ("--distill", float, 40.0), ("--seed", int, 0), ("--max-minutes", float, None)):
+        a.add_argument(flag, type=typ, default=default)
     args = ap.parse_args(argv)
-    if args.step == "export":
+    if args.step == "all":
+        if not args.cache.exists():
+            prepare(args.data, args.cache, args.limit_ids)
+        Trainer(args.cache, args.run, **_run_config(args)).fit(args.max_minutes)
+        model = export(args.run, args.models / "face_embed.tflite")
+        calibrate(args.cache, model, args.models / "thresholds.json")
+    elif args.step == "export":
         export(args.run, args.out, args.float16)
     elif args.step == "calibrate":
         calibrate(args.cache, args.model, args.out, far=args.far)

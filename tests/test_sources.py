@@ -63,7 +63,15 @@ def test_folder_corrupt_image_logged_by_default(tmp_path, screens, caplog):
 def test_empty_folder_is_an_error_naming_it(tmp_path):
     (tmp_path / "readme.txt").write_text("x")
     with pytest.raises(SourceError, match=str(tmp_path)):
-        list(folder_frames(tmp_path))
+        folder_frames(tmp_path)  # at the call, before any frame is asked for
+
+
+def test_folder_of_only_corrupt_images_is_an_error(tmp_path):
+    (tmp_path / "a.png").write_bytes(b"\x89PNG broken")
+    skipped = []
+    with pytest.raises(SourceError, match="none of its 1 images could be read"):
+        list(folder_frames(tmp_path, on_skip=lambda p, why: skipped.append(p.name)))
+    assert skipped == ["a.png"]
 
 
 def test_open_source_missing_path(tmp_path):
@@ -141,8 +149,8 @@ def test_video_long_gaps_seek_to_the_right_frame(videos, kind):
 def test_video_that_will_not_open(tmp_path):
     bad = tmp_path / "broken.mp4"
     bad.write_bytes(b"this is not a video" * 10)
-    with pytest.raises(SourceError, match="broken.mp4"):
-        list(open_source(bad, 1.0))
+    with pytest.raises(SourceError, match="broken.mp4: cannot open as a video"):
+        open_source(bad, 1.0)
     assert source_label(bad) == "video:broken.mp4"
 
 
