@@ -77,6 +77,8 @@ def main_options(
     logging.basicConfig(level=logging.DEBUG if verbose else logging.WARNING if quiet else logging.INFO,
                         format="%(levelname)s %(message)s", stream=sys.stderr)
     logging.getLogger("rapidocr").setLevel(logging.WARNING)
+    # a dropped tick (capture slower than the interval) is expected and counted, not worth a line each
+    logging.getLogger("apscheduler").setLevel(logging.ERROR)
     ctx.obj = Ctx((home or _default_home()).expanduser(), config, verbose, quiet)
 
 
@@ -311,9 +313,10 @@ def evaluate(ctx: typer.Context,
     """Face-model accuracy: K-fold identification, TAR at FAR, per-student precision/recall."""
     from . import evaluate as ev
     c: Ctx = ctx.obj
+    total = len(ev.list_photos(directory)[1]) if directory.is_dir() else None
     with c.progress() as prog:
-        task = prog.add_task("evaluating", total=None)
-        result = ev.evaluate(directory, folds=folds, peer=peer, model=c.settings.recognition.model_path(),
+        task = prog.add_task("evaluating", total=total)
+        result = ev.evaluate(directory, c.settings.recognition.model_path(), folds=folds, peer=peer,
                              shrink_px=shrink, tick=lambda: prog.advance(task))
     if as_json:
         out.print_json(json.dumps(result))
@@ -425,6 +428,7 @@ def _user_error(msg: str) -> UserError:
 def _expected_errors() -> tuple[type[BaseException], ...]:
     from .decide import ThresholdError
     from .embed import ModelError
+    from .evaluate import EvaluateError
     from .enroll import EnrollError
     from .faces import DetectorError
     from .names import OcrError
@@ -432,7 +436,7 @@ def _expected_errors() -> tuple[type[BaseException], ...]:
     from .sources import SourceError
     from .store import StoreError
     from .alerts import ChannelError
-    return (UserError, ConfigError, ThresholdError, ModelError, EnrollError, DetectorError, OcrError,
+    return (UserError, ConfigError, ThresholdError, ModelError, EvaluateError, EnrollError, DetectorError, OcrError,
             RosterError, SourceError, StoreError, ChannelError)
 
 

@@ -44,11 +44,12 @@ def segment(frame: np.ndarray, settings: TileSettings) -> list[Tile]:
     bh, bv = _boundary_maps(img)
     bg = _background_colour(img)
     rects = _candidates(bh, bv, min_side)
-    rects = [r for r in rects if _has_content(img, r, bg)]
+    content = _Content(img, bg)
+    rects = [r for r in rects if content(r)]
     tiles = _select(rects)
     if not tiles:
         return []
-    tiles = _complete_lattice(img, tiles, bg, min_side)
+    tiles = _complete_lattice(img.shape, tiles, content)
 
     out = []
     for x0, y0, x1, y1 in tiles:
@@ -104,83 +105,95 @@ def _runs(b: np.ndarray, min_len: float) -> tuple[np.ndarray, np.ndarray, np.nda
 
 
 def _candidates(bh: np.ndarray, bv: np.ndarray, min_side: float) -> list[tuple]:
-    """Rectangles (x0, y0, x1, y1, score) with four supported sides and a tile-like shape."""
+    """Rectangles (x0, y0, x1, y1, score) with four supported sides and a tile-like shape.
+
+    Seeds are pairs of long vertical runs (left and right side) that overlap enough for a tile of that
+    width; top and bottom are the rows between them whose horizontal support is a local maximum.
+    Everything is vectorised over the pairs.
+    """
     H1, w = bh.shape
     W1 = bv.shape[0]
     ch = np.zeros((H1, w + 1), np.int32)
     np.cumsum(bh, axis=1, out=ch[:, 1:])
     cv = np.zeros((W1, H1), np.int32)
     np.cumsum(bv, axis=1, out=cv[:, 1:])
-    min_h = min_side / _ASPECT[1] * 1.2
-    vx, vy0, vy1 = _runs(bv, min_h)
+    vx, vy0, vy1 = _dedupe_runs(*_runs(bv, min_side / _ASPECT[1]))
     if len(vx) < 2:
         return []
-    # merge runs on neighbouring columns into one segment per physical edge
-    order = np.lexsort((vy0, vx))
-    vx, vy0, vy1 = vx[order], vy0[order], vy1[order]
-    # left/right pairs: overlapping vertically, far enough apart, overlap tall enough for the aspect
     dx = vx[None, :] - vx[:, None]
     oy0 = np.maximum(vy0[:, None], vy0[None, :])
     oy1 = np.minimum(vy1[:, None], vy1[None, :])
-    ok = (dx >= min_side) & ((oy1 - oy0) >= dx / _ASPECT[1] - 2)
+    ok = (dx >= min_side) & ((oy1 - oy0) >= dx / _ASPECT[1] - 3)
     li, ri = np.nonzero(ok)
     if len(li) == 0:
         return []
     xl, xr = vx[li], vx[ri]
-    y_lo, y_hi = np.maximum(oy0[li, ri] - 2, 0), np.minimum(oy1[li, ri] + 2, H1 - 1)
-    # drop duplicate pairs (the same edge seen on two columns, two runs of one column)
-    key = np.stack([xl, xr, y_lo, y_hi], 1)
-    key, idx = np.unique(key, axis=0, return_index=True)
-    xl, xr, y_lo, y_hi = key.T
+    y_lo, y_hi = np.maximum(oy0[li, ri] - 3, 0), np.minimum(oy1[li, ri] + 3, H1 - 1)
     width = (xr - xl).astype(np.float32)
     sup = (ch[:, xr] - ch[:, xl]) / width            # (rows, pairs): horizontal support of each row
+    pad = np.full((1, sup.shape[1]), -1.0, np.float32)
+    up, down = np.vstack([pad, sup[:-1]]), np.vstack([sup[1:], pad])
     rows = np.arange(H1)[:, None]
-    good = (sup >= _SIDE_MIN) & (rows >= y_lo) & (rows <= y_hi)
+    good = (sup >= _SIDE_MIN) & (sup >= up) & (sup > down) & (rows >= y_lo) & (rows <= y_hi)
+    pp, yy = np.nonzero(good.T)                      # sorted by pair, then row
     out = []
-    cols_any = np.nonzero(good.sum(axis=0) >= 2)[0]
-    for p in cols_any:
-        ys = np.nonzero(good[:, p])[0]
-        ys = _collapse(ys, sup[ys, p])
-        if len(ys) < 2:
-            continue
+    for lag in range(1, 12):
+        i = np.arange(len(pp) - lag)
+        i = i[pp[i] == pp[i + lag]]
+        if len(i) == 0:
+            break
+        p, y0, y1 = pp[i], yy[i], yy[i + lag]
+        hh = (y1 - y0).astype(np.float32)
+        asp = width[p] / hh
+        k = (asp >= _ASPECT[0]) & (asp <= _ASPECT[1])
+        p, y0, y1, hh = p[k], y0[k], y1[k], hh[k]
         a, b = xl[p], xr[p]
-        wd = b - a
-        for i in range(len(ys) - 1):
-            for j in range(i + 1, len(ys)):
-                y0, y1 = ys[i], ys[j]
-                hh = y1 - y0
-                if hh < min_side / _ASPECT[1]:
-                    continue
-                asp = wd / hh
-                if asp < _ASPECT[0]:
-                    break
-                if asp > _ASPECT[1]:
-                    continue
-                left = (cv[a, y1] - cv[a, y0]) / hh
-                right = (cv[b, y1] - cv[b, y0]) / hh
-                if left < _SIDE_MIN or right < _SIDE_MIN:
-                    continue
-                score = (left + right + sup[y0, p] + sup[y1, p]) / 4
-                out.append((int(a), int(y0), int(b), int(y1), float(score)))
+        left = (cv[a, y1] - cv[a, y0]) / hh
+        right = (cv[b, y1] - cv[b, y0]) / hh
+        k = (left >= _SIDE_MIN) & (right >= _SIDE_MIN)
+        score = (left + right + sup[y0, p] + sup[y1, p]) / 4
+        out += list(zip(a[k].tolist(), y0[k].tolist(), b[k].tolist(), y1[k].tolist(), score[k].tolist()))
     return out
 
 
-def _collapse(ys: np.ndarray, sup: np.ndarray) -> np.ndarray:
-    """Consecutive supported rows are one edge: keep the best-supported row of each group."""
-    if len(ys) == 0:
-        return ys
-    groups = np.split(np.arange(len(ys)), np.nonzero(np.diff(ys) > 1)[0] + 1)
-    return np.array([ys[g[np.argmax(sup[g])]] for g in groups])
+def _dedupe_runs(x: np.ndarray, y0: np.ndarray, y1: np.ndarray):
+    """One physical edge marks two or three neighbouring columns: keep one run per edge."""
+    order = np.lexsort((y0, x))
+    x, y0, y1 = x[order], y0[order], y1[order]
+    keep = np.ones(len(x), bool)
+    last: dict[int, list[int]] = {}
+    for i in range(len(x)):
+        for j in last.get(int(x[i]) - 1, []) + last.get(int(x[i]) - 2, []):
+            if keep[j] and min(y1[i], y1[j]) - max(y0[i], y0[j]) > 0.8 * (y1[i] - y0[i]):
+                keep[i] = False
+                if y1[i] - y0[i] > y1[j] - y0[j]:   # the longer run stands for the edge
+                    y0[j], y1[j] = y0[i], y1[i]
+                break
+        last.setdefault(int(x[i]), []).append(i)
+    return x[keep], y0[keep], y1[keep]
 
 
-def _has_content(img: np.ndarray, r, bg: np.ndarray) -> bool:
-    """Not a blank area: a tile holds video, an avatar or at least a lighter tile background."""
-    x0, y0, x1, y1 = r[:4]
-    roi = img[y0 + (y1 - y0) // 8:y1 - (y1 - y0) // 8:2, x0 + (x1 - x0) // 8:x1 - (x1 - x0) // 8:2]
-    if roi.size == 0:
-        return False
-    diff = np.abs(roi - bg).max(axis=2)
-    return bool((diff > 5).mean() > 0.25 or (diff > 30).mean() > 0.02)
+class _Content:
+    """O(1) test per rectangle (integral images): does it hold more than background?
+
+    A tile holds video, an avatar or at least a tile background lighter than the window's.
+    """
+
+    def __init__(self, img: np.ndarray, bg: np.ndarray):
+        diff = np.abs(img - bg).max(axis=2)
+        self.weak = cv2.integral((diff > 5).astype(np.uint8))
+        self.strong = cv2.integral((diff > 30).astype(np.uint8))
+
+    def __call__(self, r) -> bool:
+        x0, y0, x1, y1 = (int(round(v)) for v in r[:4])
+        mx, my = (x1 - x0) // 8, (y1 - y0) // 8
+        x0, y0, x1, y1 = x0 + mx, y0 + my, x1 - mx, y1 - my
+        n = (x1 - x0) * (y1 - y0)
+        if n <= 0:
+            return False
+        weak = self.weak[y1, x1] - self.weak[y0, x1] - self.weak[y1, x0] + self.weak[y0, x0]
+        strong = self.strong[y1, x1] - self.strong[y0, x1] - self.strong[y1, x0] + self.strong[y0, x0]
+        return bool(weak > 0.25 * n or strong > 0.02 * n)
 
 
 # ---------------------------------------------------------------- choosing a consistent set
@@ -190,16 +203,29 @@ def _select(rects: list[tuple]) -> list[tuple]:
     if not rects:
         return []
     r = np.array(rects, np.float64)
+    r = r[np.argsort(-r[:, 4], kind="stable")]
+    r = r[~_composite(r)]
     wd, ht = r[:, 2] - r[:, 0], r[:, 3] - r[:, 1]
-    # support of each size: how many non-overlapping rectangles share it
+    # size clusters, seeded by the best-supported rectangles; a size's weight is how many
+    # non-overlapping rectangles share it
+    label = np.full(len(r), -1)
     best, best_key = None, (-1, -1.0)
-    for i in np.argsort(-r[:, 4]):
-        same = (np.abs(wd - wd[i]) <= _SIZE_TOL * wd[i]) & (np.abs(ht - ht[i]) <= _SIZE_TOL * ht[i])
+    for i in range(len(r)):
+        if label[i] >= 0:
+            continue
+        same = (label < 0) & (np.abs(wd - wd[i]) <= _SIZE_TOL * wd[i]) & (np.abs(ht - ht[i]) <= _SIZE_TOL * ht[i])
+        label[same] = i
         chosen = _nms(r[same])
-        key = (len(chosen), float(np.median(wd[same] * ht[same])))
+        # covered area, with a slight preference for more, smaller tiles over one block of them
+        # a lone rectangle (a shared screen, a browser window) counts far less than repeated ones
+        lone = 0.05 if len(chosen) == 1 else 1.0
+        # each rectangle weighs its area times a steep function of its edge support, so a tight box
+        # beats a looser one of similar size that reaches over a gap to some other edge
+        cover = sum((c[2] - c[0]) * (c[3] - c[1]) * c[4] ** 8 for c in chosen)
+        key = (lone * len(chosen) ** 0.25 * cover, len(chosen))
         if key > best_key:
             best, best_key = chosen, key
-    tiles = list(best)
+    tiles = _aligned(list(best))
     # lone tiles of another size (a floating self view): strong, 16:9-ish, not touching the grid
     area = np.median([(t[2] - t[0]) * (t[3] - t[1]) for t in tiles])
     for i in np.argsort(-r[:, 4]):
@@ -210,6 +236,41 @@ def _select(rects: list[tuple]) -> list[tuple]:
         if all(_overlap(r[i], t) < 0.05 for t in tiles):
             tiles.append(tuple(r[i]))
     return tiles
+
+
+def _aligned(tiles: list[tuple]) -> list[tuple]:
+    """In a grid of 4+ tiles, drop a tile whose left and right edges both match no other tile's
+    (a box shifted onto a pillarbox bar); the lattice puts the cell back where the grid says."""
+    if len(tiles) < 4:
+        return tiles
+    t = np.array([x[:4] for x in tiles])
+    tol = 0.03 * np.median(t[:, 2] - t[:, 0])
+    out = []
+    for i, x in enumerate(tiles):
+        others = np.delete(t, i, axis=0)
+        edges = np.concatenate([others[:, 0], others[:, 2]])
+        if np.min(np.abs(edges - x[0])) <= tol or np.min(np.abs(edges - x[2])) <= tol:
+            out.append(x)
+    return out or tiles
+
+
+def _composite(r: np.ndarray) -> np.ndarray:
+    """Rectangles that are blocks of smaller ones (a 2x2 block, the whole window): drop them.
+
+    A block contains two or more disjoint candidates that cover at least 40% of it; a tile's own
+    picture rarely holds such large well-bordered rectangles.
+    """
+    area = (r[:, 2] - r[:, 0]) * (r[:, 3] - r[:, 1])
+    t = 2
+    inside = ((r[None, :, 0] >= r[:, None, 0] - t) & (r[None, :, 1] >= r[:, None, 1] - t)
+              & (r[None, :, 2] <= r[:, None, 2] + t) & (r[None, :, 3] <= r[:, None, 3] + t)
+              & (area[None, :] < 0.7 * area[:, None]) & (area[None, :] > area[:, None] / 100))
+    out = np.zeros(len(r), bool)
+    for i in np.nonzero(inside.sum(axis=1) >= 2)[0]:
+        kept = _nms(r[inside[i]])
+        if len(kept) >= 2 and sum((k[2] - k[0]) * (k[3] - k[1]) for k in kept) >= 0.4 * area[i]:
+            out[i] = True
+    return out
 
 
 def _overlap(a, b) -> float:
@@ -239,7 +300,7 @@ def _nms(r: np.ndarray) -> list[tuple]:
     return kept
 
 
-def _complete_lattice(img, tiles: list[tuple], bg, min_side: float) -> list[tuple]:
+def _complete_lattice(shape, tiles: list[tuple], content: _Content) -> list[tuple]:
     """Fill the grid's missing cells (rows x columns of the tiles found) that are not background."""
     t = np.array([x[:4] for x in tiles], np.float64)
     tw, th = np.median(t[:, 2] - t[:, 0]), np.median(t[:, 3] - t[:, 1])
@@ -248,13 +309,13 @@ def _complete_lattice(img, tiles: list[tuple], bg, min_side: float) -> list[tupl
     ys = _fill_gaps(ys, th)
     xs = _fill_gaps(xs, tw)
     out = [tuple(x[:4]) for x in tiles]
-    h, w = img.shape[:2]
+    h, w = shape[:2]
     for y in ys:
         for x in xs:
             cell = (x, y, min(w, x + tw), min(h, y + th))
             if any(_overlap(cell, o) > 0.1 for o in out):
                 continue
-            if _has_content(img, tuple(int(round(v)) for v in cell), bg):
+            if content(cell):
                 out.append(cell)
     return out
 

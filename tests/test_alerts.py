@@ -19,7 +19,7 @@ from pathlib import Path
 import cv2
 import pytest
 
-from bot.alerts import Alert, ChannelError, build_channels, format_text, make_test_alert
+from bot.alerts import Alert, ChannelError, build_channels, format_text
 from bot.alerts.console import ConsoleChannel
 from bot.alerts.desktop import DesktopChannel
 from bot.alerts.email import EmailChannel, build_message

@@ -1,0 +1,359 @@
+"""Capture-cycle benchmark: `python benchmarks/cycle.py [--json] [--cycles N]`.
+
+One 1920x1080 Zoom gallery of 25 tiles (5 x 5; a few camera-off), rendered from real seed-faces photos
+framed like webcams, goes through the bot's capture cycle stage by stage:
+
+    capture   an mss grab of the real screen when $DISPLAY is set, else a copy of the frame (said which)
+    segment, names, detect, embed, decide   bot.session.Pipeline.process
+    store     Store.add_capture into a SQLite file in a temporary home
+
+Cold cycles see every name for the first time (a fresh Pipeline and an emptied OCR cache each cycle);
+steady cycles reuse one Pipeline, so unchanged name labels are remembered. Both run over a few frames
+whose video differs (other photos of the same students) while names and layout stay, as in a lecture.
+The figures are medians over --cycles cycles of each kind.
+
+Peak RSS is the process's ru_maxrss taken after the bot's cycles and BEFORE the peer (dlib) is loaded,
+so it is the bot's own peak (plus the harness's rendering of the frames, a few MB).
+The peer is face_recognition's default path (dlib HOG upsampled once + ResNet encodings of every face,
+bot.evaluate.DlibPeer) on the whole first frame, in the same process; ratio = peer / steady.
+
+Floors (the issue's): steady <= 150 ms, cold <= 1 s, peak RSS <= 600 MB, peer/steady >= 10.
+"""
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import os
+import resource
+import statistics
+import sys
+import tempfile
+import time
+from collections import Counter
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:  # run as a script: make `bot` and `tests` (the gallery renderer) importable
+    sys.path.insert(0, str(ROOT))
+
+import numpy as np  # noqa: E402
+
+STAGES = ("capture", "segment", "names", "detect", "embed", "decide", "store")
+FLOORS = {"steady_ms": 150.0, "cold_ms": 1000.0, "rss_mb": 600.0, "ratio": 10.0}
+TILES = 25
+SIZE = (1920, 1080)
+ENROLL_PHOTOS = 10           # the first photos of each student enrol; the tiles show later photos
+CAMERA_OFF = {6: "initials", 13: "name", 22: "avatar"}
+
+
+class BenchError(Exception):
+    """Something the user can fix (missing model or data); str() names the file."""
+
+
+# ---------------------------------------------------------------------------------------------- setup
+
+def find_data(arg: str | None) -> Path:
+    """--data, else $ROLLCALL_DATA, else <project>/../shared/data."""
+    path = Path(arg or os.environ.get("ROLLCALL_DATA") or ROOT.parent / "shared" / "data")
+    if not (path / "seed-faces").is_dir():
+        raise BenchError(f"{path / 'seed-faces'}: photo folder not found (set --data or $ROLLCALL_DATA)")
+    return path
+
+
+def bench_settings(config: str | None, model: str | None, thresholds: str | None):
+    """Settings from --config (or the packaged defaults) with --model / --thresholds put in."""
+    from bot.config import load_settings
+
+    settings = load_settings(Path(config) if config else None)
+    rec = settings.recognition
+    if model or thresholds:
+        rec = dataclasses.replace(rec, model=str(Path(model).resolve()) if model else rec.model,
+                                  thresholds=str(Path(thresholds).resolve()) if thresholds else rec.thresholds)
+        settings = dataclasses.replace(settings, recognition=rec)
+    if not rec.model_path().is_file():
+        raise BenchError(f"{rec.model_path()}: face model not found (train it with `python -m bot.train all`, "
+                         "or pass --model FILE --thresholds FILE)")
+    if not rec.thresholds_path().is_file():
+        raise BenchError(f"{rec.thresholds_path()}: thresholds file not found (pass --thresholds FILE)")
+    return settings
+
+
+def enrol(data: Path, roster, models, faces_cfg, per_student: int = ENROLL_PHOTOS):
+    """A decide.Gallery from the first photos of each student, through enrollment's own photo gates."""
+    from bot.decide import Gallery
+    from bot.enroll import embed_photo, match_folder
+    from tests.gallery import seed_photos
+
+    ids, vecs = [], []
+    for folder, paths in seed_photos(data).items():
+        student = match_folder(folder, roster)
+        if student is None:
+            continue
+        for p in paths[:per_student]:
+            got = embed_photo(p, models.detector, models.embedder, faces_cfg)
+            if isinstance(got, tuple):
+                ids.append(student.student_id)
+                vecs.append(got[0])
+    if not vecs:
+        raise BenchError(f"{data / 'seed-faces'}: no usable enrollment photo")
+    return Gallery.from_embeddings(np.array(ids), np.stack(vecs))
+
+
+def render_frames(data: Path, detector, n_frames: int, seed: int = 0) -> tuple[list[np.ndarray], list]:
+    """`n_frames` galleries: same names, layout and camera-off tiles; other webcam views each frame.
+    Returns the frames and the true tile boxes (the same in every frame)."""
+    from tests.gallery import TileSpec, load_photo, render_gallery, seed_photos
+    from tests.recording import webcam_view
+
+    photos = seed_photos(data)
+    names = sorted(photos)
+    probes = {n: p[ENROLL_PHOTOS:] for n, p in photos.items()}
+    rng = np.random.default_rng(seed)
+
+    def view(name: str) -> np.ndarray:
+        for _ in range(20):
+            v = webcam_view(load_photo(probes[name][int(rng.integers(len(probes[name])))]), detector, rng)
+            if v is not None:
+                return v
+        raise BenchError(f"{data / 'seed-faces' / name}: no probe photo with a detectable face")
+
+    labels = [names[i % len(names)] if i < len(names) else f"{names[i % len(names)]} {i // len(names) + 1}"
+              for i in range(TILES)]
+    avatars = {i: load_photo(probes[names[i % len(names)]][0]) for i in CAMERA_OFF}
+    frames, boxes = [], []
+    for f in range(n_frames):
+        specs = [TileSpec(labels[i], avatars.get(i) if i in CAMERA_OFF else view(names[i % len(names)]),
+                          CAMERA_OFF.get(i, "none"), speaking=(i == f % len(names)))
+                 for i in range(TILES)]
+        frame, boxes = render_gallery(specs, size=SIZE, theme="zoom", seed=seed + f)
+        frames.append(frame)
+    return frames, boxes
+
+
+def iou(a, b) -> float:
+    ix = max(0, min(a[0] + a[2], b[0] + b[2]) - max(a[0], b[0]))
+    iy = max(0, min(a[1] + a[3], b[1] + b[3]) - max(a[1], b[1]))
+    inter = ix * iy
+    return inter / max(1, a[2] * a[3] + b[2] * b[3] - inter)
+
+
+def tiles_matched(boxes: list, truth: list, min_iou: float = 0.8) -> int:
+    """True tiles that some found box covers with IoU >= min_iou: the cycle timed the real work."""
+    return sum(any(iou(t, b) >= min_iou for b in boxes) for t in truth)
+
+
+class Capture:
+    """The capture stage's cost: a real mss grab when there is a display, else a frame copy."""
+
+    def __init__(self):
+        self.sct, self.mode = None, "frame copy (no $DISPLAY)"
+        if os.environ.get("DISPLAY"):
+            try:
+                import mss
+                self.sct = (getattr(mss, "MSS", None) or mss.mss)()
+                self.geometry = self.sct.monitors[1]
+                self.mode = f"mss grab of {self.geometry['width']}x{self.geometry['height']} on $DISPLAY"
+            except Exception as e:  # noqa: BLE001 - any backend failure: fall back, and say so
+                self.sct, self.mode = None, f"frame copy (mss failed: {str(e).splitlines()[0][:60]})"
+
+    def __call__(self, frame: np.ndarray) -> np.ndarray:
+        if self.sct is not None:
+            # as ScreenSource's tick does; the grabbed screen is timed, the rendered gallery is processed
+            np.ascontiguousarray(np.asarray(self.sct.grab(self.geometry), dtype=np.uint8)[:, :, :3])
+            return frame
+        return frame.copy()
+
+    def close(self) -> None:
+        if self.sct is not None:
+            self.sct.close()
+
+
+# ---------------------------------------------------------------------------------------------- cycles
+
+def one_cycle(pipeline, capture: Capture, frame: np.ndarray, store, session_id: int, when: datetime):
+    """(observations, ms by stage) of one capture cycle, stored as Session.capture stores it."""
+    t = time.perf_counter()
+    frame = capture(frame)
+    cap_ms = (time.perf_counter() - t) * 1000
+    obs, ms = pipeline.process(frame)
+    t = time.perf_counter()
+    store.add_capture(session_id, when, ms, obs)
+    return obs, {"capture": cap_ms, **ms, "store": (time.perf_counter() - t) * 1000}
+
+
+def forget_names(models) -> None:
+    """Empty the OCR reader's label cache, so the next cycle reads every name afresh."""
+    cache = getattr(models.reader, "_cache", None)  # NameReader has no public reset (yet)
+    if cache is not None:
+        cache.clear()
+
+
+def medians(runs: list[dict]) -> dict:
+    return {s: round(statistics.median(r[s] for r in runs), 2) for s in STAGES}
+
+
+def total_median(runs: list[dict]) -> float:
+    return round(statistics.median(sum(r[s] for s in STAGES) for r in runs), 2)
+
+
+def run_peer(frame: np.ndarray, runs: int) -> tuple[float | None, int]:
+    """(median ms, faces found) of face_recognition's default path on the whole frame; None without dlib."""
+    from bot.evaluate import DlibPeer
+
+    peer = DlibPeer.load()
+    if peer is None:
+        return None, 0
+    times, found = [], 0
+    for _ in range(runs):
+        t = time.perf_counter()
+        found = len(peer.detect_and_encode(frame))
+        times.append((time.perf_counter() - t) * 1000)
+    return round(statistics.median(times), 1), found
+
+
+def benchmark(args, say=lambda msg: None) -> dict:
+    from bot.roster import load_roster
+    from bot.session import Pipeline, load_models
+    from bot.store import Store
+
+    data = find_data(args.data)
+    settings = bench_settings(args.config, args.model, args.thresholds)
+    roster = load_roster(data / "seed-roster.csv")
+    say("loading models")
+    t = time.perf_counter()
+    models = load_models(settings)
+    load_s = time.perf_counter() - t
+    say("enrolling and rendering the gallery")
+    gallery = enrol(data, roster, models, settings.faces)
+    frames, truth = render_frames(data, models.detector, args.frames)
+    capture = Capture()
+    start = datetime(2024, 5, 1, 10, 0, tzinfo=timezone.utc)
+    with tempfile.TemporaryDirectory(prefix="rollcall-bench-") as home, Store(home) as store:
+        session_id = store.start_session("bench", "benchmark", 10)
+
+        def cycle(k: int, pipeline):
+            return one_cycle(pipeline, capture, frames[k % len(frames)], store, session_id,
+                             start + timedelta(seconds=10 * k))
+
+        # the first cycle after loading pays one-off costs (allocations, first inference): not counted
+        say("warm-up cycle")
+        _, first = cycle(0, Pipeline(settings, models, roster, gallery))
+        say(f"{args.cycles} cold cycles")
+        cold = []
+        for k in range(args.cycles):
+            forget_names(models)
+            cold.append(cycle(k, Pipeline(settings, models, roster, gallery))[1])
+        say(f"{args.cycles} steady cycles")
+        pipeline = Pipeline(settings, models, roster, gallery)
+        for k in range(len(frames)):  # every frame once, so each label has been seen
+            cycle(k, pipeline)
+        steady, obs = [], []
+        for k in range(args.cycles):
+            obs, ms = cycle(k, pipeline)
+            steady.append(ms)
+    capture.close()
+    rss_mb = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)  # KiB on Linux
+
+    peer_ms, peer_faces = None, 0
+    if args.peer_runs > 0:
+        say(f"peer (face_recognition) x{args.peer_runs}")
+        peer_ms, peer_faces = run_peer(frames[0], args.peer_runs)
+    steady_ms = total_median(steady)
+    return {
+        "cold_ms": total_median(cold), "steady_ms": steady_ms,
+        "stages_ms": {"cold": medians(cold), "steady": medians(steady)},
+        "rss_mb": rss_mb, "peer_ms": peer_ms,
+        "ratio": round(peer_ms / steady_ms, 1) if peer_ms and steady_ms else None,
+        "setup": {
+            "frame": list(SIZE), "tiles": TILES, "tiles_found": len(obs),
+            "tiles_matched": tiles_matched([o.box for o in obs], truth), "frames": len(frames),
+            "cycles": args.cycles, "capture": capture.mode, "model": str(settings.recognition.model_path()),
+            "models_load_s": round(load_s, 2), "first_cycle_ms": round(sum(first.values()), 1),
+            "verdicts": dict(Counter(o.verdict.verdict for o in obs).most_common()),
+            "peer_faces": peer_faces, "rss": "ru_maxrss before the peer is loaded",
+        },
+    }
+
+
+# ---------------------------------------------------------------------------------------------- output
+
+def _mark(key: str, value) -> str:
+    if value is None:
+        return "-"
+    ok = value >= FLOORS[key] if key == "ratio" else value <= FLOORS[key]
+    return "[green]ok[/]" if ok else "[red]over[/]" if key != "ratio" else "[red]under[/]"
+
+
+def print_table(r: dict) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    console = Console()
+    s = r["setup"]
+    t = Table(title=f"cycle medians (ms), {s['cycles']} cycles")
+    t.add_column("stage")
+    t.add_column("cold", justify="right")
+    t.add_column("steady", justify="right")
+    for st in STAGES:
+        t.add_row(st, f"{r['stages_ms']['cold'][st]:.1f}", f"{r['stages_ms']['steady'][st]:.1f}")
+    t.add_section()
+    t.add_row("[b]cycle[/]", f"[b]{r['cold_ms']:.1f}[/]", f"[b]{r['steady_ms']:.1f}[/]")
+    console.print(t)
+    f = Table(title="against the floors")
+    for c in ("figure", "value", "floor", ""):
+        f.add_column(c, justify="right" if c in ("value", "floor") else "left")
+    f.add_row("cold cycle", f"{r['cold_ms']:.0f} ms", "<= 1000 ms", _mark("cold_ms", r["cold_ms"]))
+    f.add_row("steady cycle", f"{r['steady_ms']:.0f} ms", "<= 150 ms", _mark("steady_ms", r["steady_ms"]))
+    f.add_row("peak RSS", f"{r['rss_mb']:.0f} MB", "<= 600 MB", _mark("rss_mb", r["rss_mb"]))
+    peer = "not installed" if r["peer_ms"] is None else f"{r['peer_ms']:.0f} ms ({s['peer_faces']} faces)"
+    f.add_row("peer (face_recognition)", peer, "", "")
+    f.add_row("peer / steady", "-" if r["ratio"] is None else f"{r['ratio']:.1f}x", ">= 10x",
+              _mark("ratio", r["ratio"]))
+    console.print(f)
+    console.print(f"frame {s['frame'][0]}x{s['frame'][1]}, {s['tiles']} tiles; capture: {s['capture']}; "
+                  f"tiles found {s['tiles_found']}, matching the true boxes {s['tiles_matched']}; verdicts "
+                  f"{s['verdicts']}; first cycle after load {s['first_cycle_ms']:.0f} ms; models load "
+                  f"{s['models_load_s']:.1f} s; RSS: {s['rss']}; model {s['model']}", highlight=False)
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="benchmarks/cycle.py", description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--json", action="store_true", help="print the figures as one JSON object")
+    ap.add_argument("--cycles", type=int, default=20, help="cycles of each kind (default 20)")
+    ap.add_argument("--frames", type=int, default=3, help="distinct frames the cycles go round (default 3)")
+    ap.add_argument("--peer-runs", type=int, default=3, help="peer runs on the frame (0: skip the peer)")
+    ap.add_argument("--config", help="settings file (default: the packaged settings)")
+    ap.add_argument("--model", help="face model .tflite (default: the settings' recognition.model)")
+    ap.add_argument("--thresholds", help="thresholds.json (default: the settings' recognition.thresholds)")
+    ap.add_argument("--data", help="data folder with seed-faces/ (default $ROLLCALL_DATA or ../shared/data)")
+    args = ap.parse_args(argv)
+    if args.cycles < 1 or args.frames < 1 or args.peer_runs < 0:
+        ap.error("--cycles and --frames must be >= 1, --peer-runs >= 0")
+
+    from bot.config import ConfigError
+    from bot.decide import ThresholdError
+    from bot.embed import ModelError
+    from bot.faces import DetectorError
+    from bot.names import OcrError
+    from bot.roster import RosterError
+
+    def say(msg: str) -> None:
+        print(f"... {msg}", file=sys.stderr, flush=True)
+
+    try:
+        result = benchmark(args, say)
+    except (BenchError, ConfigError, ThresholdError, ModelError, DetectorError, OcrError, RosterError) as e:
+        print(f"cycle.py: error: {e}", file=sys.stderr)
+        return 1
+    if args.json:
+        print(json.dumps(result))
+    else:
+        print_table(result)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

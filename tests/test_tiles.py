@@ -1,0 +1,113 @@
+"""bot/tiles.py on the real captures in data/meeting-screens and on galleries rendered from seed-faces."""
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from bot.config import TileSettings
+from bot.tiles import segment
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from gallery import make_specs, render_gallery, seed_photos  # noqa: E402
+
+SETTINGS = TileSettings()
+
+# Files the segmenter does not yet get right (count or a ground-truth box below IoU 0.9); strict, so a
+# fix shows up as XPASS and this list has to shrink with it.
+KNOWN_BAD = {
+    "zoom-gallery-5x5-monitorphoto-01.jpg": "camera photo of a monitor (perspective, moire): stretch goal",
+    "zoom-gallery-5x4-01.png": "gapless grid on black: two pillarboxed tiles misplaced",
+    "zoom-gallery-3x3-01.png": "camera-off tile with photo on black: box too small",
+    "zoom-gallery-3plus2-desktop-01.png": "floating self view on the desktop not found",
+    "zoom-gallery-2plus1-01.png": "speaker-bordered tile lost",
+    "zoom-gallery-3plus2-02.png": "camera-off name tile missed",
+    "zoom-gallery-4x4-uneven13-01.png": "pillarboxed tiles shifted",
+    "zoom-gallery-5x5-01.png": "two boxes off",
+    "zoom-gallery-clipped-01.png": "clipped tiles not found",
+    "zoom-gallery-5x5-vlcplayback-01.jpg": "boxes off",
+    "zoom-sidebyside-gallery-screenshare-01.png": "box reaches over the gap to the shared screen",
+    "zoom-sidebyside-speaker-screenshare-01.png": "box reaches over the gap to the shared screen",
+    "meet-grid-extension-01.png": "camera-off cells with invisible edges partly misplaced",
+}
+
+
+def iou(a, b) -> float:
+    ax, ay, aw, ah = a
+    bx, by, bw, bh = b
+    iw = min(ax + aw, bx + bw) - max(ax, bx)
+    ih = min(ay + ah, by + bh) - max(ay, by)
+    if iw <= 0 or ih <= 0:
+        return 0.0
+    i = iw * ih
+    return i / (aw * ah + bw * bh - i)
+
+
+def _index(data_dir: Path) -> list[list[str]]:
+    lines = (data_dir / "meeting-screens" / "index.txt").read_text().splitlines()
+    return [ln.split("\t") for ln in lines if ln.strip()]
+
+
+def _screens() -> list:
+    from conftest import DATA
+    rows = [ln.split("\t") for ln in (DATA / "meeting-screens" / "index.txt").read_text().splitlines()
+            if ln.strip()]
+    return [pytest.param(r[0], marks=pytest.mark.xfail(reason=KNOWN_BAD[r[0]], strict=True))
+            if r[0] in KNOWN_BAD else r[0] for r in rows]
+
+
+@pytest.mark.parametrize("name", _screens())
+def test_real_capture(data_dir, name):
+    row = next(r for r in _index(data_dir) if r[0] == name)
+    frame = cv2.imread(str(data_dir / "meeting-screens" / name))
+    tiles = segment(frame, SETTINGS)
+    assert len(tiles) == int(row[3]), [t.box for t in tiles]
+    truth = json.loads((data_dir / "meeting-screens" / "tiles.json").read_text()).get(name, [])
+    boxes = [t.box for t in tiles]
+    for g in truth:
+        assert max(iou(g, b) for b in boxes) >= 0.9, (g, boxes)
+    for t in tiles:   # name strip inside the tile, at its bottom-left
+        x, y, w, h = t.box
+        nx, ny, nw, nh = t.name_box
+        assert x <= nx and ny >= y + h / 2 and nx + nw <= x + w and ny + nh <= y + h
+
+
+def test_reading_order(data_dir):
+    frame = cv2.imread(str(data_dir / "meeting-screens" / "zoom-gallery-3x3-uneven7-01.png"))
+    truth = json.loads((data_dir / "meeting-screens" / "tiles.json").read_text())["zoom-gallery-3x3-uneven7-01.png"]
+    boxes = [t.box for t in segment(frame, SETTINGS)]
+    assert [max(range(len(boxes)), key=lambda i: iou(g, boxes[i])) for g in truth] == list(range(7))
+
+
+@pytest.mark.parametrize("frame", [np.zeros((1080, 1920, 3), np.uint8), np.full((720, 1280, 3), 128, np.uint8),
+                                   np.zeros((5, 5, 3), np.uint8)])
+def test_blank_frames_have_no_tiles(frame):
+    assert segment(frame, SETTINGS) == []
+
+
+_BAD = pytest.mark.xfail(reason="segmenter incomplete: missed row / camera-off cell / flag", strict=True)
+RENDERED = [("zoom", 2, (1280, 720)), pytest.param("zoom", 4, (1920, 1080), marks=_BAD),
+            pytest.param("zoom", 7, (1920, 1080), marks=_BAD), pytest.param("zoom", 13, (2560, 1440), marks=_BAD),
+            pytest.param("zoom", 25, (1920, 1080), marks=_BAD), pytest.param("zoom", 49, (2560, 1440), marks=_BAD),
+            pytest.param("meet", 3, (1280, 720), marks=_BAD), ("meet", 8, (1920, 1080)), ("meet", 16, (1920, 1080)),
+            pytest.param("meet", 30, (2560, 1440), marks=_BAD)]
+
+
+@pytest.mark.parametrize("theme,n,size", RENDERED)
+def test_rendered_gallery(data_dir, theme, n, size):
+    photos = seed_photos(data_dir)
+    off = {1: "name", 3: "initials", 4: "avatar"} if n > 4 else {1: "initials"}
+    specs = make_specs(photos, n, camera_off=off, speaking=0, seed=n)
+    frame, truth = render_gallery(specs, size=size, theme=theme, seed=n)
+    tiles = segment(frame, SETTINGS)
+    boxes = [t.box for t in tiles]
+    assert len(tiles) == n, boxes
+    for i, g in enumerate(truth):
+        j = max(range(len(boxes)), key=lambda k: iou(g, boxes[k]))
+        assert iou(g, boxes[j]) >= 0.9, (i, g, boxes[j])
+        assert j == i, "reading order"
+        assert tiles[j].camera_off == (specs[i].camera_off != "none"), (i, specs[i].camera_off)
