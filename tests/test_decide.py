@@ -1,0 +1,84 @@
+"""The verdict table of DESIGN.md on vectors whose similarities are set by hand."""
+import json
+
+import numpy as np
+import pytest
+
+from bot.decide import Gallery, Thresholds, ThresholdError, decide, gate, load_thresholds
+from bot.types import Face
+
+TH = Thresholds(t_verify=0.5, margin=0.1)
+
+
+def unit(v):
+    v = np.asarray(v, np.float32)
+    return v / np.linalg.norm(v)
+
+
+@pytest.fixture
+def gallery():
+    ids = np.array(["A", "A", "B", "C"])
+    vecs = np.stack([unit([1, 0, 0, 0]), unit([1, 0.1, 0, 0]), unit([0, 1, 0, 0]), unit([0, 0, 1, 0])])
+    return Gallery.from_embeddings(ids, vecs)
+
+
+def probe(a, b, c, rest=0.0):
+    """A unit vector with cosine ~a, b, c to the three prototypes (they are near-orthogonal)."""
+    v = np.array([a, b, c, rest], np.float32)
+    return v / np.linalg.norm(v) if np.linalg.norm(v) > 1 else v + np.array([0, 0, 0, np.sqrt(max(0, 1 - (v ** 2).sum()))], np.float32)
+
+
+def test_prototypes_are_unit_means(gallery):
+    assert gallery.student_ids == ["A", "B", "C"]
+    assert np.allclose(np.linalg.norm(gallery.prototypes, axis=1), 1)
+
+
+def test_verified(gallery):
+    v = decide("A", probe(0.8, 0.2, 0.1), gallery, TH)
+    assert v.verdict == "verified" and v.identified_as == "A" and v.best_other == "B"
+
+
+def test_mismatch_needs_margin_and_t_verify(gallery):
+    v = decide("A", probe(0.2, 0.8, 0.1), gallery, TH)
+    assert v.verdict == "mismatch" and v.identified_as == "B" and v.best_other_similarity > v.similarity
+    # ahead, but by less than the margin and the expected one passes: verified
+    assert decide("A", probe(0.62, 0.68, 0.0), gallery, TH).verdict == "verified"
+    # another one ahead by the margin but below t_verify: nobody known
+    assert decide("A", probe(0.1, 0.4, 0.0), gallery, TH).verdict == "unknown_face"
+
+
+def test_unknown_face(gallery):
+    v = decide("A", probe(0.3, 0.2, 0.1), gallery, TH)
+    assert v.verdict == "unknown_face" and v.identified_as is None
+
+
+def test_unlabeled_is_identified_against_everyone(gallery):
+    assert decide(None, probe(0.1, 0.1, 0.9), gallery, TH).identified_as == "C"
+    assert decide(None, probe(0.1, 0.1, 0.3), gallery, TH).identified_as is None
+    assert decide(None, probe(0.1, 0.1, 0.9), gallery, TH).verdict == "unlabeled"
+
+
+def test_student_without_photos(gallery):
+    assert decide("Z", probe(0.1, 0.1, 0.2), gallery, TH).verdict == "unjudged"
+    assert decide("Z", probe(0.1, 0.9, 0.1), gallery, TH).verdict == "mismatch"
+
+
+def test_gates():
+    f = Face(box=(0, 0, 30, 30), score=0.9, landmarks=np.zeros((6, 2)), blur=100.0)
+    assert gate(f, 36, 15) == "small"
+    f.box = (0, 0, 60, 60)
+    assert gate(f, 36, 15) == ""
+    f.blur = 3.0
+    assert gate(f, 36, 15) == "blur"
+
+
+def test_thresholds_file(tmp_path):
+    p = tmp_path / "t.json"
+    p.write_text(json.dumps({"t_verify": 0.41, "margin": 0.07, "far": 0.001}))
+    assert load_thresholds(p) == Thresholds(0.41, 0.07, 0.001)
+    assert load_thresholds(p, t_verify=0.6).t_verify == 0.6
+    p.write_text("{}")
+    with pytest.raises(ThresholdError, match="t.json"):
+        load_thresholds(p)
+    with pytest.raises(ThresholdError, match="not found"):
+        load_thresholds(tmp_path / "none.json")
