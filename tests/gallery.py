@@ -104,8 +104,9 @@ def _cover(img: np.ndarray, w: int, h: int, rng: np.random.Generator) -> np.ndar
     nw, nh = max(w, int(round(iw * s))), max(h, int(round(ih * s)))
     scaled = cv2.resize(img, (nw, nh), interpolation=cv2.INTER_AREA if s < 1 else cv2.INTER_LINEAR)
     x = int(rng.integers(0, nw - w + 1))
-    # faces sit in the upper half of selfies: keep the crop high rather than random
-    y = int(min(nh - h, max(0, (nh - h) * rng.uniform(0.0, 0.4))))
+    # faces sit at about 30-45% of a selfie's height: centre the crop there (a crop from the very top
+    # of a tall photo scaled to a wide tile shows only hair or a hijab)
+    y = int(min(nh - h, max(0, nh * rng.uniform(0.3, 0.45) - h / 2)))
     return scaled[y:y + h, x:x + w]
 
 

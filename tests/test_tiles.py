@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 
 import cv2
@@ -11,9 +10,8 @@ import pytest
 
 from bot.config import TileSettings
 from bot.tiles import segment
-
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from gallery import make_specs, render_gallery, seed_photos  # noqa: E402
+from tests.conftest import DATA
+from tests.gallery import make_specs, render_gallery, seed_photos
 
 SETTINGS = TileSettings()
 
@@ -53,7 +51,6 @@ def _index(data_dir: Path) -> list[list[str]]:
 
 
 def _screens() -> list:
-    from conftest import DATA
     rows = [ln.split("\t") for ln in (DATA / "meeting-screens" / "index.txt").read_text().splitlines()
             if ln.strip()]
     return [pytest.param(r[0], marks=pytest.mark.xfail(reason=KNOWN_BAD[r[0]], strict=True))
@@ -89,12 +86,10 @@ def test_blank_frames_have_no_tiles(frame):
     assert segment(frame, SETTINGS) == []
 
 
-_BAD = pytest.mark.xfail(reason="segmenter incomplete: missed row / camera-off cell / flag", strict=True)
-RENDERED = [("zoom", 2, (1280, 720)), pytest.param("zoom", 4, (1920, 1080), marks=_BAD),
-            pytest.param("zoom", 7, (1920, 1080), marks=_BAD), pytest.param("zoom", 13, (2560, 1440), marks=_BAD),
-            pytest.param("zoom", 25, (1920, 1080), marks=_BAD), pytest.param("zoom", 49, (2560, 1440), marks=_BAD),
-            pytest.param("meet", 3, (1280, 720), marks=_BAD), ("meet", 8, (1920, 1080)), ("meet", 16, (1920, 1080)),
-            pytest.param("meet", 30, (2560, 1440), marks=_BAD)]
+RENDERED = [("zoom", 2, (1280, 720)), ("zoom", 4, (1920, 1080)), ("zoom", 7, (1920, 1080)),
+            ("zoom", 13, (2560, 1440)), ("zoom", 25, (1920, 1080)), ("zoom", 49, (2560, 1440)),
+            ("meet", 3, (1280, 720)), ("meet", 8, (1920, 1080)), ("meet", 16, (1920, 1080)),
+            ("meet", 30, (2560, 1440))]
 
 
 @pytest.mark.parametrize("theme,n,size", RENDERED)
