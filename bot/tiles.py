@@ -76,7 +76,8 @@ def _background_candidates(frame: np.ndarray) -> list[np.ndarray]:
     hr, kr = _colour_hist(ring)
     hw, kw = _colour_hist(whole)
     score = hr * hw
-    keys = [int(k) for k in np.argsort(-score)[:3] if score[k] > 0] + [int(k) for k in np.argsort(-hw)[:2]]
+    # a gallery background covers a good part of the frame: rarer colours are not worth a try
+    keys = [int(k) for k in np.argsort(-score)[:3] if hw[k] >= 0.05] + [int(k) for k in np.argsort(-hw)[:2]]
     out: list[np.ndarray] = []
     for k in list(dict.fromkeys(keys))[:4]:
         sel = np.concatenate([ring[kr == k], whole[kw == k]])

@@ -282,8 +282,6 @@ def test_screenshot_shows_the_page(page):
     assert np.any(np.all(np.abs(png.astype(int) - (58, 51, 209)) <= 3, axis=2))
 
 
-@pytest.mark.xfail(strict=True, reason="bot/report/templates/report.html: the students table (full ISO "
-                   "times, 11 columns) makes the page ~1390 px wide, wider than a 1280 px laptop window")
 def test_layout_fits_a_laptop_window(page):
     f = page["facts"]
     assert f["width"] <= f["viewport"], f"page is {f['width']} px wide in a {f['viewport']} px window"

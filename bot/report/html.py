@@ -20,10 +20,22 @@ TIMELINE_WIDTH = 900    # px of the SVG strip; each capture gets TIMELINE_WIDTH 
 ROW_HEIGHT = 14
 
 
+def clock(iso: str | None) -> str:
+    """'2024-05-01T10:00:05.000Z' -> '10:00:05' (the full time stays in the cell's title)."""
+    return iso[11:19] if iso and len(iso) >= 19 else (iso or "-")
+
+
+def when(iso: str | None) -> str:
+    """'2024-05-01T10:00:05.000Z' -> '2024-05-01 10:00:05 UTC'."""
+    return f"{iso[:10]} {iso[11:19]} UTC" if iso and len(iso) >= 19 else (iso or "-")
+
+
 def _env() -> jinja2.Environment:
-    return jinja2.Environment(loader=jinja2.FileSystemLoader(str(TEMPLATES)),
-                              autoescape=jinja2.select_autoescape(["html"]),
-                              undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True)
+    env = jinja2.Environment(loader=jinja2.FileSystemLoader(str(TEMPLATES)),
+                             autoescape=jinja2.select_autoescape(["html"]),
+                             undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True)
+    env.filters.update(clock=clock, when=when)
+    return env
 
 
 def timeline_runs(verdicts: list[str | None], width: float = TIMELINE_WIDTH,
