@@ -6,6 +6,7 @@ detection and recognition models (they ship inside the rapidocr wheel; nothing i
 from __future__ import annotations
 
 import hashlib
+import os
 import re
 import unicodedata
 from collections import OrderedDict
@@ -165,11 +166,22 @@ _REC_H = 48          # the recogniser's input height
 _DET_BAND_H = 64     # a label band is scaled to about this height before detection (64 beat 48-96)
 _MAX_UPSCALE = 4.0   # labels on small tiles are ~6 px high; beyond 4x detection gains nothing
 _MIN_REC_SCORE = 0.5
+_REC_BATCH = 1
 
 
 def _rapidocr_models() -> Path:
     import rapidocr
     return Path(rapidocr.__file__).resolve().parent / "models"
+
+
+def _ort_session(model: Path, threads: int):
+    import onnxruntime as ort
+    opts = ort.SessionOptions()
+    opts.log_severity_level = 4
+    opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    opts.intra_op_num_threads = threads if threads > 0 else min(2, os.cpu_count() or 1)
+    opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    return ort.InferenceSession(str(model), sess_options=opts, providers=["CPUExecutionProvider"])
 
 
 def _region_key(img: np.ndarray) -> bytes:
@@ -235,6 +247,8 @@ class NameReader:
     """
 
     def __init__(self, cache_size: int = 1024, threads: int = 0):
+        """`threads`: onnxruntime intra-op threads per model; 0 = up to 2 (the pipeline's other
+        stages and the meeting client need the rest of the CPU)."""
         models = _rapidocr_models()
         det, rec = models / _DET_MODEL, models / _REC_MODEL
         for p in (det, rec):
@@ -253,13 +267,20 @@ class NameReader:
             "Det.limit_type": "max", "Det.limit_side_len": 4096,
             "Det.box_thresh": 0.4,
         }
-        if threads > 0:
-            params["EngineConfig.onnxruntime.intra_op_num_threads"] = threads
         engine = RapidOCR(params=params)
         # The whole pipeline's __call__ resizes and pads for documents; labels need our own sizing,
         # so we drive its detector and recogniser directly.
         self._det = engine._load_det_model()
         self._rec = engine._load_rec_model()
+        # Our own sessions: rapidocr's spin-wait their worker threads, which on a laptop that also
+        # runs the meeting client (or any loaded CPU) makes a recogniser call 2-3x slower.
+        for stage, path in ((self._det, det), (self._rec, rec)):
+            stage.session.session = _ort_session(path, threads)
+        # The recogniser pads every crop of a batch to the widest one and to at least 320 px (its
+        # document default); on a CPU a batch saves nothing, so each label runs at its own width:
+        # a short name costs a third of a padded one.
+        self._rec.rec_batch_num = _REC_BATCH
+        self._rec.rec_image_shape = [3, _REC_H, _REC_H]
         from rapidocr.ch_ppocr_rec import TextRecInput
         self._rec_input = TextRecInput
         self._cache: OrderedDict[bytes, str] = OrderedDict()

@@ -180,7 +180,14 @@ def build_backbone(size: int, alpha: float, dim: int):
     x = keras.layers.Dropout(0.1)(x)
     x = keras.layers.Dense(dim, use_bias=False, name="embedding")(x)
     x = keras.layers.BatchNormalization(name="embedding_bn")(x)
-    return keras.Model(inp, x, name="rollcall_face")
+    model = keras.Model(inp, x, name="rollcall_face")
+    # Keras' MobileNetV2 keeps BN moving averages with momentum 0.999: after the ~1000 steps a CPU run
+    # affords they are still a third their initial values and eval-mode embeddings collapse. 0.9
+    # follows the weights within ~50 steps.
+    for layer in [*base.layers, *model.layers]:
+        if isinstance(layer, keras.layers.BatchNormalization):
+            layer.momentum = 0.9
+    return model
 
 
 class Trainer:

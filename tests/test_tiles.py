@@ -19,18 +19,16 @@ SETTINGS = TileSettings()
 # fix shows up as XPASS and this list has to shrink with it.
 KNOWN_BAD = {
     "zoom-gallery-5x5-monitorphoto-01.jpg": "camera photo of a monitor (perspective, moire): stretch goal",
-    "zoom-gallery-5x4-01.png": "gapless grid on black: two pillarboxed tiles misplaced",
-    "zoom-gallery-3x3-01.png": "camera-off tile with photo on black: box too small",
-    "zoom-gallery-3plus2-desktop-01.png": "floating self view on the desktop not found",
-    "zoom-gallery-2plus1-01.png": "speaker-bordered tile lost",
-    "zoom-gallery-3plus2-02.png": "camera-off name tile missed",
-    "zoom-gallery-4x4-uneven13-01.png": "pillarboxed tiles shifted",
-    "zoom-gallery-5x5-01.png": "two boxes off",
-    "zoom-gallery-clipped-01.png": "clipped tiles not found",
-    "zoom-gallery-5x5-vlcplayback-01.jpg": "boxes off",
-    "zoom-sidebyside-gallery-screenshare-01.png": "box reaches over the gap to the shared screen",
-    "zoom-sidebyside-speaker-screenshare-01.png": "box reaches over the gap to the shared screen",
-    "meet-grid-extension-01.png": "camera-off cells with invisible edges partly misplaced",
+    "zoom-gallery-5x4-01.png": "gapless grid on black: one XY-cut leaf, no tile-shaped leaf to give the size",
+    "zoom-gallery-3plus2-desktop-01.png": "floating self view on the textured desktop not found",
+    "zoom-gallery-clipped-01.png": "tiles clipped at the frame edge: only 2 of 4",
+    "zoom-sidebyside-speaker-screenshare-01.png": "strip of 3 tiles of two sizes joined by 1-px gaps",
+    "meet-grid-extension-01.png": "camera-off cells the colour of the page: no lattice completion yet",
+}
+# Files whose tiles are right but whose camera-off count is not (asserted separately, strict too).
+KNOWN_BAD_OFF = {
+    "zoom-gallery-5x5-01.png": "one live video flagged camera-off",
+    "zoom-gallery-5x5-vlcplayback-01.jpg": "two live videos (shared plain virtual backgrounds) flagged",
 }
 
 
@@ -50,14 +48,14 @@ def _index(data_dir: Path) -> list[list[str]]:
     return [ln.split("\t") for ln in lines if ln.strip()]
 
 
-def _screens() -> list:
+def _screens(known_bad: dict[str, str], skip: tuple = ()) -> list:
     rows = [ln.split("\t") for ln in (DATA / "meeting-screens" / "index.txt").read_text().splitlines()
             if ln.strip()]
-    return [pytest.param(r[0], marks=pytest.mark.xfail(reason=KNOWN_BAD[r[0]], strict=True))
-            if r[0] in KNOWN_BAD else r[0] for r in rows]
+    return [pytest.param(r[0], marks=pytest.mark.xfail(reason=known_bad[r[0]], strict=True))
+            if r[0] in known_bad else r[0] for r in rows if r[0] not in skip]
 
 
-@pytest.mark.parametrize("name", _screens())
+@pytest.mark.parametrize("name", _screens(KNOWN_BAD))
 def test_real_capture(data_dir, name):
     row = next(r for r in _index(data_dir) if r[0] == name)
     frame = cv2.imread(str(data_dir / "meeting-screens" / name))
@@ -71,6 +69,13 @@ def test_real_capture(data_dir, name):
         x, y, w, h = t.box
         nx, ny, nw, nh = t.name_box
         assert x <= nx and ny >= y + h / 2 and nx + nw <= x + w and ny + nh <= y + h
+
+
+@pytest.mark.parametrize("name", _screens(KNOWN_BAD_OFF, skip=tuple(KNOWN_BAD)))
+def test_camera_off_count(data_dir, name):
+    row = next(r for r in _index(data_dir) if r[0] == name)
+    frame = cv2.imread(str(data_dir / "meeting-screens" / name))
+    assert sum(t.camera_off for t in segment(frame, SETTINGS)) == int(row[4])
 
 
 def test_reading_order(data_dir):
