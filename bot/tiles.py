@@ -43,13 +43,16 @@ def segment(frame: np.ndarray, settings: TileSettings) -> list[Tile]:
     # the background is not always the most frequent colour (a shared document, a white side panel,
     # many camera-off tiles): try the likeliest few and keep the one that explains the most tiles
     best: list[tuple] = []
+    best_mask = None
     for bg in _background_candidates(frame):
         mask = _content_mask(frame, bg, f)
         leaves = _leaves(mask, min_w)
         boxes = _choose(leaves, (w, h), min_w, frame, f) if leaves else []
         boxes = _drop_nested(boxes)
         if len(boxes) > len(best):
-            best = boxes
+            best, best_mask = boxes, mask
+    if len(best) >= 2:
+        best = best + _complete_lattice(best, best_mask, frame, f)
     small = cv2.resize(frame, (w, h), interpolation=cv2.INTER_AREA) if f > 1 else frame
     out = []
     for x0, y0, x1, y1 in best:
@@ -276,6 +279,145 @@ def _grid_split(r, frame, f, min_w) -> list[tuple]:
     """A gapless grid with no tile-shaped leaf to give the tile size (zoom-gallery-5x4-01): the
     lattice would have to come from edge projections; not done yet, so nothing is claimed."""
     return []
+
+
+# ---------------------------------------------------------------- lattice completion
+
+def _complete_lattice(boxes: list[tuple], mask: np.ndarray, frame: np.ndarray, f: int) -> list[tuple]:
+    """Cells of the regular grid the found tiles sit on that the XY-cut missed: camera-off tiles the
+    colour of the page (Meet's navy) have no visible edge, and videos that touch each other merge
+    into shapes that are no block. The modal tile size and the pitch (size + gap) fitted to the found
+    tiles give the lattice; a cell is added when it holds content in its centre (an avatar, initials,
+    a video) and joins the found tiles through lattice neighbours. Each row keeps its own phase, so a
+    centred last row offset by half a pitch is followed."""
+    r = np.array(boxes, np.float64)
+    lw, lh = r[:, 2] - r[:, 0], r[:, 3] - r[:, 1]
+    tw, th = _modal_size(lw, lh)
+    modal = (np.abs(lw - tw) <= _SIZE_TOL * tw) & (np.abs(lh - th) <= _SIZE_TOL * th)
+    if modal.sum() < 2:
+        return []
+    m = r[modal]
+    py = _pitch(m[:, 1], th)
+    px = _pitch(m[:, 0], tw)
+    if px is None and py is None:
+        return []
+    # one axis without a pair to measure: the gap is the same both ways in Zoom's and Meet's grids
+    px = px if px is not None else tw + (py - th)
+    py = py if py is not None else th + (px - tw)
+    # found tiles of a gapless grid bleed a pixel or two into their neighbours
+    tw, th = min(tw, px), min(th, py)
+    gapped = px - tw >= 2 and py - th >= 2
+    h, w = mask.shape
+    y_ph = _phase(m[:, 1], py)
+    x_ph = _phase(m[:, 0], px)
+    rows = np.arange(np.ceil((-1 - y_ph) / py), np.floor((h + 1 - th - y_ph) / py) + 1)
+    if len(rows) == 0:
+        return []
+    integral = cv2.integral(mask.view(np.uint8))
+
+    def fill(x0, y0, x1, y1) -> float:
+        x0, y0 = int(max(0, x0)), int(max(0, y0))
+        x1, y1 = int(min(w, x1)), int(min(h, y1))
+        if x1 <= x0 or y1 <= y0:
+            return 0.0
+        s = integral[y1, x1] - integral[y0, x1] - integral[y1, x0] + integral[y0, x0]
+        return float(s) / ((x1 - x0) * (y1 - y0))
+
+    taken = [tuple(b) for b in r]
+    cells: dict[tuple[int, int], tuple] = {}      # (row, column index) -> box, found or added
+    frontier = []
+    for j in rows.astype(int):
+        y0 = y_ph + j * py
+        in_row = m[np.abs(m[:, 1] - y0) <= th / 4]
+        phases = [_phase(in_row[:, 0], px)] if len(in_row) else [x_ph, (x_ph + px / 2) % px]
+        best_row: list = []
+        for ph in phases:
+            row = []
+            for i in range(int(np.ceil((-1 - ph) / px)), int(np.floor((w + 1 - tw - ph) / px)) + 1):
+                c = (ph + i * px, y0, ph + i * px + tw, y0 + th)
+                found = any(_overlap(c, b) > 0.3 for b in taken)
+                row.append((i, c, found, found or _holds_tile(c, fill, gapped, frame, f)))
+            if sum(a[3] for a in row) > sum(a[3] for a in best_row):
+                best_row = row
+        for i, c, found, ok in best_row:
+            if found:
+                frontier.append((j, c))
+            elif ok:
+                cells[(j, i)] = c
+    # keep the candidate cells that join the found tiles through horizontal or vertical neighbours
+    added: list[tuple] = []
+    while frontier:
+        j, c = frontier.pop()
+        for key, d in list(cells.items()):
+            if (key[0] == j and abs(d[0] - c[0]) <= px * 1.05) or \
+                    (abs(key[0] - j) == 1 and abs(d[0] - c[0]) <= px * 0.55):
+                del cells[key]
+                added.append(d)
+                frontier.append((key[0], d))
+    return added
+
+
+def _pitch(pos: np.ndarray, size: float) -> float | None:
+    """The spacing (a tile size plus at most 30% gap) that puts the most pairs of tile positions a
+    whole number of steps apart; None without a pair to measure."""
+    d = np.abs(pos[:, None] - pos[None, :]).ravel()
+    d = d[d > size * 0.5]
+    if len(d) == 0:
+        return None
+    ps = np.arange(size * 0.97, size * 1.3, 0.25)
+    k = np.maximum(1, np.round(d[None, :] / ps[:, None]))
+    res = np.abs(d[None, :] - k * ps[:, None])
+    score = (res <= np.maximum(2.0, 0.015 * ps[:, None])).sum(axis=1) - res.mean(axis=1) / size
+    return float(ps[int(np.argmax(score))])
+
+
+def _phase(pos: np.ndarray, p: float) -> float:
+    """Lattice offset in [0, p) shared by most positions (the median of the largest cluster)."""
+    ph = np.mod(pos, p)
+    d = np.abs(ph[:, None] - ph[None, :])
+    close = np.minimum(d, p - d) <= max(2.0, 0.03 * p)
+    sel = ph[close[int(np.argmax(close.sum(axis=1)))]]
+    ref = sel[0]
+    return float(ref + np.median(((sel - ref + p / 2) % p) - p / 2)) % p
+
+
+def _overlap(a: tuple, b: tuple) -> float:
+    """Intersection area as a share of a's area."""
+    iw = min(a[2], b[2]) - max(a[0], b[0])
+    ih = min(a[3], b[3]) - max(a[1], b[1])
+    if iw <= 0 or ih <= 0:
+        return 0.0
+    return iw * ih / ((a[2] - a[0]) * (a[3] - a[1]))
+
+
+def _holds_tile(c: tuple, fill, gapped: bool, frame: np.ndarray, f: int) -> bool:
+    """A lattice cell with tile content: some content overall and some in its centre, where Zoom
+    and Meet put the avatar or initials of a camera-off tile (a video fills it). Content must not run
+    across the cell's edge as a shared screen's does: in a grid with gaps the gap around the cell is
+    background; a mostly flat cell has a background margin inside; a video cell's sides are colour
+    steps (or the frame edge)."""
+    x0, y0, x1, y1 = c
+    cw, ch = x1 - x0, y1 - y0
+    body = fill(x0 + 2, y0 + 2, x1 - 2, y1 - 2)
+    if body < 0.03 or fill(x0 + cw / 3, y0 + ch * 0.1, x1 - cw / 3, y0 + ch * 0.75) < 0.05:
+        return False
+    if gapped and _ring(fill, (x0 - 2, y0 - 2, x1 + 2, y1 + 2), 1) > 0.1:
+        return False
+    if body < 0.5:
+        return _ring(fill, (x0 + 1, y0 + 1, x1 - 1, y1 - 1), 3) <= 0.1
+    H, W = frame.shape[:2]
+    sides = [x0 <= 1 or _line_support(frame, x0 * f, y0 * f, y1 * f, f + 1, 1)[0] >= 0.5,
+             x1 * f >= W - 2 or _line_support(frame, x1 * f, y0 * f, y1 * f, f + 1, 1)[0] >= 0.5,
+             y0 <= 1 or _line_support(frame, y0 * f, x0 * f, x1 * f, f + 1, 0)[0] >= 0.5,
+             y1 * f >= H - 2 or _line_support(frame, y1 * f, x0 * f, x1 * f, f + 1, 0)[0] >= 0.5]
+    return sum(sides) >= 3
+
+
+def _ring(fill, c: tuple, t: float) -> float:
+    """Content share of the band t wide just inside box c."""
+    x0, y0, x1, y1 = c
+    return (fill(x0, y0, x1, y0 + t) + fill(x0, y1 - t, x1, y1) +
+            fill(x0, y0 + t, x0 + t, y1 - t) + fill(x1 - t, y0 + t, x1, y1 - t)) / 4
 
 
 # ---------------------------------------------------------------- per tile

@@ -196,3 +196,33 @@ def _rows(home, table, cols="*"):
     db = sqlite3.connect(home / "rollcall.db")
     key = {"sessions": "id", "students": "student_id", "captures": "tiles"}[table]
     return db.execute(f"SELECT {cols if cols != '*' else key} FROM {table}").fetchall()
+
+
+def test_run_without_a_display_points_to_replay(capsys, monkeypatch, home):
+    monkeypatch.delenv("DISPLAY", raising=False)
+    monkeypatch.delenv("WAYLAND_DISPLAY", raising=False)
+    rc, _, err = run(capsys, "--home", home, "run", "--minutes", "1")
+    assert rc == 1
+    one_error_line(err, "no display", "rollcall replay")
+    assert not (home / "rollcall.db").exists() or not _rows(home, "sessions")
+
+
+def test_run_region_must_be_four_numbers(capsys, home):
+    rc, _, err = run(capsys, "--home", home, "run", "--region", "1,2,3")
+    assert rc == 1
+    one_error_line(err, "--region")
+
+
+def test_forget_and_purge_from_the_command_line(capsys, tmp_path, home):
+    roster = tmp_path / "roster.csv"
+    roster.write_text("student_id,name\nG1A021002,Siti Zubaidah\nG1A021038,Mareta Aliana\n")
+    assert run(capsys, "--home", home, "roster", "import", roster)[0] == 0
+    rc, out, _ = run(capsys, "--home", home, "forget", "Siti Zubaidah")
+    assert rc == 0 and "forgot Siti Zubaidah" in out
+    raw = b"".join(p.read_bytes() for p in home.glob("rollcall.db*"))
+    assert b"Siti Zubaidah" not in raw and b"G1A021002" not in raw and b"Mareta Aliana" in raw
+    rc, out, _ = run(capsys, "--home", home, "purge", "--older-than", "30")
+    assert rc == 0 and out.startswith("purged")
+    rc, _, err = run(capsys, "--home", home, "purge", "--older-than", "-1")
+    assert rc == 1
+    one_error_line(err, "--older-than")

@@ -40,6 +40,8 @@ def test_exactly_the_impersonated_tile_alerts_once(lecture, data_dir):
     assert [(a[0], a[1], a[3]) for a in alerts] == [
         ("mismatch", roster[rec.impostor_tile], roster[rec.impostor_face])]
     assert (home / alerts[0][4]).is_file()  # evidence crop on disk
+    # the console channel delivered it, and the attempt is on record
+    assert db.execute("SELECT channel, attempt, ok FROM deliveries").fetchall() == [("console", 1, 1)]
 
 
 def test_every_capture_stored_and_reported(lecture, tmp_path):
@@ -56,3 +58,83 @@ def test_every_capture_stored_and_reported(lecture, tmp_path):
             assert students[name]["status"] == "verified", students[name]
     # the lecturer's camera-off tile is reported, not accused
     assert any(u["display_name"] == "Dosen Pengampu" for u in report["unlabeled"])
+
+
+# ------------------------------------------------------------------------------ live screen (Xvfb)
+import os  # noqa: E402
+import shutil  # noqa: E402
+import signal  # noqa: E402
+import subprocess  # noqa: E402
+import sys  # noqa: E402
+import time  # noqa: E402
+
+import cv2  # noqa: E402
+
+from .test_sources import _XPainter, _free_xvfb  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def live_screen(lecture):
+    """The demo lecture's impersonation frame shown on a real X screen."""
+    if shutil.which("Xvfb") is None:
+        pytest.skip("Xvfb not installed (Debian package: xvfb)")
+    home, rec = lecture
+    cap = cv2.VideoCapture(str(rec.path))
+    cap.set(cv2.CAP_PROP_POS_FRAMES, rec.swap[0])
+    ok, frame = cap.read()
+    assert ok
+    h, w = frame.shape[:2]
+    proc, display = _free_xvfb(w, h)
+    painter = _XPainter(display)
+    painter.show(frame)
+    yield home, display
+    painter.close()
+    proc.terminate()
+    proc.wait(5)
+
+
+def _rollcall(home, display, *args):
+    env = {**os.environ, "DISPLAY": display}
+    return subprocess.Popen([sys.executable, "-m", "bot.cli", "--home", str(home), "--quiet", *args], env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def _session_rows(home):
+    db = sqlite3.connect(home / "rollcall.db")
+    return db.execute("SELECT s.id, s.ended, s.status, count(c.id), max(c.tiles) FROM sessions s "
+                      "LEFT JOIN captures c ON c.session_id = s.id GROUP BY s.id ORDER BY s.id").fetchall()
+
+
+def test_live_run_stops_on_sigterm_and_closes_the_session(live_screen):
+    home, display = live_screen
+    before = len(_session_rows(home))
+    p = _rollcall(home, display, "run", "--every", "1", "--class", "DL-A")
+    deadline = time.time() + 120
+    while time.time() < deadline:
+        rows = _session_rows(home)
+        if len(rows) > before and rows[-1][3] >= 2:
+            break
+        time.sleep(0.5)
+    p.send_signal(signal.SIGTERM)
+    out, err = p.communicate(timeout=60)
+    assert p.returncode == 0, err
+    sid, ended, status, captures, tiles = _session_rows(home)[-1]
+    assert ended and captures >= 2 and tiles == 6
+
+
+def test_sigkill_keeps_committed_captures_and_reports(live_screen, tmp_path):
+    home, display = live_screen
+    p = _rollcall(home, display, "run", "--every", "1")
+    deadline = time.time() + 120
+    while time.time() < deadline:
+        rows = _session_rows(home)
+        if rows and rows[-1][1] is None and rows[-1][3] >= 2:
+            break
+        time.sleep(0.5)
+    p.kill()
+    p.wait(10)
+    sid, ended, status, captures, _ = _session_rows(home)[-1]
+    assert ended is None and captures >= 2
+    out = tmp_path / "r.json"
+    assert main(["--home", str(home), "report", str(sid), "--format", "json", "-o", str(out)]) == 0
+    assert json.loads(out.read_text())["session"]["captures"] == captures
