@@ -185,9 +185,7 @@ def one_cycle(pipeline, capture: Capture, frame: np.ndarray, store, session_id: 
 
 def forget_names(models) -> None:
     """Empty the OCR reader's label cache, so the next cycle reads every name afresh."""
-    cache = getattr(models.reader, "_cache", None)  # NameReader has no public reset (yet)
-    if cache is not None:
-        cache.clear()
+    models.reader.clear_cache()
 
 
 def medians(runs: list[dict]) -> dict:

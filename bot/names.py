@@ -167,7 +167,8 @@ _DET_BAND_H = 64     # a label band is scaled to about this height before detect
 _MAX_UPSCALE = 4.0   # labels on small tiles are ~6 px high; beyond 4x detection gains nothing
 _MIN_REC_SCORE = 0.5
 _REC_BATCH = 1
-_FAST_MIN_SCORE = 0.9  # a label found without the detector and read below this is read again with it
+_FAST_MIN_SCORE = 0.9  # a read below this of a label found without the detector, in a doubtful place
+                       # (see _Found), is read again after the detector
 _TOPHAT_FRAC = 0.15    # top-hat kernel, as a fraction of the region height: wider than any stroke
 _STROKE_CONTRAST = 60  # a text stroke is this much (0-255) brighter than what surrounds it...
 _STROKE_MIN = 130      # ...and at least this bright
@@ -176,6 +177,7 @@ _MAX_COMPONENTS = 400  # more is video texture; the first (leftmost) are enough 
 # with 0.3 above and below the text fills ~60% of the recogniser's 48 px, as in its training crops
 # (0.15: one name fewer right and 20% more width to run; 0.5: three fewer).
 _FAST_PAD = (0.3, 0.3)
+_LABEL_MAX_X = 0.2     # a bottom label starts in this left fraction of the tile (Zoom, Meet)
 
 
 def _rapidocr_models() -> Path:
@@ -252,7 +254,9 @@ class NameReader:
     `read(strips)` reads the label in each name strip (the tile stage's `Tile.name_box` crops);
     `read_tiles(tiles)` reads whole tile crops: the bottom band first (Zoom and Meet put the label at
     the bottom left), then the centre (a camera-off tile shows the name big in the middle).
-    Results are cached by region pixels, so an unchanged label costs no OCR in the next cycle.
+    Labels are located by image processing (light text lines, ~1 ms); the DB detector runs only
+    for a doubtful find. Results are cached by region pixels, so an unchanged label costs no OCR in
+    the next cycle.
     """
 
     def __init__(self, cache_size: int = 1024, threads: int = 0):
@@ -307,6 +311,10 @@ class NameReader:
         """The display name of each whole tile crop (BGR); "" where none is shown."""
         return self._read_many(tiles, _bright_label_in_tile, self._label_in_tile)
 
+    def clear_cache(self) -> None:
+        """Forget every label read so far (the next read of each tile is a cold one)."""
+        self._cache.clear()
+
     def read_tile(self, tile: np.ndarray) -> str:
         return self.read_tiles([tile])[0]
 
@@ -332,14 +340,16 @@ class NameReader:
             self.stats["misses"] += 1
             todo.append(i)
         retry = []
-        for i, text, score in self._read_labels([(i, fast(imgs[i])) for i in todo], _FAST_MIN_SCORE):
+        found = {i: fast(imgs[i]) for i in todo}
+        located = [(i, None if f is None else f[0]) for i, f in found.items()]
+        for i, text, score in self._read_labels(located, _FAST_MIN_SCORE):
             if text is None:
                 # Nothing bright and text-shaped anywhere a label goes: Zoom and Meet always draw
                 # the name light on dark, so there is no name (a video tile of a face, a blank
                 # camera-off tile); the detector would only read texture.
                 out[i] = ""
-            elif score >= _FAST_MIN_SCORE and text:
-                out[i] = text
+            elif (score >= _FAST_MIN_SCORE and text) or found[i][1]:
+                out[i] = text if text and score >= _MIN_REC_SCORE else ""
                 self.stats["fast"] += 1
             else:
                 retry.append(i)
@@ -471,26 +481,37 @@ def _bright_lines(region: np.ndarray) -> list[_Line]:
             if c >= 2 and y1 - y0 >= 4 and x1 - x0 >= 1.5 * (y1 - y0)]
 
 
-def _bright_label_in_band(band: np.ndarray) -> np.ndarray | None:
+# A located label: its crop, and whether it sits where a label goes. A badly read label in its
+# place reads no better after the detector (it finds the same line: Hangul, tiny blurred text), so
+# only a doubtful place earns the detector's second look.
+_Found = tuple[np.ndarray, bool]
+
+
+def _bright_label_in_band(band: np.ndarray) -> _Found | None:
     # Image processing also finds text in the video (a logo on a shirt, a poster) that the detector
     # would score low; the label is the one nearest the left edge, where both apps draw it.
     line = _pick_label(_bright_lines(band), band.shape, prefer="bottom", left_weight=1.0)
-    return None if line is None else _crop_line(band, line, *_FAST_PAD)
+    if line is None:
+        return None
+    # a line against the bottom edge is a toolbar or a cut-off tile more often than a label
+    placed = line.x0 <= _LABEL_MAX_X * band.shape[1] and line.y1 < band.shape[0] - 1
+    return _crop_line(band, line, *_FAST_PAD), placed
 
 
-def _bright_label_in_strip(strip: np.ndarray) -> np.ndarray | None:
+def _bright_label_in_strip(strip: np.ndarray) -> _Found | None:
     return _bright_label_in_band(strip)
 
 
-def _bright_label_in_tile(tile: np.ndarray) -> np.ndarray | None:
+def _bright_label_in_tile(tile: np.ndarray) -> _Found | None:
     """The label at the bottom left, else the big name in the centre of a camera-off tile."""
     th = tile.shape[0]
-    crop = _bright_label_in_band(tile[int(th * 0.65):])
-    if crop is not None:
-        return crop
+    found = _bright_label_in_band(tile[int(th * 0.65):])
+    if found is not None:
+        return found
     mid = tile[int(th * 0.2):int(th * 0.8)]
     line = _pick_label(_bright_lines(mid), mid.shape, prefer="centre")
-    return None if line is None else _crop_line(mid, line, *_FAST_PAD)
+    # the detector's own choice in the centre is the same biggest, most central line
+    return None if line is None else (_crop_line(mid, line, *_FAST_PAD), True)
 
 
 def _merge_line(lines: list[_Line], seed: _Line) -> _Line:

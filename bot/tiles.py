@@ -63,6 +63,11 @@ def segment(frame: np.ndarray, settings: TileSettings) -> list[Tile]:
     return _reading_order(out)
 
 
+def _cmax(a: np.ndarray) -> np.ndarray:
+    """Largest of the three channels (numpy's reduce over a length-3 last axis is many times slower)."""
+    return np.maximum(np.maximum(a[..., 0], a[..., 1]), a[..., 2])
+
+
 # ---------------------------------------------------------------- background
 
 def _background_candidates(frame: np.ndarray) -> list[np.ndarray]:
@@ -168,7 +173,8 @@ def _xycut(m: np.ndarray, x: int, y: int, depth: int, out: list) -> None:
 
 # ---------------------------------------------------------------- choosing tiles
 
-def _choose(leaves: list[tuple], size: tuple[int, int], min_w: float, frame: np.ndarray, f: int) -> list[tuple]:
+def _choose(leaves: list[tuple], size: tuple[int, int], min_w: float, frame: np.ndarray, f: int,
+            split: bool = True) -> list[tuple]:
     """Tile-shaped leaves, gapless blocks split at the modal tile size, clipped tiles at the frame edge."""
     w, h = size
     r = np.array(leaves, np.float64)
@@ -184,6 +190,14 @@ def _choose(leaves: list[tuple], size: tuple[int, int], min_w: float, frame: np.
                 break
         return out
     tw, th = _modal_size(lw[shaped], lh[shaped])
+    alike = shaped & (np.abs(lw - tw) <= _SIZE_TOL * tw) & (np.abs(lh - th) <= _SIZE_TOL * th)
+    if alike.sum() == 1:
+        # the tile size rests on one leaf: it may be a whole gapless grid
+        i = int(np.nonzero(alike)[0][0])
+        big = lw[i] >= 0.3 * w and lh[i] >= 0.2 * h
+        cells = _grid_split(r[i], frame, f, min_w) if split and big else []
+        if cells:
+            return _choose([b for k, b in enumerate(leaves) if k != i] + cells, size, min_w, frame, f, False)
     out = []
     for i in range(len(r)):
         x0, y0, x1, y1 = r[i]
@@ -256,10 +270,10 @@ def _line_support(frame: np.ndarray, pos: float, a: float, b: float, r: int, axi
         return 0.0, pos
     if axis == 1:
         strip = frame[a:b:2, lo - 1:hi + 1].astype(np.int16)
-        sup = (np.abs(np.diff(strip, axis=1)).max(axis=2) > 12).mean(axis=0)
+        sup = (_cmax(np.abs(np.diff(strip, axis=1))) > 12).mean(axis=0)
     else:
         strip = frame[lo - 1:hi + 1, a:b:2].astype(np.int16)
-        sup = (np.abs(np.diff(strip, axis=0)).max(axis=2) > 12).mean(axis=1)
+        sup = (_cmax(np.abs(np.diff(strip, axis=0))) > 12).mean(axis=1)
     i = int(np.argmax(sup))
     return float(sup[i]), lo + i
 
@@ -275,10 +289,53 @@ def _modal_size(lw: np.ndarray, lh: np.ndarray) -> tuple[float, float]:
     return float(np.median(lw[best])), float(np.median(lh[best]))
 
 
-def _grid_split(r, frame, f, min_w) -> list[tuple]:
-    """A gapless grid with no tile-shaped leaf to give the tile size (zoom-gallery-5x4-01): the
-    lattice would have to come from edge projections; not done yet, so nothing is claimed."""
-    return []
+def _grid_split(r, frame: np.ndarray, f: int, min_w: float) -> list[tuple]:
+    """A gapless grid that the XY-cut leaves as one piece (zoom-gallery-5x4-01: 16:9 videos edge to
+    edge on black): the cols x rows lattice of about 16:9 cells whose every inner line is a colour
+    step along a good part of its length; the finest such lattice wins (a coarser one is a subset
+    of its lines). Pillarbox edges and furniture make steps too, but not a whole even lattice.
+    [] when no lattice of at least two cells is there."""
+    x0, y0, x1, y1 = (int(round(v * f)) for v in r)
+    W, H = x1 - x0, y1 - y0
+    if W < 2 * min_w * f or H < 8:
+        return []
+    reg = frame[y0:y1, x0:x1]
+    a = np.ascontiguousarray(reg[::4])
+    prof_v = (_cmax(cv2.absdiff(a[:, 1:], a[:, :-1])) > 16).mean(axis=0)   # step x0+i | x0+i+1
+    a = np.ascontiguousarray(reg[:, ::4])
+    prof_h = (_cmax(cv2.absdiff(a[1:], a[:-1])) > 16).mean(axis=1)
+
+    def support(prof: np.ndarray, pos: float, rad: int) -> tuple[float, int]:
+        lo, hi = max(0, int(pos) - 1 - rad), min(len(prof), int(pos) + rad)
+        if hi <= lo:
+            return 0.0, int(pos)
+        i = int(np.argmax(prof[lo:hi]))
+        return float(prof[lo + i]), lo + i + 1
+
+    best, best_key = None, (0, 0.0)
+    for n in range(1, 11):
+        cw = W / n
+        if cw < min_w * f:
+            break
+        vs = [support(prof_v, k * cw, max(2, int(0.01 * cw))) for k in range(1, n)]
+        if any(s < 0.45 for s, _ in vs):
+            continue
+        for m in range(1, 11):
+            ch = H / m
+            if n * m < 2 or not 1.45 <= cw / ch <= 2.05:
+                continue
+            hs = [support(prof_h, k * ch, max(2, int(0.01 * ch))) for k in range(1, m)]
+            if any(s < 0.45 for s, _ in hs):
+                continue
+            sup = [s for s, _ in vs + hs]
+            key = (n * m, float(np.mean(sup)))
+            if key > best_key:
+                best_key, best = key, ([0] + [p for _, p in vs] + [W], [0] + [p for _, p in hs] + [H])
+    if best is None:
+        return []
+    xs, ys = best
+    return [((x0 + xs[i]) / f, (y0 + ys[j]) / f, (x0 + xs[i + 1]) / f, (y0 + ys[j + 1]) / f)
+            for j in range(len(ys) - 1) for i in range(len(xs) - 1)]
 
 
 # ---------------------------------------------------------------- lattice completion
@@ -297,20 +354,21 @@ def _complete_lattice(boxes: list[tuple], mask: np.ndarray, frame: np.ndarray, f
     if modal.sum() < 2:
         return []
     m = r[modal]
-    py = _pitch(m[:, 1], th)
-    px = _pitch(m[:, 0], tw)
+    cx, cy = (m[:, 0] + m[:, 2]) / 2, (m[:, 1] + m[:, 3]) / 2
+    py = _pitch(cy, th)
+    px = _pitch(cx, tw)
     if px is None and py is None:
         return []
     # one axis without a pair to measure: the gap is the same both ways in Zoom's and Meet's grids
     px = px if px is not None else tw + (py - th)
     py = py if py is not None else th + (px - tw)
+    x_ph, px = _fit(cx, px)
+    y_ph, py = _fit(cy, py)
     # found tiles of a gapless grid bleed a pixel or two into their neighbours
     tw, th = min(tw, px), min(th, py)
     gapped = px - tw >= 2 and py - th >= 2
     h, w = mask.shape
-    y_ph = _phase(m[:, 1], py)
-    x_ph = _phase(m[:, 0], px)
-    rows = np.arange(np.ceil((-1 - y_ph) / py), np.floor((h + 1 - th - y_ph) / py) + 1)
+    rows = np.arange(np.ceil((th / 2 - 1 - y_ph) / py), np.floor((h + 1 - th / 2 - y_ph) / py) + 1)
     if len(rows) == 0:
         return []
     integral = cv2.integral(mask.view(np.uint8))
@@ -327,14 +385,15 @@ def _complete_lattice(boxes: list[tuple], mask: np.ndarray, frame: np.ndarray, f
     cells: dict[tuple[int, int], tuple] = {}      # (row, column index) -> box, found or added
     frontier = []
     for j in rows.astype(int):
-        y0 = y_ph + j * py
-        in_row = m[np.abs(m[:, 1] - y0) <= th / 4]
-        phases = [_phase(in_row[:, 0], px)] if len(in_row) else [x_ph, (x_ph + px / 2) % px]
+        yc = y_ph + j * py
+        in_row = cx[np.abs(cy - yc) <= th / 4]
+        phases = [_phase(in_row, px)] if len(in_row) else [x_ph, (x_ph + px / 2) % px]
         best_row: list = []
         for ph in phases:
             row = []
-            for i in range(int(np.ceil((-1 - ph) / px)), int(np.floor((w + 1 - tw - ph) / px)) + 1):
-                c = (ph + i * px, y0, ph + i * px + tw, y0 + th)
+            for i in range(int(np.ceil((tw / 2 - 1 - ph) / px)), int(np.floor((w + 1 - tw / 2 - ph) / px)) + 1):
+                xc = ph + i * px
+                c = (xc - tw / 2, yc - th / 2, xc + tw / 2, yc + th / 2)
                 found = any(_overlap(c, b) > 0.3 for b in taken)
                 row.append((i, c, found, found or _holds_tile(c, fill, gapped, frame, f)))
             if sum(a[3] for a in row) > sum(a[3] for a in best_row):
@@ -371,6 +430,18 @@ def _pitch(pos: np.ndarray, size: float) -> float | None:
     return float(ps[int(np.argmax(score))])
 
 
+def _fit(pos: np.ndarray, p: float) -> tuple[float, float]:
+    """Lattice phase and pitch refined by a least-squares line through the positions on it: one
+    tile's bleeding edge moves its position, many tiles together pin the lattice."""
+    ph = _phase(pos, p)
+    k = np.round((pos - ph) / p)
+    on = np.abs(pos - ph - k * p) <= max(2.0, 0.03 * p)
+    if len(np.unique(k[on])) < 2:
+        return ph, p
+    slope, icpt = np.polyfit(k[on], pos[on], 1)
+    return float(icpt % slope), float(slope)
+
+
 def _phase(pos: np.ndarray, p: float) -> float:
     """Lattice offset in [0, p) shared by most positions (the median of the largest cluster)."""
     ph = np.mod(pos, p)
@@ -404,7 +475,7 @@ def _holds_tile(c: tuple, fill, gapped: bool, frame: np.ndarray, f: int) -> bool
     if gapped and _ring(fill, (x0 - 2, y0 - 2, x1 + 2, y1 + 2), 1) > 0.1:
         return False
     if body < 0.5:
-        return _ring(fill, (x0 + 1, y0 + 1, x1 - 1, y1 - 1), 3) <= 0.1
+        return _ring(fill, (x0 + 1, y0 + 1, x1 - 1, y1 - 1), 3) <= 0.4
     H, W = frame.shape[:2]
     sides = [x0 <= 1 or _line_support(frame, x0 * f, y0 * f, y1 * f, f + 1, 1)[0] >= 0.5,
              x1 * f >= W - 2 or _line_support(frame, x1 * f, y0 * f, y1 * f, f + 1, 1)[0] >= 0.5,
@@ -446,10 +517,10 @@ def _best_step(frame, pos: int, a: int, b: int, r: int, axis: int) -> int:
     e = max(m + 1, b - (b - a) // 10)
     if axis == 1:
         strip = frame[m:e:4, lo - 1:hi + 1].astype(np.int16)
-        step = np.abs(np.diff(strip, axis=1)).max(axis=2).mean(axis=0)
+        step = _cmax(np.abs(np.diff(strip, axis=1))).mean(axis=0)
     else:
         strip = frame[lo - 1:hi + 1, m:e:4].astype(np.int16)
-        step = np.abs(np.diff(strip, axis=0)).max(axis=2).mean(axis=1)
+        step = _cmax(np.abs(np.diff(strip, axis=0))).mean(axis=1)
     if step.size == 0 or step.max() < _BG_TOL:
         return pos
     return lo + int(np.argmax(step))
@@ -463,32 +534,41 @@ def _name_box(box: Box) -> Box:
 
 
 def _camera_off(small: np.ndarray, box: Box, f: int) -> bool:
-    """No live video: the tile is mostly one flat colour (a name, initials, a placeholder), or its
-    content floats with plain margins at the top and both sides (an avatar photo on a plain tile;
-    a pillarboxed portrait video reaches the top edge)."""
+    """No live video: the tile's outer ring (top and both sides, above the name label) is one flat
+    colour and most of its body is that colour, with a name, initials or an avatar floating in its
+    centre.
+    A live video in front of a plain (virtual) background still has the person, a logo or a dark
+    room's noise reaching that ring; a pillarboxed video has its picture in the top row."""
     x, y, w, h = (v // f for v in box)
     tile = small[y:y + h, x:x + w]
     if tile.size == 0:
         return False
     t = cv2.resize(tile, (64, 36), interpolation=cv2.INTER_AREA).astype(np.int16)
-    t = t[1:-1, 1:-1]                         # skip a speaker border
-    th, tw = t.shape[:2]
-    body = t[:int(th * 0.78)]                 # skip the name label strip
-    g = np.maximum(np.abs(np.diff(body, axis=0))[:, :-1].max(axis=2),
-                   np.abs(np.diff(body, axis=1))[:-1].max(axis=2))
-    # one colour (a name or initials on the tile colour), or two flat ones (a placeholder silhouette);
-    # a blurry upscaled video is smooth too but never two colours
-    q = (body >> 4).reshape(-1, 3)
-    keys = (q[:, 0] << 8) | (q[:, 1] << 4) | q[:, 2]
-    share = np.sort(np.bincount(keys, minlength=4096))[::-1] / len(keys)
-    if share[0] > 0.75 or (share[0] + share[1] > 0.92 and (g <= 3).mean() > 0.8):
-        return True
-    ref = np.median(t[:2].reshape(-1, 3), axis=0)
-    side = int(tw * 0.12)
-    top = np.abs(t[:2] - ref).max(axis=2)
-    left = np.abs(t[:int(th * 0.8), :side] - ref).max(axis=2)
-    right = np.abs(t[:int(th * 0.8), -side:] - ref).max(axis=2)
-    return bool((top <= 6).mean() > 0.97 and (left <= 6).mean() > 0.95 and (right <= 6).mean() > 0.95)
+    t = t[2:-2, 2:-2]                         # skip a speaker border and a neighbour's bleeding edge
+    body = t[:int(t.shape[0] * 0.78)]         # skip the name label strip
+    ring = np.concatenate([body[:2].reshape(-1, 3), body[2:, :4].reshape(-1, 3), body[2:, -4:].reshape(-1, 3)])
+    ref = np.median(ring, axis=0)
+    if (np.abs(ring - ref).max(axis=1) <= 8).mean() < 0.9:
+        return _placeholder(body)
+    content = _cmax(np.abs(body - ref)) > 8
+    if content.mean() > 0.5:
+        return False
+    # what is not flat is centred (Zoom and Meet centre the avatar, initials or name; Meet's mic icon
+    # and name at the bottom left pull it a little): a live person on a plain wall sits anywhere
+    xs = np.nonzero(content)[1]
+    return bool(len(xs) == 0 or abs(xs.mean() / content.shape[1] - 0.5) <= 0.08)
+
+
+def _placeholder(body: np.ndarray) -> bool:
+    """A drawn placeholder (older Zoom's grey silhouette on a white card between black bars): the
+    body is almost all flat, in two or three large flat colours; a dark video is flat in one."""
+    g = np.maximum(_cmax(np.abs(np.diff(body, axis=0))[:, :-1]), _cmax(np.abs(np.diff(body, axis=1))[:-1]))
+    flat = g <= 2
+    if flat.mean() < 0.75:
+        return False
+    q = (body[:-1, :-1][flat] >> 5)
+    share = np.sort(np.bincount((q[:, 0] << 6) | (q[:, 1] << 3) | q[:, 2], minlength=512))[::-1] / g.size
+    return bool(share[1] >= 0.15 and share[:3].sum() >= 0.7)
 
 
 def _reading_order(tiles: list[Tile]) -> list[Tile]:

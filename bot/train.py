@@ -269,7 +269,9 @@ class Trainer:
         e = self.embed(self.val_idx)
         return verification_figures(e, self.val_ids)
 
-    def fit(self, max_minutes: float | None = None, progress: bool = True) -> dict:
+    def fit(self, max_minutes: float | None = None, init_from: Path | None = None) -> dict:
+        """Train to the end of the schedule (or `max_minutes`). A new run may start from another run's
+        weights (`init_from`: a longer schedule after a short one) with a fresh optimizer and step."""
         import threading
         import queue
         self.run.mkdir(parents=True, exist_ok=True)
@@ -277,6 +279,12 @@ class Trainer:
         if self.manager.latest_checkpoint:
             self.ckpt.restore(self.manager.latest_checkpoint)
             print(f"resumed at step {int(self.step.numpy())} of {self.total_steps}", flush=True)
+        elif init_from is not None:
+            latest = self.tf.train.latest_checkpoint(str(Path(init_from) / "ckpt"))
+            if not latest:
+                raise SystemExit(f"{init_from}: no checkpoint to start from")
+            self.tf.train.Checkpoint(model=self.model, W=self.W).restore(latest).expect_partial()
+            print(f"started from {latest}", flush=True)
         start_step = int(self.step.numpy())
         if start_step >= self.total_steps:
             return json.loads((self.run / "history.json").read_text())[-1] if (self.run / "history.json").exists() else {}
@@ -451,6 +459,7 @@ def main(argv: list[str] | None = None) -> int:
     f.add_argument("--distill", type=float, default=40.0, help="weight of the distillation loss")
     f.add_argument("--seed", type=int, default=0)
     f.add_argument("--max-minutes", type=float, default=None, help="stop (checkpointed) after this long")
+    f.add_argument("--init-from", type=Path, default=None, help="start a new run from this run's weights")
     e = sub.add_parser("export", help="latest checkpoint -> TFLite")
     e.add_argument("--run", type=Path, default=DEFAULT_RUN)
     e.add_argument("--out", type=Path, default=PROJECT_DIR / "models" / "face_embed.tflite")
@@ -485,7 +494,7 @@ def main(argv: list[str] | None = None) -> int:
         prepare(args.data, args.cache, args.limit_ids)
     elif args.step == "fit":
         cfg = _run_config(args)
-        Trainer(args.cache, args.run, **cfg).fit(args.max_minutes)
+        Trainer(args.cache, args.run, **cfg).fit(args.max_minutes, args.init_from)
     return 0
 
 
