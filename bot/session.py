@@ -121,15 +121,20 @@ def _lap(t0: float) -> float:
     return round((time.perf_counter() - t0) * 1000, 2)
 
 
-def evidence_image(tile_crop: np.ndarray, reference_jpeg: bytes | None, caption: str) -> bytes:
-    """Tile crop beside the enrolled reference face, with a caption line: the JPEG an alert carries."""
+def evidence_image(tile_crop: np.ndarray, references: list[tuple[str, bytes | None]], caption: str) -> bytes:
+    """The tile crop beside the enrolled reference faces it was compared with (each labelled), and a
+    caption line with similarity and threshold: the JPEG an alert carries."""
     h = 240
     tile = cv2.resize(tile_crop, (max(1, round(tile_crop.shape[1] * h / tile_crop.shape[0])), h))
     parts = [tile]
-    if reference_jpeg:
-        ref = cv2.imdecode(np.frombuffer(reference_jpeg, np.uint8), cv2.IMREAD_COLOR)
-        if ref is not None:
-            parts.append(cv2.resize(ref, (h, h)))
+    for label, jpeg in references:
+        ref = cv2.imdecode(np.frombuffer(jpeg, np.uint8), cv2.IMREAD_COLOR) if jpeg else None
+        if ref is None:
+            continue
+        ref = cv2.resize(ref, (h, h))
+        cv2.rectangle(ref, (0, h - 22), (h, h), (24, 24, 24), -1)
+        cv2.putText(ref, label[:28], (5, h - 6), cv2.FONT_HERSHEY_SIMPLEX, 0.45, (255, 255, 255), 1, cv2.LINE_AA)
+        parts.append(ref)
     body = np.hstack([np.pad(p, ((0, 0), (0, 8), (0, 0))) for p in parts])
     bar = np.full((28, body.shape[1], 3), 24, np.uint8)
     cv2.putText(bar, caption[:110], (6, 19), cv2.FONT_HERSHEY_SIMPLEX, 0.5, (255, 255, 255), 1, cv2.LINE_AA)
@@ -174,10 +179,13 @@ class Session:
             threshold=threshold, participant=o.participant)
         evidence = None
         if self.settings.retention.evidence and o.crop is not None:
-            ref = self.store.reference_thumb(v.identified_as or o.student_id) if (v.identified_as or o.student_id) else None
-            caption = (f"{kind}: tile '{o.display_name}' sim {v.similarity} (t {threshold:.2f})"
-                       + (f", looks like {v.identified_as}" if v.identified_as and kind == "mismatch" else ""))
-            evidence = self.store.save_evidence(self.id, alert_id, evidence_image(o.crop, ref, caption))
+            # the claimed student's enrolled face, and the one the face matched instead
+            refs = [(f"enrolled: {sid}", self.store.reference_thumb(sid))
+                    for sid in dict.fromkeys(x for x in (o.student_id, v.identified_as) if x)]
+            sim = "-" if v.similarity is None else f"{v.similarity:.2f}"
+            caption = (f"{kind}: tile '{o.display_name}' similarity {sim} (threshold {threshold:.2f})"
+                       + (f", matches {v.identified_as}" if v.identified_as and kind == "mismatch" else ""))
+            evidence = self.store.save_evidence(self.id, alert_id, evidence_image(o.crop, refs, caption))
         self.alerts += 1
         alert = Alert(id=alert_id, session_id=self.id, time=when, kind=kind, student_id=o.student_id,
                       display_name=o.display_name, identified_as=v.identified_as, similarity=v.similarity,

@@ -194,7 +194,8 @@ def _choose(leaves: list[tuple], size: tuple[int, int], min_w: float, frame: np.
     if alike.sum() == 1:
         # the tile size rests on one leaf: it may be a whole gapless grid
         i = int(np.nonzero(alike)[0][0])
-        big = lw[i] >= 0.3 * w and lh[i] >= 0.2 * h
+        # big enough to hold a grid, and not the whole frame (that is a wrong background's doing)
+        big = 0.3 * w <= lw[i] and 0.2 * h <= lh[i] and not (lw[i] >= 0.95 * w and lh[i] >= 0.95 * h)
         cells = _grid_split(r[i], frame, f, min_w) if split and big else []
         if cells:
             return _choose([b for k, b in enumerate(leaves) if k != i] + cells, size, min_w, frame, f, False)

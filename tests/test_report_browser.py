@@ -161,7 +161,7 @@ def lecture_report(home: Path, data_dir: Path) -> tuple[str, int]:
     photos = sorted((data_dir / "seed-faces" / "Novia Evianti").glob("*.jpg"))
     tile_crop = cv2.imread(str(photos[-1]))
     ok, ref = cv2.imencode(".jpg", cv2.resize(cv2.imread(str(photos[0])), (112, 112)))
-    jpeg = evidence_image(tile_crop, ref.tobytes(), "mismatch: tile 'Mareta Aliana' sim 0.21 (t 0.42)")
+    jpeg = evidence_image(tile_crop, [("enrolled: G1A021038", ref.tobytes())], "mismatch: tile 'Mareta Aliana' sim 0.21 (t 0.42)")
     with Store(home) as store:
         store.upsert_students(load_roster(data_dir), "DL-A")
         sid = store.start_session("DL-A", "video:lecture.mp4", 10, started="2024-05-01T09:59:55Z")
