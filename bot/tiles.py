@@ -9,10 +9,13 @@ separated from it and from each other by gaps of that colour (PRIOR-ART.md, "Fin
 2. Connected components of the non-background mask separate what the background separates (a Zoom
    window on a textured desktop); inside each large component a recursive XY-cut splits at rows, then
    columns, that are almost all background: rows of tiles, tiles, the toolbar, the title bar.
-3. Leaves of tile shape are tiles; the modal tile size then splits gapless blocks of k tiles, accepts
-   tiles clipped by the frame edge, and grows boxes whose edge content blends into the background
-   (black pillarbox bars on a black window) to the grid cell.
-4. Each side is snapped to the strongest colour step within a few pixels at full resolution.
+3. Leaves of tile shape are tiles; the modal tile size then splits gapless blocks of k tiles and
+   accepts tiles clipped by the frame edge. A lone big leaf may be a whole gapless grid: it is cut
+   on the finest even ~16:9 lattice whose inner lines are all colour steps.
+4. The lattice (pitch and phase) fitted to the tiles found is walked outwards: cells holding centred
+   content join the tiles (camera-off tiles the colour of the page, videos merged with neighbours).
+5. Each side is snapped to the strongest colour step within a few pixels at full resolution; a tile
+   is camera-off when its margins are flat and what is not flat is centred (or a drawn placeholder).
 """
 from __future__ import annotations
 
@@ -51,6 +54,8 @@ def segment(frame: np.ndarray, settings: TileSettings) -> list[Tile]:
         boxes = _drop_nested(boxes)
         if len(boxes) > len(best):
             best, best_mask = boxes, mask
+        if len(best) >= 4:
+            break       # a gallery: a rarer colour is not going to explain more of it
     if len(best) >= 2:
         best = best + _complete_lattice(best, best_mask, frame, f)
     small = cv2.resize(frame, (w, h), interpolation=cv2.INTER_AREA) if f > 1 else frame
@@ -184,7 +189,7 @@ def _choose(leaves: list[tuple], size: tuple[int, int], min_w: float, frame: np.
     if not shaped.any():
         # no tile-shaped leaf at all: a gapless grid fills one leaf; look for its lattice
         out = []
-        for i in np.argsort(-(lw * lh)):
+        for i in np.argsort(-(lw * lh))[:3]:
             out += _grid_split(r[i], frame, f, min_w)
             if out:
                 break
@@ -548,7 +553,7 @@ def _camera_off(small: np.ndarray, box: Box, f: int) -> bool:
     t = t[2:-2, 2:-2]                         # skip a speaker border and a neighbour's bleeding edge
     body = t[:int(t.shape[0] * 0.78)]         # skip the name label strip
     ring = np.concatenate([body[:2].reshape(-1, 3), body[2:, :4].reshape(-1, 3), body[2:, -4:].reshape(-1, 3)])
-    ref = np.median(ring, axis=0)
+    ref = np.sort(ring, axis=0)[len(ring) // 2]       # the median, without np.median's overhead
     if (np.abs(ring - ref).max(axis=1) <= 8).mean() < 0.9:
         return _placeholder(body)
     content = _cmax(np.abs(body - ref)) > 8

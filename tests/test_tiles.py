@@ -111,3 +111,24 @@ def test_rendered_gallery(data_dir, theme, n, size):
         assert iou(g, boxes[j]) >= 0.9, (i, g, boxes[j])
         assert j == i, "reading order"
         assert tiles[j].camera_off == (specs[i].camera_off != "none"), (i, specs[i].camera_off)
+
+
+@pytest.mark.parametrize("n,size", [(25, (1920, 1080)), (13, (2560, 1440))])
+def test_page_coloured_camera_off_tiles_are_completed_from_the_grid(data_dir, n, size):
+    """Like meet-grid-extension-01: camera-off tiles painted in the page colour have no visible edge;
+    the lattice of the live tiles still gives their boxes."""
+    from tests.gallery import ZOOM_BG, ZOOM_TILE_BG
+    photos = seed_photos(data_dir)
+    off = {1: "name", 3: "initials", 4: "avatar", 7: "initials", 9: "name"}
+    specs = make_specs(photos, n, camera_off=off, speaking=0, seed=n)
+    frame, truth = render_gallery(specs, size=size, theme="zoom", seed=n)
+    for (x, y, w, h), s in zip(truth, specs):
+        if s.camera_off != "none":
+            tile = frame[y:y + h, x:x + w]
+            tile[(tile == ZOOM_TILE_BG).all(axis=2)] = ZOOM_BG
+    tiles = segment(frame, SETTINGS)
+    assert len(tiles) == n, [t.box for t in tiles]
+    for g, s in zip(truth, specs):
+        t = max(tiles, key=lambda t: iou(g, t.box))
+        assert iou(g, t.box) >= 0.9, (g, t.box)
+        assert t.camera_off == (s.camera_off != "none"), (g, s.camera_off)
