@@ -390,6 +390,29 @@ def export(run: Path, out: Path, float16: bool = False) -> Path:
     return out
 
 
+def snapshot(run: Path, out: Path) -> Path:
+    """The run's latest weights without optimizer state (small enough to commit), as a run folder that
+    `fit --init-from` can start from on another machine."""
+    import tensorflow as tf
+    cfg = json.loads((run / "config.json").read_text())
+    trainer_like = build_backbone(cfg["size"], cfg["alpha"], cfg["dim"])
+    latest = tf.train.latest_checkpoint(str(run / "ckpt"))
+    if not latest:
+        raise SystemExit(f"{run}: no checkpoint to snapshot")
+    reader = tf.train.load_checkpoint(latest)
+    w_shape = next(s for k, s in reader.get_variable_to_shape_map().items() if k.startswith("W/"))
+    W = tf.Variable(tf.zeros(w_shape), name="cosface_w")
+    tf.train.Checkpoint(model=trainer_like, W=W).restore(latest).expect_partial()
+    (out / "ckpt").mkdir(parents=True, exist_ok=True)
+    for old in (out / "ckpt").glob("*"):
+        old.unlink()
+    tf.train.Checkpoint(model=trainer_like, W=W).write(str(out / "ckpt" / Path(latest).name))
+    # latest_checkpoint() reads this index file
+    (out / "ckpt" / "checkpoint").write_text(f'model_checkpoint_path: "{Path(latest).name}"\n')
+    (out / "config.json").write_text(json.dumps({**cfg, "from": str(latest)}, indent=1))
+    return out
+
+
 def calibrate(cache: Path, model_path: Path, out: Path, seed: int = 0, far: float = 0.001) -> dict:
     """Thresholds from held-out identities, computed through the exported TFLite model as the bot runs it.
 
@@ -479,8 +502,13 @@ def main(argv: list[str] | None = None) -> int:
                                ("--batch", int, 128), ("--epochs", int, 40), ("--lr", float, 0.05),
                                ("--distill", float, 40.0), ("--seed", int, 0), ("--max-minutes", float, None)):
         a.add_argument(flag, type=typ, default=default)
+    n = sub.add_parser("snapshot", help="latest weights without optimizer state -> a small run folder")
+    n.add_argument("--run", type=Path, default=DEFAULT_RUN)
+    n.add_argument("--out", type=Path, default=PROJECT_DIR / "models" / "train-state")
     args = ap.parse_args(argv)
-    if args.step == "all":
+    if args.step == "snapshot":
+        snapshot(args.run, args.out)
+    elif args.step == "all":
         if not args.cache.exists():
             prepare(args.data, args.cache, args.limit_ids)
         Trainer(args.cache, args.run, **_run_config(args)).fit(args.max_minutes)

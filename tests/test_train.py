@@ -45,3 +45,10 @@ def test_tiny_training_run_end_to_end(tmp_path, data_dir):
     # resuming a finished run trains no further step
     assert main(["fit", "--cache", str(cache), "--run", str(run), "--epochs", "1"]) == 0
     assert json.loads((run / "history.json").read_text()) == history
+    # a weights-only snapshot (what is committed) starts a new run on another machine
+    snap = tmp_path / "snap"
+    assert main(["snapshot", "--run", str(run), "--out", str(snap)]) == 0
+    run2 = tmp_path / "run2"
+    assert main(["fit", "--cache", str(cache), "--run", str(run2), "--epochs", "1", "--batch", "16", "--size", "64",
+                 "--init-from", str(snap)]) == 0
+    assert json.loads((run2 / "history.json").read_text())[-1]["epoch"] == 1.0
