@@ -228,9 +228,11 @@ def _chain(first, rest):
 
 
 def _frame_count(source: Path, every: float) -> int | None:
+    """How many frames a replay will take (for the progress bar)."""
     import cv2
+    from .sources import IMAGE_SUFFIXES
     if source.is_dir():
-        return sum(1 for p in source.iterdir() if p.suffix.lower() in {".png", ".jpg", ".jpeg", ".bmp", ".webp"})
+        return sum(1 for p in source.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
     cap = cv2.VideoCapture(str(source))
     n, fps = cap.get(cv2.CAP_PROP_FRAME_COUNT), cap.get(cv2.CAP_PROP_FPS)
     cap.release()

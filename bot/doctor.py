@@ -1,7 +1,6 @@
 """`rollcall doctor`: each dependency of a session checked on its own, with what is wrong."""
 from __future__ import annotations
 
-import os
 import tempfile
 from pathlib import Path
 

@@ -5,7 +5,6 @@ frame -> tiles -> names -> faces -> embed -> decide   (Pipeline.process, also us
 """
 from __future__ import annotations
 
-import logging
 import time
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
@@ -23,17 +22,12 @@ from .tiles import segment
 from .track import Tracker
 from .types import Observation, Student, Verdict
 
-log = logging.getLogger("rollcall")
-
-STAGES = ("segment", "names", "detect", "embed", "decide")
-
-
 @dataclass
 class Models:
     """Everything slow to load, loaded once before the first capture."""
     detector: FaceDetector
     embedder: Embedder
-    reader: NameReader
+    reader: NameReader | None      # None: no OCR (every tile unlabeled)
     thresholds: Thresholds
 
 

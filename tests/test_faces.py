@@ -3,7 +3,7 @@ import cv2
 import numpy as np
 import pytest
 
-from bot.faces import TEMPLATE_4, DetectorError, FaceDetector, align, blur_score, find_faces, similarity_transform
+from bot.faces import TEMPLATE_4, DetectorError, FaceDetector, blur_score, find_faces, similarity_transform
 
 
 @pytest.fixture(scope="module")

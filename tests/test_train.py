@@ -3,7 +3,6 @@ and the exported model runs in the bot's embedder."""
 import json
 
 import numpy as np
-import pytest
 
 from bot.embed import Embedder
 from bot.train import augment, main, split_identities
