@@ -49,7 +49,7 @@ class Ctx:
 
     def progress(self) -> Progress:
         return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                        console=err, disable=self.quiet, transient=False)
+                        console=err, disable=self.quiet or not err.is_terminal, transient=False)
 
 
 def _default_home() -> Path:
