@@ -2,6 +2,7 @@
 queueing, rate limit, retries and non-blocking submit."""
 from __future__ import annotations
 
+import dataclasses
 import email
 import email.policy
 import json
@@ -10,6 +11,7 @@ import shutil
 import socket
 import ssl
 import subprocess
+import sys
 import threading
 import time
 from datetime import datetime, timezone
@@ -451,6 +453,27 @@ def test_desktop_without_notify_send_is_a_clear_error(tmp_path):
     ch = DesktopChannel(env={"PATH": str(tmp_path)}, command="/nonexistent/notify-send")
     with pytest.raises(ChannelError, match="not found"):
         ch.deliver([make_alert()])
+
+
+def test_desktop_on_macos_passes_texts_as_osascript_arguments(tmp_path):
+    """macOS's notifier, stood in for by a script that records its arguments: the display name (which a
+    participant chooses) travels as an argument, never as AppleScript source."""
+    log = tmp_path / "argv.json"
+    fake = tmp_path / "osascript"
+    fake.write_text(f"#!{sys.executable}\nimport json, sys\njson.dump(sys.argv[1:], open({str(log)!r}, 'w'))\n")
+    fake.chmod(0o755)
+    s = settings(channels=("desktop",))
+    ch = DesktopChannel.from_settings(s.desktop, env={"PATH": str(tmp_path)}, platform="darwin")
+    alert = dataclasses.replace(make_alert(), display_name='Ana" & do shell script "touch /tmp/pwned')
+    ch.deliver([alert])
+    argv = json.loads(log.read_text())
+    assert argv[:6] == ["-e", "on run argv", "-e",
+                        "display notification (item 2 of argv) with title (item 1 of argv)", "-e", "end run"]
+    assert 'do shell script' in argv[6] and len(argv) == 8
+    with pytest.raises(ConfigError, match="osascript"):
+        DesktopChannel.from_settings(s.desktop, env={"PATH": str(tmp_path / "none")}, platform="darwin")
+    with pytest.raises(ConfigError, match="Windows"):
+        DesktopChannel.from_settings(s.desktop, env={"PATH": str(tmp_path)}, platform="win32")
 
 
 @pytest.fixture(scope="module")
