@@ -102,10 +102,12 @@ def _pipeline(c: Ctx, ocr: bool = True):
 def enroll(ctx: typer.Context,
            photos_dir: Path = typer.Argument(..., help="PHOTOS_DIR/<Student Name>/*.jpg|png"),
            roster: Optional[Path] = typer.Option(None, "--roster", help="Roster CSV (student_id,name,aliases,email)."),
-           class_name: Optional[str] = typer.Option(None, "--class", help="Class name to file the students under.")):
+           class_name: Optional[str] = typer.Option(None, "--class", help="Class name to file the students under."),
+           max_photos: Optional[int] = typer.Option(None, "--max-photos", min=1,
+                                                    help="At most N photos per student (name order).")):
     """Enroll students from photo folders: stores face embeddings, never the photos."""
     from .embed import Embedder
-    from .enroll import count_photos, enroll_folder, plan
+    from .enroll import enroll_folder, photos_of, plan
     from .faces import FaceDetector
     from .roster import load_roster
     c: Ctx = ctx.obj
@@ -119,12 +121,12 @@ def enroll(ctx: typer.Context,
         if students:
             store.upsert_students(students, class_name)
         store.upsert_students([s for _, s in pairs], class_name)
-        total = sum(count_photos(f) for f, _ in pairs)
+        total = sum(len(photos_of(f, max_photos)) for f, _ in pairs)
         with c.progress() as prog:
             task = prog.add_task("enrolling", total=total)
             for folder, student in pairs:
                 r = enroll_folder(folder, student, detector, embedder, settings.faces,
-                                  tick=lambda: prog.advance(task))
+                                  tick=lambda: prog.advance(task), max_photos=max_photos)
                 if r.usable:
                     store.add_embeddings(student.student_id, np.stack(r.vectors), r.hashes, r.qualities, r.thumbs)
                 results.append(r)

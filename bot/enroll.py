@@ -80,12 +80,16 @@ def embed_photo(path: Path, detector: FaceDetector, embedder: Embedder, faces_cf
     return vec, float(face.score), jpg.tobytes()
 
 
+def photos_of(folder: Path, max_photos: int | None = None) -> list[Path]:
+    """A student's photos in name order, the first `max_photos` of them when given."""
+    return sorted(p for p in folder.iterdir() if p.suffix.lower() in PHOTO_EXT)[:max_photos]
+
+
 def enroll_folder(folder: Path, student: Student, detector: FaceDetector, embedder: Embedder,
-                  faces_cfg: FaceSettings, tick: Callable[[], None] = lambda: None) -> StudentEnrollment:
+                  faces_cfg: FaceSettings, tick: Callable[[], None] = lambda: None,
+                  max_photos: int | None = None) -> StudentEnrollment:
     result = StudentEnrollment(name=student.name, student_id=student.student_id)
-    for path in sorted(folder.iterdir()):
-        if path.suffix.lower() not in PHOTO_EXT:
-            continue
+    for path in photos_of(folder, max_photos):
         result.photos += 1
         out = embed_photo(path, detector, embedder, faces_cfg)
         tick()
@@ -116,5 +120,3 @@ def plan(photos_dir: Path, roster: list[Student] | None) -> list[tuple[Path, Stu
     return pairs
 
 
-def count_photos(folder: Path) -> int:
-    return sum(1 for p in folder.iterdir() if p.suffix.lower() in PHOTO_EXT)
