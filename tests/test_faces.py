@@ -82,3 +82,162 @@ def test_missing_or_damaged_detector(tmp_path):
     bad.write_bytes(b"\0" * 64)
     with pytest.raises(DetectorError, match="bad.tflite"):
         FaceDetector(bad)
+
+
+# --- short range near a known face, and the per-tile memory (FaceMemory) ---------------------------
+
+from bot.faces import FaceMemory, ssd_anchors  # noqa: E402
+
+TILE = (216, 384)
+
+
+def _tile(detector, photo_path, face_w=72, at=(150, 50), size=TILE):
+    """A meeting tile: the photo scaled so its face is `face_w` px wide, its face's corner put at `at`."""
+    img = cv2.imread(str(photo_path))
+    x, y, w, _ = find_faces(detector, img)[0].box
+    s = face_w / w
+    small = cv2.resize(img, None, fx=s, fy=s, interpolation=cv2.INTER_AREA)
+    tile = np.full((*size, 3), 40, np.uint8)
+    ox, oy = int(at[0] - x * s), int(at[1] - y * s)  # where the photo's corner lands
+    sx0, sy0 = max(0, -ox), max(0, -oy)
+    dx0, dy0 = max(0, ox), max(0, oy)
+    h, w_ = min(small.shape[0] - sy0, size[0] - dy0), min(small.shape[1] - sx0, size[1] - dx0)
+    tile[dy0:dy0 + h, dx0:dx0 + w_] = small[sy0:sy0 + h, sx0:sx0 + w_]
+    return tile
+
+
+def _primed(mem, detector, box, tile):
+    """Two captures of the same tile: the first sees it, the second (a full pass, as still_diff=0 turns
+    the still check off) checks the short-range model against the full one there."""
+    mem.find(detector, box, tile)
+    return mem.find(detector, box, tile)
+
+
+def _x0y0x1y1(face):
+    x, y, w, h = face.box
+    return np.array([x, y, x + w, y + h])
+
+
+def test_anchors_follow_mediapipe_layout():
+    full = ssd_anchors(192, [4], 1)
+    assert full.shape == (2304, 2) and np.allclose(full[0], [0.5 / 48, 0.5 / 48])
+    assert np.allclose(full[1], [1.5 / 48, 0.5 / 48])  # row-major
+    short = ssd_anchors(128, [8, 16, 16, 16], 2)
+    assert short.shape == (896, 2)
+    # stride 8: two anchors per cell of a 16x16 grid; then stride 16: six per cell of an 8x8 grid
+    assert np.allclose(short[0], short[1]) and np.allclose(short[0], [1 / 32, 1 / 32])
+    assert np.allclose(short[2], [3 / 32, 1 / 32])
+    assert np.allclose(short[512:518], [1 / 16, 1 / 16]) and np.allclose(short[518], [3 / 16, 1 / 16])
+
+
+def test_near_finds_the_face_the_full_pass_finds(detector, photos):
+    for p in photos[:6]:
+        tile = _tile(detector, p)
+        full = find_faces(detector, tile)
+        assert len(full) == 1, p
+        box = _x0y0x1y1(full[0])
+        near = detector.detect_near(tile, box)
+        assert len(near) == 1 and not near[0].cut, p
+        w = box[2] - box[0]
+        eye = np.linalg.norm(full[0].landmarks[0] - full[0].landmarks[1])
+        assert np.abs(near[0].box - box).max() < 0.12 * w, (p, near[0].box, box)
+        assert np.abs(near[0].landmarks[:4] - full[0].landmarks[:4]).max() < 0.25 * eye, p
+
+
+def test_near_sees_nothing_where_the_face_is_not(detector, photos):
+    tile = _tile(detector, photos[0], at=(270, 60))
+    assert detector.detect_near(tile, np.array([20, 60, 92, 132])) == []
+
+
+def test_memory_follows_a_moving_face_with_the_short_model(detector, photos):
+    mem = FaceMemory(full_every=10, still_diff=0)
+    box = (0, 0, TILE[1], TILE[0])
+    first = _primed(mem, detector, box, _tile(detector, photos[1], at=(150, 50)))
+    moved = mem.find(detector, box, _tile(detector, photos[1], at=(190, 62)))
+    assert mem.counts == {"still": 0, "roi": 1, "full": 2}
+    assert len(first) == len(moved) == 1
+    dx, dy = moved[0].box[0] - first[0].box[0], moved[0].box[1] - first[0].box[1]
+    assert abs(dx - 40) < 6 and abs(dy - 12) < 6, (dx, dy)
+    assert moved[0].aligned.shape == (112, 112, 3) and moved[0].blur > 0
+    # a face that jumped out of the region is found again by the full pass
+    far = mem.find(detector, box, _tile(detector, photos[1], at=(10, 120)))
+    assert mem.counts["full"] == 3 and len(far) == 1 and far[0].box[0] < 30
+
+
+def test_memory_reuses_a_still_tile_and_redetects_a_changed_one(detector, photos):
+    mem = FaceMemory(full_every=10)
+    box = (400, 0, TILE[1], TILE[0])
+    tile = _tile(detector, photos[2])
+    first = mem.find(detector, box, tile)
+    noisy = np.clip(tile.astype(np.int16) + np.random.default_rng(0).integers(-3, 4, tile.shape), 0, 255)
+    again = mem.find(detector, box, noisy.astype(np.uint8))
+    assert mem.counts["still"] == 1 and again is first
+    # someone else sits down in the same place: looked at afresh, never the old face reused
+    other = mem.find(detector, box, _tile(detector, photos[5]))
+    assert mem.counts["still"] == 1 and len(other) == 1 and other is not first
+    assert np.abs(other[0].aligned.astype(int) - first[0].aligned.astype(int)).mean() > 10
+    # the participant leaves: the stale face must not stay
+    assert mem.find(detector, box, np.full_like(tile, 40)) == []
+    # another tile position is its own memory
+    assert len(mem.find(detector, (0, 300, TILE[1], TILE[0]), tile)) == 1
+
+
+def test_memory_sees_a_second_person_within_two_periods(detector, photos):
+    every = 3
+    mem = FaceMemory(full_every=every, still_diff=0)
+    box = (0, 0, TILE[1], TILE[0])
+    one = _tile(detector, photos[1], face_w=64, at=(40, 60))  # a face both models agree on
+    assert len(_primed(mem, detector, box, one)) == 1
+    two = one.copy()
+    other = _tile(detector, photos[4], face_w=64, at=(270, 60))
+    two[:, 230:] = other[:, 230:]
+    # a tile's first period is stretched by up to full_every - 1 captures (staggering)
+    counts = [len(mem.find(detector, box, two)) for _ in range(2 * every)]
+    assert counts[0] == 1 and counts[-1] == 2, counts  # the region alone misses the newcomer
+
+
+def test_memory_without_the_short_model_is_the_full_pass(photos):
+    plain = FaceDetector(roi_model_path=None)
+    mem = FaceMemory()
+    tile = _tile(plain, photos[3])
+    a = mem.find(plain, (0, 0, TILE[1], TILE[0]), tile)
+    b = mem.find(plain, (0, 0, TILE[1], TILE[0]), np.roll(tile, 20, axis=1))
+    assert mem.counts["roi"] == 0 and len(a) == len(b) == 1
+    assert np.allclose(b[0].box, find_faces(plain, np.roll(tile, 20, axis=1))[0].box)
+
+
+def test_find_all_on_two_threads_matches_one(detector, photos):
+    boxes = [(i * 400, 0, TILE[1], TILE[0]) for i in range(4)]
+    first = [_tile(detector, p) for p in photos[:4]]
+    moved = [np.roll(t, 16, axis=1) for t in first]
+    one, two = FaceMemory(threads=1, still_diff=0), FaceMemory(threads=2, still_diff=0)
+    a = [one.find_all(detector, boxes, tiles) for tiles in (first, first, moved)]
+    b = [two.find_all(detector, boxes, tiles) for tiles in (first, first, moved)]
+    assert one.counts == two.counts and two.counts["roi"] >= 1
+    for x, y in zip(a[2], b[2]):
+        assert len(x) == len(y) == 1 and np.allclose(x[0].box, y[0].box) and np.array_equal(x[0].aligned, y[0].aligned)
+    assert len(detector.workers(2)) == 2 and detector.workers(2)[1] is detector.workers(2)[1]
+
+
+def test_tiles_where_the_models_disagree_stay_on_the_full_model(detector, photos):
+    used = []
+    for n, p in enumerate(photos[:6]):
+        mem = FaceMemory(full_every=10, still_diff=0)
+        box = (0, 0, TILE[1], TILE[0])
+        tile = _tile(detector, p)
+        full = _primed(mem, detector, box, tile)[0]
+        near = detector.detect_near(tile, _x0y0x1y1(full))[0]
+        eye = np.linalg.norm(full.landmarks[1] - full.landmarks[0])
+        agree = np.abs(near.landmarks[:4] - full.landmarks[:4]).max() <= mem.roi_agree * eye
+        mem.find(detector, box, np.roll(tile, 12, axis=1))
+        used.append(mem.counts["roi"] == 1)
+        assert used[-1] == agree, (p, used[-1], agree)
+    assert any(used) and not all(used), used  # both kinds among the class photos
+
+
+def test_a_tile_seen_once_is_not_yet_trusted_to_the_short_model(detector, photos):
+    mem = FaceMemory(full_every=10, still_diff=0)
+    box = (0, 0, TILE[1], TILE[0])
+    mem.find(detector, box, _tile(detector, photos[1], at=(150, 50)))
+    mem.find(detector, box, _tile(detector, photos[1], at=(160, 50)))
+    assert mem.counts == {"still": 0, "roi": 0, "full": 2}
