@@ -32,7 +32,7 @@ def lecture(tmp_path_factory, data_dir):
     return home, rec
 
 
-# The face model in models/ is still the first CPU-trained one (61% identification on the class, see
+# The face model in models/ is still the first CPU-trained one (62% identification on the class, see
 # models/README.md): its calibrated t_verify sits above what any student reaches on these tiles, so each
 # student on camera opens an unknown_face episode. These two tests say what the bot must do once the face
 # model issue lands a model that meets its targets; strict, so they fail loudly the day they pass.
