@@ -18,6 +18,10 @@ from rich.table import Table
 from . import __version__
 from .config import ConfigError, Settings, load_settings
 
+class UserError(Exception):
+    """A bad argument the user gave; str() is the one line shown."""
+
+
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   help="Check that each student on a Zoom / Google Meet gallery is really that student.")
 roster_app = typer.Typer(no_args_is_help=True, help="The class roster (student_id, name, aliases, email).")
@@ -211,7 +215,7 @@ def replay(ctx: typer.Context,
     frames = open_source(source, interval)
     first = next(frames, None)
     if first is None:
-        raise _user_error(f"{source}: no frames could be read")
+        raise UserError(f"{source}: no frames could be read")
     sess = _session(c, source_label(source), interval, class_name)
     status = "done"
     try:
@@ -258,7 +262,7 @@ def run(ctx: typer.Context,
             reg = tuple(int(v) for v in region.split(","))
             assert len(reg) == 4
         except (ValueError, AssertionError):
-            raise _user_error(f"--region: expected X,Y,W,H in whole pixels, got {region!r}") from None
+            raise UserError(f"--region: expected X,Y,W,H in whole pixels, got {region!r}") from None
     screen = ScreenSource(monitor if monitor is not None else cap.monitor, reg, every or cap.every_s)
     screen.grab()  # no display -> one clear line before any model loads or session row is written
     sess = _session(c, f"screen:{screen.monitor}", screen.every_s, class_name)
@@ -296,7 +300,7 @@ def report(ctx: typer.Context,
     from .report import terminal
     from .report.metrics import session_report
     if fmt not in ("json", "csv", "html"):
-        raise _user_error(f"--format: {fmt!r} is not one of json, csv, html")
+        raise UserError(f"--format: {fmt!r} is not one of json, csv, html")
     ref: int | str = int(session) if session.isdigit() else session
     with ctx.obj.store() as store:
         if output is None:
@@ -363,7 +367,7 @@ def purge(ctx: typer.Context,
     c: Ctx = ctx.obj
     days = older_than if older_than is not None else c.settings.retention.days
     if days < 0:
-        raise _user_error(f"--older-than: must be >= 0 days, got {days}")
+        raise UserError(f"--older-than: must be >= 0 days, got {days}")
     with c.store() as store:
         counts = store.purge(days)
     out.print("purged: " + ", ".join(f"{k} {v}" for k, v in counts.items()))
@@ -389,12 +393,12 @@ def inspect(ctx: typer.Context,
     c: Ctx = ctx.obj
     frame = cv2.imread(str(image))
     if frame is None:
-        raise _user_error(f"{image}: not a readable image")
+        raise UserError(f"{image}: not a readable image")
     pipeline = _pipeline(c)
     obs, ms = pipeline.process(frame)
     if annotated:
         if not cv2.imwrite(str(annotated), annotate(frame, obs)):
-            raise _user_error(f"{annotated}: cannot write the annotated image")
+            raise UserError(f"{annotated}: cannot write the annotated image")
     data = inspect_json(str(image), frame, obs, ms)
     if as_json:
         out.print_json(json.dumps(data))
@@ -421,14 +425,6 @@ def doctor(ctx: typer.Context):
 
 
 # ------------------------------------------------------------------------------------- errors
-class UserError(Exception):
-    pass
-
-
-def _user_error(msg: str) -> UserError:
-    return UserError(msg)
-
-
 def _expected_errors() -> tuple[type[BaseException], ...]:
     from .decide import ThresholdError
     from .embed import ModelError

@@ -395,18 +395,18 @@ def snapshot(run: Path, out: Path) -> Path:
     `fit --init-from` can start from on another machine."""
     import tensorflow as tf
     cfg = json.loads((run / "config.json").read_text())
-    trainer_like = build_backbone(cfg["size"], cfg["alpha"], cfg["dim"])
+    model = build_backbone(cfg["size"], cfg["alpha"], cfg["dim"])
     latest = tf.train.latest_checkpoint(str(run / "ckpt"))
     if not latest:
         raise SystemExit(f"{run}: no checkpoint to snapshot")
     reader = tf.train.load_checkpoint(latest)
     w_shape = next(s for k, s in reader.get_variable_to_shape_map().items() if k.startswith("W/"))
     W = tf.Variable(tf.zeros(w_shape), name="cosface_w")
-    tf.train.Checkpoint(model=trainer_like, W=W).restore(latest).expect_partial()
+    tf.train.Checkpoint(model=model, W=W).restore(latest).expect_partial()
     (out / "ckpt").mkdir(parents=True, exist_ok=True)
     for old in (out / "ckpt").glob("*"):
         old.unlink()
-    tf.train.Checkpoint(model=trainer_like, W=W).write(str(out / "ckpt" / Path(latest).name))
+    tf.train.Checkpoint(model=model, W=W).write(str(out / "ckpt" / Path(latest).name))
     # latest_checkpoint() reads this index file
     (out / "ckpt" / "checkpoint").write_text(f'model_checkpoint_path: "{Path(latest).name}"\n')
     (out / "config.json").write_text(json.dumps({**cfg, "from": str(latest)}, indent=1))

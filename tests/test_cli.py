@@ -33,6 +33,11 @@ def home(tmp_path):
     return tmp_path / "home"
 
 
+def import_roster(capsys, home, path, text):
+    path.write_text(text)
+    assert run(capsys, "--home", home, "roster", "import", path)[0] == 0
+
+
 def test_help_for_every_command(capsys):
     for cmd in (["enroll"], ["roster", "import"], ["roster", "list"], ["run"], ["replay"], ["sessions"],
                 ["report"], ["evaluate"], ["alerts", "test"], ["purge"], ["forget"], ["inspect"], ["doctor"]):
@@ -160,9 +165,7 @@ def test_report_for_missing_session(capsys, home):
 
 
 def test_forget_unknown_student_touches_nothing(capsys, tmp_path, home):
-    roster = tmp_path / "roster.csv"
-    roster.write_text("student_id,name\nA1,Ana Putri\n")
-    assert run(capsys, "--home", home, "roster", "import", roster)[0] == 0
+    import_roster(capsys, home, tmp_path / "roster.csv", "student_id,name\nA1,Ana Putri\n")
     rc, _, err = run(capsys, "--home", home, "forget", "Nobody Here")
     assert rc == 1
     one_error_line(err, "Nobody Here")
@@ -214,9 +217,8 @@ def test_run_region_must_be_four_numbers(capsys, home):
 
 
 def test_forget_and_purge_from_the_command_line(capsys, tmp_path, home):
-    roster = tmp_path / "roster.csv"
-    roster.write_text("student_id,name\nG1A021002,Siti Zubaidah\nG1A021038,Mareta Aliana\n")
-    assert run(capsys, "--home", home, "roster", "import", roster)[0] == 0
+    import_roster(capsys, home, tmp_path / "roster.csv",
+                  "student_id,name\nG1A021002,Siti Zubaidah\nG1A021038,Mareta Aliana\n")
     rc, out, _ = run(capsys, "--home", home, "forget", "Siti Zubaidah")
     assert rc == 0 and "forgot Siti Zubaidah" in out
     raw = b"".join(p.read_bytes() for p in home.glob("rollcall.db*"))

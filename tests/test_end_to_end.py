@@ -92,7 +92,6 @@ def test_every_capture_stored_and_reported(lecture, tmp_path):
 
 # ------------------------------------------------------------------------------ live screen (Xvfb)
 import os  # noqa: E402
-import shutil  # noqa: E402
 import signal  # noqa: E402
 import subprocess  # noqa: E402
 import sys  # noqa: E402
@@ -100,27 +99,19 @@ import time  # noqa: E402
 
 import cv2  # noqa: E402
 
-from .test_sources import _XPainter, _free_xvfb  # noqa: E402
+from .test_sources import screen_showing  # noqa: E402
 
 
 @pytest.fixture(scope="module")
 def live_screen(lecture):
     """The demo lecture's impersonation frame shown on a real X screen."""
-    if shutil.which("Xvfb") is None:
-        pytest.skip("Xvfb not installed (Debian package: xvfb)")
     home, rec = lecture
     cap = cv2.VideoCapture(str(rec.path))
     cap.set(cv2.CAP_PROP_POS_FRAMES, rec.swap[0])
     ok, frame = cap.read()
     assert ok
-    h, w = frame.shape[:2]
-    proc, display = _free_xvfb(w, h)
-    painter = _XPainter(display)
-    painter.show(frame)
-    yield home, display
-    painter.close()
-    proc.terminate()
-    proc.wait(5)
+    with screen_showing(frame) as display:
+        yield home, display
 
 
 def _rollcall(home, display, *args):

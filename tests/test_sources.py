@@ -1,6 +1,7 @@
 """Frame sources: folders of real screenshots, videos written here, and a real (virtual) X screen."""
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import ctypes.util
 import os
@@ -208,21 +209,30 @@ class _XPainter:
         self.x.XCloseDisplay(self.d)
 
 
-@pytest.fixture(scope="module")
-def xscreen(data_dir):
+@contextlib.contextmanager
+def screen_showing(image: np.ndarray):
+    """A fresh Xvfb screen the size of `image`, showing it; yields the display name."""
     if shutil.which("Xvfb") is None:
         pytest.skip("Xvfb not installed (Debian package: xvfb)")
-    gallery = cv2.imread(str(data_dir / "meeting-screens" / "zoom-gallery-2x2-01.png"))
-    h, w = gallery.shape[:2]
-    w, h = w - w % 8, h - h % 2
-    gallery = np.ascontiguousarray(gallery[:h, :w])
+    h, w = image.shape[:2]
     proc, display = _free_xvfb(w, h)
     painter = _XPainter(display)
-    painter.show(gallery)
-    yield display, gallery
-    painter.close()
-    proc.terminate()
-    proc.wait(5)
+    try:
+        painter.show(image)
+        yield display
+    finally:
+        painter.close()
+        proc.terminate()
+        proc.wait(5)
+
+
+@pytest.fixture(scope="module")
+def xscreen(data_dir):
+    gallery = cv2.imread(str(data_dir / "meeting-screens" / "zoom-gallery-2x2-01.png"))
+    h, w = gallery.shape[:2]
+    gallery = np.ascontiguousarray(gallery[:h - h % 2, :w - w % 8])
+    with screen_showing(gallery) as display:
+        yield display, gallery
 
 
 def test_screen_capture_matches_the_gallery_shown(xscreen):
