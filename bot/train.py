@@ -51,40 +51,25 @@ def list_images(data: Path, limit_ids: int | None = None) -> list[tuple[str, str
 
 
 def prepare(data: Path, out: Path, limit_ids: int | None = None, progress: bool = True,
-            shard: int = 2000) -> dict:
+            shard: int = 2000, workers: int | None = None) -> dict:
     """Align every face (the one nearest the crop's centre) and store uint8 arrays with labels and
-    teacher vectors. Work is kept in shards beside `out`, so a killed run resumes where it stopped."""
+    teacher vectors. Work is kept in shards beside `out`, so a killed run resumes where it stopped;
+    shards are aligned in parallel, one process (and one detector thread) per core."""
     items = list_images(data, limit_ids)
-    teacher = np.load(data / "teacher-dlib.npz")
-    t_index = {p: i for i, p in enumerate(teacher["paths"])}
-    detector = FaceDetector(threads=1)
     shard_dir = out.parent / (out.stem + ".shards")
     shard_dir.mkdir(parents=True, exist_ok=True)
-    starts = range(0, len(items), shard)
-    for start in _progress(starts, "align", progress):
-        part = shard_dir / f"{start:06d}.npz"
-        if part.exists():
-            continue
-        faces, paths, idents, tvecs, has_t = [], [], [], [], []
-        for rel, ident in items[start:start + shard]:
-            img = cv2.imread(str(data / rel))
-            found = find_faces(detector, img) if img is not None else []
-            if not found:
-                continue
-            # the crops are centred on their face: take the face nearest the centre, not a background one
-            h, w = img.shape[:2]
-            face = min(found, key=lambda f: abs(f.box[0] + f.box[2] / 2 - w / 2) + abs(f.box[1] + f.box[3] / 2 - h / 2))
-            faces.append(face.aligned)
-            paths.append(rel)
-            idents.append(ident or "")
-            ti = t_index.get(rel)
-            tvecs.append(teacher["vectors"][ti] if ti is not None else np.zeros(128, np.float16))
-            has_t.append(ti is not None)
-        tmp = part.with_suffix(".tmp.npz")
-        np.savez(tmp, faces=np.stack(faces) if faces else np.zeros((0, 112, 112, 3), np.uint8),
-                 paths=np.array(paths, dtype=str), identities=np.array(idents, dtype=str),
-                 teacher=np.array(tvecs, np.float16).reshape(-1, 128), has_teacher=np.array(has_t, bool))
-        os.replace(tmp, part)
+    starts = list(range(0, len(items), shard))
+    todo = [(data, items[s:s + shard], shard_dir / f"{s:06d}.npz") for s in starts
+            if not (shard_dir / f"{s:06d}.npz").exists()]
+    workers = max(1, min(workers or os.cpu_count() or 1, len(todo) or 1))
+    if workers == 1:
+        for job in _progress(todo, "align", progress):
+            _align_shard(job)
+    else:
+        import multiprocessing as mp
+        with mp.get_context("spawn").Pool(workers) as pool:
+            for _ in _progress(pool.imap_unordered(_align_shard, todo), "align", progress, total=len(todo)):
+                pass
     parts = [np.load(shard_dir / f"{s:06d}.npz") for s in starts]
     merged = {k: np.concatenate([p[k] for p in parts]) for k in ("faces", "paths", "identities", "teacher", "has_teacher")}
     tmp = out.with_suffix(".tmp.npz")
@@ -95,11 +80,40 @@ def prepare(data: Path, out: Path, limit_ids: int | None = None, progress: bool 
     return stats
 
 
-def _progress(items, label: str, show: bool):
+def _align_shard(job: tuple[Path, list[tuple[str, str | None]], Path]) -> Path:
+    data, items, part = job
+    cv2.setNumThreads(1)
+    teacher = np.load(data / "teacher-dlib.npz")
+    t_index = {p: i for i, p in enumerate(teacher["paths"])}
+    detector = FaceDetector(threads=1)
+    faces, paths, idents, tvecs, has_t = [], [], [], [], []
+    for rel, ident in items:
+        img = cv2.imread(str(data / rel))
+        found = find_faces(detector, img) if img is not None else []
+        if not found:
+            continue
+        # the crops are centred on their face: take the face nearest the centre, not a background one
+        h, w = img.shape[:2]
+        face = min(found, key=lambda f: abs(f.box[0] + f.box[2] / 2 - w / 2) + abs(f.box[1] + f.box[3] / 2 - h / 2))
+        faces.append(face.aligned)
+        paths.append(rel)
+        idents.append(ident or "")
+        ti = t_index.get(rel)
+        tvecs.append(teacher["vectors"][ti] if ti is not None else np.zeros(128, np.float16))
+        has_t.append(ti is not None)
+    tmp = part.with_suffix(".tmp.npz")
+    np.savez(tmp, faces=np.stack(faces) if faces else np.zeros((0, 112, 112, 3), np.uint8),
+             paths=np.array(paths, dtype=str), identities=np.array(idents, dtype=str),
+             teacher=np.array(tvecs, np.float16).reshape(-1, 128), has_teacher=np.array(has_t, bool))
+    os.replace(tmp, part)
+    return part
+
+
+def _progress(items, label: str, show: bool, total: int | None = None):
     if not show:
         return items
     from rich.progress import track
-    return track(items, description=label, transient=False)
+    return track(items, description=label, transient=False, total=total)
 
 
 # ---------------------------------------------------------------- split, augmentation, model
@@ -195,15 +209,15 @@ class Trainer:
 
     def __init__(self, cache: Path, run: Path, size: int = 96, alpha: float = 0.5, dim: int = 128,
                  batch: int = 128, epochs: int = 40, lr: float = 0.05, distill: float = 40.0,
-                 cos_s: float = 32.0, cos_m: float = 0.35, seed: int = 0):
+                 ce: float = 1.0, cos_s: float = 32.0, cos_m: float = 0.35, seed: int = 0):
         import tensorflow as tf
         import keras
         self.tf, self.keras = tf, keras
         keras.utils.set_random_seed(seed)
         self.run, self.size, self.batch, self.epochs = run, size, batch, epochs
-        self.distill, self.cos_s, self.cos_m, self.seed = distill, cos_s, cos_m, seed
+        self.distill, self.ce, self.cos_s, self.cos_m, self.seed = distill, ce, cos_s, cos_m, seed
         self.config = dict(size=size, alpha=alpha, dim=dim, batch=batch, epochs=epochs, lr=lr,
-                           distill=distill, cos_s=cos_s, cos_m=cos_m, seed=seed, cache=str(cache))
+                           distill=distill, ce=ce, cos_s=cos_s, cos_m=cos_m, seed=seed, cache=str(cache))
         z = np.load(cache)
         self.faces = z["faces"]
         idents = z["identities"]
@@ -251,7 +265,9 @@ class Trainer:
             ce = tf.reduce_sum(ce * lab_f) / tf.maximum(tf.reduce_sum(lab_f), 1.0)
             t_f = tf.cast(has_t, tf.float32)
             dist = tf.reduce_sum((1.0 - tf.reduce_sum(e * tvec, axis=1)) * t_f) / tf.maximum(tf.reduce_sum(t_f), 1.0)
-            loss = ce + self.distill * dist + tf.add_n(self.model.losses) if self.model.losses else ce + self.distill * dist
+            loss = self.ce * ce + self.distill * dist
+            if self.model.losses:
+                loss = loss + tf.add_n(self.model.losses)
         vars_ = self.model.trainable_variables + [self.W]
         self.opt.apply_gradients(zip(tape.gradient(loss, vars_), vars_))
         self.step.assign_add(1)
@@ -480,6 +496,7 @@ def main(argv: list[str] | None = None) -> int:
     f.add_argument("--epochs", type=int, default=40)
     f.add_argument("--lr", type=float, default=0.05)
     f.add_argument("--distill", type=float, default=40.0, help="weight of the distillation loss")
+    f.add_argument("--ce", type=float, default=1.0, help="weight of the CosFace loss (0: distillation only)")
     f.add_argument("--seed", type=int, default=0)
     f.add_argument("--max-minutes", type=float, default=None, help="stop (checkpointed) after this long")
     f.add_argument("--init-from", type=Path, default=None, help="start a new run from this run's weights")
@@ -500,7 +517,7 @@ def main(argv: list[str] | None = None) -> int:
     a.add_argument("--limit-ids", type=int, default=None)
     for flag, typ, default in (("--size", int, 96), ("--alpha", float, 0.5), ("--dim", int, 128),
                                ("--batch", int, 128), ("--epochs", int, 40), ("--lr", float, 0.05),
-                               ("--distill", float, 40.0), ("--seed", int, 0), ("--max-minutes", float, None)):
+                               ("--distill", float, 40.0), ("--ce", float, 1.0), ("--seed", int, 0), ("--max-minutes", float, None)):
         a.add_argument(flag, type=typ, default=default)
     n = sub.add_parser("snapshot", help="latest weights without optimizer state -> a small run folder")
     n.add_argument("--run", type=Path, default=DEFAULT_RUN)
@@ -528,7 +545,7 @@ def main(argv: list[str] | None = None) -> int:
 
 def _run_config(args) -> dict:
     """A resumed run keeps the settings it started with; new runs take the command line's."""
-    keys = ("size", "alpha", "dim", "batch", "epochs", "lr", "distill", "seed")
+    keys = ("size", "alpha", "dim", "batch", "epochs", "lr", "distill", "ce", "seed")
     cfg = {k: getattr(args, k) for k in keys}
     saved = args.run / "config.json"
     if saved.exists():
