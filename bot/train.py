@@ -164,6 +164,8 @@ def augment(batch: np.ndarray, size: int, rng: np.random.Generator) -> np.ndarra
             h, w = int(rng.integers(20, 55)), int(rng.integers(20, 60))
             y, x = int(rng.integers(40, 112 - h + 1)), int(rng.integers(0, 112 - w + 1))
             f[y:y + h, x:x + w] = rng.uniform(40, 230, size=3)
+        if rng.random() < 0.12:
+            f = _glasses(f, rng)
         f = np.clip(f, 0, 255).astype(np.uint8)
         if rng.random() < 0.5:  # video codec / JPEG blocks
             ok, enc = cv2.imencode(".jpg", f, [cv2.IMWRITE_JPEG_QUALITY, int(rng.integers(15, 75))])
@@ -172,6 +174,29 @@ def augment(batch: np.ndarray, size: int, rng: np.random.Generator) -> np.ndarra
             f = cv2.resize(f, (size, size), interpolation=cv2.INTER_AREA)
         out[i] = f
     return out
+
+
+# Eye centres of the ArcFace 112x112 template (bot/faces.py aligns onto it), where glasses sit.
+_EYES = ((38.29, 51.70), (73.53, 51.50))
+
+
+def _glasses(f: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Spectacle frames (and sometimes tinted lenses) drawn over the template's eyes."""
+    img = np.ascontiguousarray(f)
+    colour = tuple(float(c) for c in rng.uniform(0, 90, size=3))
+    rx, ry = int(rng.integers(12, 17)), int(rng.integers(8, 12))
+    thick = int(rng.integers(1, 4))
+    dy = float(rng.uniform(-3, 3))
+    centres = [(int(round(x)), int(round(y + dy))) for x, y in _EYES]
+    if rng.random() < 0.3:
+        tint = img.copy()
+        for c in centres:
+            cv2.ellipse(tint, c, (rx, ry), 0, 0, 360, colour, -1)
+        img = cv2.addWeighted(img, 0.45, tint, 0.55, 0)
+    for c in centres:
+        cv2.ellipse(img, c, (rx, ry), 0, 0, 360, colour, thick)
+    cv2.line(img, (centres[0][0] + rx, centres[0][1]), (centres[1][0] - rx, centres[1][1]), colour, thick)
+    return img
 
 
 def resize_batch(batch: np.ndarray, size: int) -> np.ndarray:
@@ -327,6 +352,7 @@ class Trainer:
         history = json.loads((self.run / "history.json").read_text()) if (self.run / "history.json").exists() else []
         t0, seen, last_ckpt = time.time(), 0, time.time()
         losses = []
+        bar = _StepBar(self.total_steps, start_step) if sys.stdout.isatty() else None
         while True:
             item = q.get()
             if item is None:
@@ -337,8 +363,12 @@ class Trainer:
             step = int(self.step.numpy())
             if step % 20 == 0:
                 l = np.mean(losses[-20:], axis=0)
-                print(f"step {step}/{self.total_steps} epoch {step / self.steps_per_epoch:.2f} loss {l[0]:.3f} "
-                      f"ce {l[1]:.3f} distill {l[2]:.4f} {seen / (time.time() - t0):.1f} img/s", flush=True)
+                line = (f"step {step}/{self.total_steps} epoch {step / self.steps_per_epoch:.2f} loss {l[0]:.3f} "
+                        f"ce {l[1]:.3f} distill {l[2]:.4f} {seen / (time.time() - t0):.1f} img/s")
+                if bar:
+                    bar.update(step, line)
+                else:
+                    print(line, flush=True)
             done = step >= self.total_steps or (t_end and time.time() > t_end)
             if step % self.steps_per_epoch == 0 or done or time.time() - last_ckpt > 600:
                 self.manager.save(checkpoint_number=step)
@@ -353,7 +383,26 @@ class Trainer:
             if done:
                 break
         stop.set()
+        if bar:
+            bar.close()
         return history[-1] if history else {}
+
+
+class _StepBar:
+    """A rich progress bar over training steps on a terminal (logs get plain lines instead)."""
+
+    def __init__(self, total: int, done: int):
+        from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
+        self._p = Progress(TextColumn("fit"), BarColumn(), TextColumn("{task.percentage:>3.0f}%"),
+                           TimeRemainingColumn(), TextColumn("{task.description}"))
+        self._task = self._p.add_task("", total=total, completed=done)
+        self._p.start()
+
+    def update(self, step: int, line: str) -> None:
+        self._p.update(self._task, completed=step, description=line.split(" ", 2)[2])
+
+    def close(self) -> None:
+        self._p.stop()
 
 
 def verification_figures(emb: np.ndarray, ids: np.ndarray) -> dict:
