@@ -49,6 +49,9 @@ class Ctx:
 
     def store(self):
         from .store import Store
+        # a settings file that does not load stops every command before the store is opened, even
+        # one (forget, roster import) that needs no setting: the user meant some other setup
+        _ = self.settings
         return Store(self.home).open()
 
     def progress(self) -> Progress:
@@ -293,20 +296,27 @@ def sessions(ctx: typer.Context):
 @app.command()
 def report(ctx: typer.Context,
            session: str = typer.Argument(..., help="Session id or `last`."),
-           fmt: str = typer.Option("json", "--format", help="json, csv or html."),
+           fmt: Optional[str] = typer.Option(None, "--format",
+                                             help="json, csv or html (default: -o's suffix, else json)."),
            output: Optional[Path] = typer.Option(None, "-o", "--output", help="Write to this file.")):
-    """Participation report of one session; without -o, a summary table in the terminal."""
+    """Participation report of one session: a summary table in the terminal; with --format, that
+    format on stdout; with -o, a file."""
     from . import report as rep
     from .report import terminal
     from .report.metrics import session_report
-    if fmt not in ("json", "csv", "html"):
-        raise UserError(f"--format: {fmt!r} is not one of json, csv, html")
+    if fmt is not None and fmt not in rep.FORMATS:
+        raise UserError(f"--format: {fmt!r} is not one of {', '.join(rep.FORMATS)}")
     ref: int | str = int(session) if session.isdigit() else session
     with ctx.obj.store() as store:
-        if output is None:
+        if output is None and fmt is None:
             terminal.print_summary(session_report(store, ref), out)
             return
-        path = rep.write(store, ref, fmt, output)
+        if output is None:
+            # plain text, not rich: `report last --format json | jq` must get the JSON as it is
+            sys.stdout.write(rep.render(store, ref, fmt))
+            return
+        suffix = output.suffix.lower().lstrip(".")
+        path = rep.write(store, ref, fmt or (suffix if suffix in rep.FORMATS else "json"), output)
     out.print(f"wrote {path}")
 
 
@@ -351,13 +361,15 @@ def alerts_test(ctx: typer.Context):
     from .alerts.worker import send_test
     c: Ctx = ctx.obj
     results = send_test(build_channels(c.settings.alerts, print_fn=lambda line: out.print(line)))
-    failed = 0
     for r in results:
         status = "[green]ok[/]" if r.ok else f"[red]failed[/]: {r.error}"
         out.print(f"{r.channel}: {status} ({r.ms:.0f} ms)")
-        failed += not r.ok
+    failed = [r for r in results if not r.ok]
+    if len(failed) == 1:
+        raise UserError(f"alerts.{failed[0].channel}: {failed[0].error}")
     if failed:
-        raise typer.Exit(1)
+        raise UserError(f"alerts.channels: {len(failed)} channels failed: "
+                        + ", ".join(r.channel for r in failed))
 
 
 @app.command()

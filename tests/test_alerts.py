@@ -17,11 +17,13 @@ import time
 from datetime import datetime, timezone
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from xml.etree import ElementTree
 
 import cv2
+import numpy as np
 import pytest
 
-from bot.alerts import Alert, ChannelError, build_channels, format_text
+from bot.alerts import Alert, ChannelError, build_channels, describe, format_text
 from bot.alerts.console import ConsoleChannel
 from bot.alerts.desktop import DesktopChannel
 from bot.alerts.email import EmailChannel, build_message
@@ -152,7 +154,7 @@ def test_webhook_payload_shapes_reach_the_server(hook, fmt, evidence):
         assert body["evidence"] == str(evidence) and body["class"] == "DL-A"
         assert body["time"] == "2024-05-06T10:32:05+00:00"
     elif fmt == "slack":
-        assert body["text"] == format_text(alert)
+        assert body["text"] == format_text(alert).replace("<", "&lt;")   # "similarity 0.21 < threshold"
         assert [b["type"] for b in body["blocks"]] == ["header", "section", "section"]
         assert any("G1A021002" in f["text"] for f in body["blocks"][2]["fields"])
     elif fmt == "discord":
@@ -168,6 +170,19 @@ def test_webhook_payload_shapes_reach_the_server(hook, fmt, evidence):
         assert card["type"] == "AdaptiveCard" and card["version"] == "1.4"
         facts = {f["title"]: f["value"] for f in card["body"][2]["facts"]}
         assert facts["Identified as"] == "G1A021002" and facts["Threshold"] == "0.42"
+
+
+def test_webhook_display_names_cannot_mention_everyone(hook):
+    """A participant may name themselves "<!channel>" or "@everyone": the message shows it, pings nobody."""
+    alert = dataclasses.replace(make_alert(), display_name="<!channel> @everyone & co")
+    for fmt in ("slack", "discord"):
+        WebhookChannel(hook.url, fmt).deliver([alert])
+    slack, discord = (body for _, _, body in hook.requests)
+    mrkdwn = [slack["text"], slack["blocks"][1]["text"]["text"]] + [f["text"] for f in slack["blocks"][2]["fields"]]
+    assert not any("<!" in t for t in mrkdwn)
+    assert "&lt;!channel&gt; @everyone &amp; co" in slack["text"]
+    assert slack["blocks"][0]["text"] == {"type": "plain_text", "text": "rollcall MISMATCH: <!channel> @everyone & co"}
+    assert discord["allowed_mentions"] == {"parse": []} and "<!channel> @everyone & co" in discord["content"]
 
 
 def test_webhook_from_settings_reads_url_from_env(hook):
@@ -268,6 +283,138 @@ def test_server_that_never_answers_does_not_block_capture_or_other_channels():
     assert all(not r[3] and "timed out" in r[4] for r in hook_rows)
 
 
+class SilentServer:
+    """Accepts TCP connections and never says a word: a webhook or SMTP server that hangs."""
+
+    def __init__(self):
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(16)
+        self.port = self.sock.getsockname()[1]
+
+    def close(self):
+        self.sock.close()
+
+
+class StandInPipeline:
+    """The pipeline's interface without its models: each capture shows one new participant's tile as a
+    mismatch (with a tile crop), so with 1-of-1 confirmation every capture opens one alert."""
+
+    def __init__(self, crop):
+        from types import SimpleNamespace
+
+        self.models = SimpleNamespace(thresholds=SimpleNamespace(t_verify=0.42))
+        self.crop = crop
+        self.k = 0
+
+    def process(self, frame, keep_crops=False):
+        from bot.types import Observation, Verdict
+
+        self.k += 1
+        sid = f"S{self.k}"
+        o = Observation(tile_index=0, box=(0, 0, 320, 180), display_name=f"Student {self.k}", student_id=sid,
+                        camera_off=False, faces=1, face_box=(100, 40, 80, 80), face_px=80, blur=40.0,
+                        verdict=Verdict("mismatch", similarity=0.2, identified_as="S0"), participant=sid,
+                        crop=self.crop if keep_crops else None)
+        return [o], {"segment": 1.0}
+
+
+def test_dead_webhook_and_smtp_never_slow_capture_and_every_attempt_is_in_sqlite(tmp_path, evidence):
+    """A real Session over a real store: the webhook and the SMTP server both hang, and each capture still
+    takes what it takes without them; every failed attempt lands in the deliveries table."""
+    from bot.config import Settings, TrackingSettings
+    from bot.session import Session
+    from bot.store import Store
+
+    hook, smtp_srv = SilentServer(), SilentServer()
+    try:
+        with Store(tmp_path / "home") as store:
+            # enrolled thumbnails in plain colours, to find them in the evidence: claimed students green,
+            # S0 (whom every face matches instead) blue
+            from bot.types import Student
+            store.upsert_students([Student(f"S{k}", f"Student {k}") for k in range(5)])
+            for k in range(5):
+                colour = (255, 0, 0) if k == 0 else (0, 255, 0)
+                thumb = cv2.imencode(".jpg", np.full((112, 112, 3), colour, np.uint8))[1].tobytes()
+                store.add_embeddings(f"S{k}", np.ones((1, 8), np.float32), [f"h{k}"], [1.0], [thumb])
+            webhook = WebhookChannel(f"http://127.0.0.1:{hook.port}/hook", timeout_s=0.5)
+            mail = EmailChannel.from_settings(email_settings(smtp_srv.port), env={}, timeout_s=0.5)
+            lines = []
+            d = AlertDispatcher(settings(retries=0), [webhook, mail, ConsoleChannel(lines.append)],
+                                record=store.record_delivery)
+            sess = Session(StandInPipeline(cv2.imread(str(evidence))), store, d,
+                           Settings(tracking=TrackingSettings(confirm_n=1, window_m=1)), "DL-A", "test", 1.0)
+            took = []
+            for k in range(4):
+                t0 = time.perf_counter()
+                sess.capture(np.zeros((180, 320, 3), np.uint8), datetime(2024, 5, 6, 10, 0, k, tzinfo=timezone.utc))
+                took.append(time.perf_counter() - t0)
+            # each hung delivery takes 0.5 s, so waiting on them would show here
+            assert max(took) < 0.4, took
+            assert sess.alerts == 4
+            assert d.close(10) == 0
+            sess.close()
+            rows = {a["id"]: [(r["channel"], r["attempt"], r["ok"], r["error"]) for r in store.deliveries(a["id"])]
+                    for a in store.alerts(sess.id)}
+            evidence_jpegs = [cv2.imread(str(store.evidence_path(a["evidence"]))) for a in store.alerts(sess.id)]
+    finally:
+        hook.close()
+        smtp_srv.close()
+    assert len(rows) == 4 and len(lines) == 4
+    # what each alert carries: the similarity and threshold, and evidence with the tile crop beside
+    # the claimed student's enrolled face and the face it matched instead
+    assert all("similarity 0.20 < threshold 0.42" in ln for ln in lines)
+    for img in evidence_jpegs:
+        tile_w = round(160 * 2 * 240 / 160)                   # the crop (2:1) scaled to 240 px high
+        assert img.shape == (240 + 28, tile_w + 8 + 2 * (240 + 8), 3)
+        green, blue = img[100, tile_w + 8 + 120], img[100, tile_w + 8 + 248 + 120]
+        assert green[1] > 200 > green[0] and blue[0] > 200 > blue[1]
+    for got in rows.values():
+        by_channel = {c: (attempt, ok, error) for c, attempt, ok, error in got}
+        assert sorted(by_channel) == ["console", "email", "webhook"]
+        assert by_channel["console"] == (1, True, "")
+        for ch in ("webhook", "email"):
+            attempt, ok, error = by_channel[ch]
+            assert attempt == 1 and not ok and "timed out" in error, got
+
+
+@pytest.mark.parametrize("keep_evidence", [True, False])
+def test_no_frame_is_stored_and_evidence_only_for_alerts(tmp_path, evidence, keep_evidence):
+    """Six captures, two alerts (1-of-1 tracking, every 3rd capture a new mismatch): with
+    retention.evidence on, exactly one JPEG per alert under evidence/ and no image in the database;
+    off, no image anywhere."""
+    from bot.config import RetentionSettings, Settings, TrackingSettings
+    from bot.session import Session
+    from bot.store import DB_NAME, Store
+
+    class EveryThird(StandInPipeline):
+        def process(self, frame, keep_crops=False):
+            obs, ms = super().process(frame, keep_crops)
+            if self.k % 3:
+                obs[0].verdict = dataclasses.replace(obs[0].verdict, verdict="verified")
+            return obs, ms
+
+    home = tmp_path / "home"
+    with Store(home) as store:
+        s = Settings(tracking=TrackingSettings(confirm_n=1, window_m=1),
+                     retention=RetentionSettings(evidence=keep_evidence))
+        sess = Session(EveryThird(cv2.imread(str(evidence))), store, None, s, None, "test", 1.0)
+        frame = cv2.imread(str(evidence))   # a real picture, so that storing it would show
+        for k in range(6):
+            sess.capture(frame, datetime(2024, 5, 6, 10, 0, k, tzinfo=timezone.utc))
+        sess.close()
+        alerts = store.alerts(sess.id)
+    assert len(alerts) == 2
+    files = sorted(p.relative_to(home).as_posix() for p in home.rglob("*") if p.is_file()
+                   and not p.name.startswith(DB_NAME))
+    if keep_evidence:
+        assert files == sorted(a["evidence"] for a in alerts) == [f"evidence/{sess.id}/{a['id']}.jpg" for a in alerts]
+    else:
+        assert files == [] and all(a["evidence"] is None for a in alerts)
+    raw = b"".join(p.read_bytes() for p in home.glob(DB_NAME + "*"))
+    assert b"\xff\xd8\xff" not in raw and frame.tobytes()[:4096] not in raw
+
+
 def test_rate_limit_holds_the_rest_in_the_queue(hook):
     rec = Recorder()
     d = AlertDispatcher(settings(rate_limit_per_min=2), [WebhookChannel(hook.url)], rec)
@@ -335,7 +482,8 @@ def test_email_one_message_per_alert_with_inline_evidence(smtp, evidence):
     assert sender == "rollcall@uni.example" and rcpts == ["lecturer@uni.example"]
     msg = parse(raw)
     assert msg["Subject"] == "rollcall MISMATCH: Mareta Aliana (DL-A)"
-    assert msg["To"] == "lecturer@uni.example" and msg["Message-ID"]
+    assert msg["To"] == "lecturer@uni.example" and msg["From"] == "rollcall@uni.example"
+    assert msg["Message-ID"].endswith("@uni.example>") and msg["Date"].datetime is not None
     assert msg.get_content_type() == "multipart/alternative"
     text, related = msg.get_payload()
     assert text.get_content().strip() == format_text(make_alert(1, evidence=evidence))
@@ -472,14 +620,131 @@ def test_desktop_on_macos_passes_texts_as_osascript_arguments(tmp_path):
     assert 'do shell script' in argv[6] and len(argv) == 8
     with pytest.raises(ConfigError, match="osascript"):
         DesktopChannel.from_settings(s.desktop, env={"PATH": str(tmp_path / "none")}, platform="darwin")
-    with pytest.raises(ConfigError, match="Windows"):
-        DesktopChannel.from_settings(s.desktop, env={"PATH": str(tmp_path)}, platform="win32")
+
+
+@pytest.fixture
+def windows_toasts(monkeypatch):
+    """Windows' toast service, stood in for by a desktop-notifier backend that keeps what it is sent:
+    the real desktop-notifier (its sync API, its error handling) runs above it, as on Windows."""
+    desktop_notifier = pytest.importorskip("desktop_notifier", reason="pip install -e '.[dev]'")
+    from desktop_notifier import main
+    from desktop_notifier.backends.base import DesktopNotifierBackend
+
+    class Shown:
+        notifications = []
+        fail_with: Exception | None = None
+        threads = set()
+
+    class StandIn(DesktopNotifierBackend):
+        async def request_authorisation(self):
+            return True
+
+        async def has_authorisation(self):
+            return True
+
+        async def _send(self, notification):
+            Shown.threads.add(threading.get_ident())
+            if Shown.fail_with is not None:
+                raise Shown.fail_with
+            Shown.notifications.append((self.app_name, notification))
+
+        async def _clear(self, identifier):
+            pass
+
+        async def _clear_all(self):
+            pass
+
+        async def _get_capabilities(self):
+            return frozenset()
+
+    monkeypatch.setattr(main, "get_backend_class", lambda: StandIn)
+    assert desktop_notifier.DesktopNotifierSync  # the API the channel calls is there
+    return Shown
+
+
+def test_desktop_on_windows_sends_a_toast_through_desktop_notifier(windows_toasts, evidence):
+    from desktop_notifier import Urgency
+
+    s = settings(channels=("desktop",))
+    ch = DesktopChannel.from_settings(s.desktop, env={"PATH": ""}, platform="win32")
+    alert = dataclasses.replace(make_alert(evidence=evidence), display_name='Ana <b>&amp; "x"')
+    rec = Recorder()
+    d = AlertDispatcher(settings(), [ch], rec)
+    d.submit(alert)
+    assert d.close(5) == 0
+    assert rec.rows == [(1, "desktop", 1, True, None)]
+    (app, note), = windows_toasts.notifications
+    assert app == "rollcall"
+    assert note.title == 'rollcall MISMATCH: Ana <b>&amp; "x"'   # verbatim: the library escapes it
+    assert note.message.startswith("the face is G1A021002, not G1A021038")
+    assert format_text(alert) in note.message
+    assert note.urgency == Urgency.Critical
+    assert note.attachment.path == evidence.resolve()
+    assert threading.get_ident() not in windows_toasts.threads      # sent by the worker, not here
+    # the test alert is a normal one, and has no image
+    result, = send_test([ch])
+    assert result.ok and windows_toasts.notifications[-1][1].urgency == Urgency.Normal
+    assert windows_toasts.notifications[-1][1].attachment is None
+
+
+def test_desktop_on_windows_a_refused_toast_is_a_failed_attempt(windows_toasts, caplog):
+    """desktop-notifier only logs a toast that Windows refused; the channel must not call it sent."""
+    windows_toasts.fail_with = OSError("[WinError -2143420155] The notification platform is unavailable")
+    ch = DesktopChannel.from_settings(settings().desktop, env={}, platform="win32")
+    rec = Recorder()
+    d = AlertDispatcher(settings(retries=1), [ch], rec, backoff_s=0.05)
+    d.submit(make_alert())
+    rows = rec.wait(2)
+    assert d.close(2) == 0
+    assert [(r[2], r[3]) for r in rows] == [(1, False), (2, False)]
+    assert "Windows did not show the notification" in rows[0][4]
+    assert "notification platform is unavailable" in rows[0][4]
+    # the reason is recorded; the library's warning with its traceback never reaches the terminal
+    assert not [r for r in caplog.records if r.name.startswith("desktop_notifier")]
+
+
+def test_desktop_on_windows_setup_errors_name_the_fix(windows_toasts, monkeypatch):
+    from desktop_notifier import main
+    from desktop_notifier.backends.dummy import DummyNotificationCenter
+
+    s = settings(channels=("desktop",))
+    monkeypatch.setattr(main, "get_backend_class", lambda: DummyNotificationCenter)  # before Windows 10
+    with pytest.raises(ConfigError, match=r"^alerts\.channels: .*Windows 10 or later"):
+        DesktopChannel.from_settings(s.desktop, env={}, platform="win32")
+
+    def no_winrt():
+        raise ImportError("No module named 'winrt'", name="winrt")
+    monkeypatch.setattr(main, "get_backend_class", no_winrt)
+    with pytest.raises(ConfigError, match=r"^alerts\.channels: .*WinRT bindings .*missing: winrt\)$"):
+        DesktopChannel.from_settings(s.desktop, env={}, platform="win32")
+    for mod in [m for m in sys.modules if m == "desktop_notifier" or m.startswith("desktop_notifier.")]:
+        monkeypatch.setitem(sys.modules, mod, None)   # as if the package were not installed
+    with pytest.raises(ConfigError, match=r"^alerts\.channels: .*pip install desktop-notifier"):
+        DesktopChannel.from_settings(s.desktop, env={}, platform="win32")
+
+
+NAME_HAS_OWNER = ["dbus-send", "--session", "--print-reply=literal", "--dest=org.freedesktop.DBus",
+                  "/org/freedesktop/DBus", "org.freedesktop.DBus.NameHasOwner",
+                  "string:org.freedesktop.Notifications"]
+
+
+def notification_server_up(env=None, timeout: float = 5.0) -> bool:
+    """Wait until our dunst owns the notifications name. Asked of the bus itself: a call to the name
+    (dunstctl) would make D-Bus activate a second dunst that races ours for it."""
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        done = subprocess.run(NAME_HAS_OWNER, env=env, capture_output=True, text=True)
+        if "true" in done.stdout:
+            return True
+        time.sleep(0.05)
+    return False
 
 
 @pytest.fixture(scope="module")
 def notification_daemon(tmp_path_factory):
     """Xvfb + a private D-Bus session + dunst: a real desktop notification server."""
-    missing = [b for b in ("Xvfb", "dbus-daemon", "dunst", "dunstctl", "notify-send") if not shutil.which(b)]
+    missing = [b for b in ("Xvfb", "dbus-daemon", "dbus-send", "dunst", "dunstctl", "notify-send")
+               if not shutil.which(b)]
     if missing:
         pytest.skip(f"needs {', '.join(missing)} (Debian: xvfb dbus dunst libnotify-bin)")
     procs = []
@@ -499,11 +764,8 @@ def notification_daemon(tmp_path_factory):
     procs.append(subprocess.Popen(["dunst", "-config", str(conf)], env=env, stdout=subprocess.DEVNULL,
                                   stderr=subprocess.DEVNULL))
     try:
-        end = time.monotonic() + 5
-        while subprocess.run(["dunstctl", "count"], env=env, capture_output=True).returncode != 0:
-            if time.monotonic() > end:
-                pytest.skip("dunst did not come up on the private D-Bus session")
-            time.sleep(0.1)
+        if not notification_server_up(env):
+            pytest.skip("dunst did not come up on the private D-Bus session")
         yield env
     finally:
         for p in reversed(procs):
@@ -514,7 +776,7 @@ def notification_daemon(tmp_path_factory):
 def test_desktop_notification_reaches_the_daemon(notification_daemon, evidence):
     env = notification_daemon
     ch = DesktopChannel(timeout_s=0, env=env)
-    alert = Alert(**{**make_alert(evidence=evidence).__dict__, "display_name": "-rf Mareta"})
+    alert = Alert(**{**make_alert(evidence=evidence).__dict__, "display_name": "-rf <b>Mareta</b> & co"})
     ch.deliver([alert])
     subprocess.run(["dunstctl", "close-all"], env=env, check=True)
     hist = {}
@@ -525,8 +787,52 @@ def test_desktop_notification_reaches_the_daemon(notification_daemon, evidence):
         time.sleep(0.05)
     note, = hist
     assert note["appname"]["data"] == "rollcall"
-    assert note["summary"]["data"] == "rollcall MISMATCH: -rf Mareta"
+    assert note["summary"]["data"] == "rollcall MISMATCH: -rf <b>Mareta</b> & co"
     assert "the face is G1A021002, not G1A021038" in note["body"]["data"]
+    # dunst's "message" is the markup it renders (summary, newline, body): the body must be valid markup
+    # whose text is the alert's text, the "<" of "< threshold" and the display name shown as typed
+    body_markup = note["message"]["data"].split("\n", 1)[1]
+    shown = "".join(ElementTree.fromstring(f"<m>{body_markup}</m>").itertext())
+    assert shown == describe(alert) + "\n" + format_text(alert)
+
+
+DBUS_RUN_SESSION_SCRIPT = """
+import json, os, subprocess, sys, time
+from bot.alerts.desktop import DesktopChannel
+from tests.test_alerts import make_alert, notification_server_up
+conf = sys.argv[1]
+dunst = subprocess.Popen(["dunst", "-config", conf], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+try:
+    assert notification_server_up(), "dunst did not come up"
+    DesktopChannel(timeout_s=0).deliver([make_alert(kind="unknown_face")])
+    subprocess.run(["dunstctl", "close-all"], check=True)
+    hist, end = [], time.monotonic() + 3
+    while not hist and time.monotonic() < end:
+        hist = json.loads(subprocess.run(["dunstctl", "history"], capture_output=True, text=True).stdout)["data"][0]
+        time.sleep(0.05)
+    print(json.dumps([{k: n[k]["data"] for k in ("appname", "summary", "body")} for n in hist]))
+finally:
+    dunst.terminate()
+    dunst.wait(5)
+"""
+
+
+def test_desktop_notification_under_dbus_run_session(notification_daemon, tmp_path):
+    """The way a lecturer's session bus is usually made: `dbus-run-session`, with the bus address only
+    in the environment the channel inherits."""
+    if not shutil.which("dbus-run-session"):
+        pytest.skip("dbus-run-session not installed (Debian: dbus)")
+    conf = tmp_path / "dunstrc"
+    conf.write_text("")
+    env = {k: v for k, v in os.environ.items() if k != "DBUS_SESSION_BUS_ADDRESS"}
+    env.update(DISPLAY=notification_daemon["DISPLAY"], PYTHONPATH=str(Path(__file__).resolve().parent.parent))
+    done = subprocess.run(["dbus-run-session", "--", sys.executable, "-c", DBUS_RUN_SESSION_SCRIPT, str(conf)],
+                          env=env, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    note, = json.loads(done.stdout.strip().splitlines()[-1])
+    assert note["appname"] == "rollcall"
+    assert note["summary"] == "rollcall UNKNOWN FACE: Mareta Aliana"
+    assert "matches no enrolled student (expected G1A021038)" in note["body"]
 
 
 def test_desktop_without_a_daemon_fails_the_attempt(tmp_path):

@@ -86,9 +86,10 @@ def test_unreachable_smtp_host_reported_per_channel(capsys, tmp_path, home):
     cfg = tmp_path / "s.toml"
     cfg.write_text("[alerts]\nchannels = ['email']\n[alerts.email]\nhost = '127.0.0.1'\nport = 9\n"
                    "security = 'none'\nto = ['lecturer@example.org']\nuser_env = ''\npassword_env = ''\n")
-    rc, out, _ = run(capsys, "--home", home, "--config", cfg, "alerts", "test")
+    rc, out, err = run(capsys, "--home", home, "--config", cfg, "alerts", "test")
     assert rc == 1
     assert "email: failed" in out
+    one_error_line(err, "alerts.email: 127.0.0.1:9:")
 
 
 def test_corrupt_image_inspect(capsys, tmp_path, home):
@@ -228,3 +229,104 @@ def test_forget_and_purge_from_the_command_line(capsys, tmp_path, home):
     rc, _, err = run(capsys, "--home", home, "purge", "--older-than", "-1")
     assert rc == 1
     one_error_line(err, "--older-than")
+
+
+def _stored(home):
+    """Everything stored under home: the database's content and the evidence files."""
+    db = sqlite3.connect(home / "rollcall.db")
+    try:
+        dump = list(db.iterdump())
+    finally:
+        db.close()
+    return dump, sorted((p.relative_to(home), p.read_bytes()) for p in (home / "evidence").rglob("*") if p.is_file())
+
+
+@pytest.fixture
+def stored_home(home):
+    """A home with a roster, one session with an alert, its evidence and a delivery."""
+    from bot.store import Store
+    from bot.types import Observation, Student, Verdict
+
+    with Store(home) as store:
+        store.upsert_students([Student("A1", "Ana Putri"), Student("B2", "Budi Santoso")], "DL-A")
+        sid = store.start_session("DL-A", "video:x.mp4", 10, started="2024-05-01T10:00:00Z")
+        cap = store.add_capture(sid, "2024-05-01T10:00:10Z", {}, [Observation(
+            0, (0, 0, 320, 180), "Ana Putri", "A1", False, 1, (10, 10, 80, 80), 80, 40.0,
+            Verdict("mismatch", 0.2, "B2"), "A1")])
+        aid = store.add_alert(sid, "2024-05-01T10:00:10Z", "mismatch", capture_id=cap, student_id="A1",
+                              display_name="Ana Putri", identified_as="B2", similarity=0.2, threshold=0.42)
+        store.save_evidence(sid, aid, b"\xff\xd8 not really a jpeg")
+        store.record_delivery(aid, "console", 1, True)
+        store.end_session(sid, "done", ended="2024-05-01T10:01:00Z")
+    return home
+
+
+@pytest.mark.parametrize("case", ["malformed settings", "unknown channel", "webhook not http",
+                                  "unreachable smtp", "missing session", "unknown student"])
+def test_bad_input_touches_nothing_stored(capsys, tmp_path, stored_home, monkeypatch, case):
+    home = stored_home
+    before = _stored(home)
+    shots = tmp_path / "shots"
+    shots.mkdir()
+    cv2.imwrite(str(shots / "1.png"), np.zeros((720, 1280, 3), np.uint8))
+    cfg = tmp_path / "s.toml"
+    monkeypatch.setenv("ROLLCALL_WEBHOOK_URL", "file:///etc/passwd")
+    args, needle, out_needle = {
+        # forget would delete A1 if the broken file were ignored
+        "malformed settings": (("--config", cfg, "forget", "A1"), "not valid TOML", None),
+        "unknown channel": (("--config", cfg, "replay", shots), "'pigeon'", None),
+        "webhook not http": (("--config", cfg, "replay", shots), "ROLLCALL_WEBHOOK_URL", None),
+        "unreachable smtp": (("--config", cfg, "alerts", "test"), "alerts.email: smtp.invalid:25:",
+                             "email: failed: smtp.invalid:25"),
+        "missing session": (("report", "42"), "session 42", None),
+        "unknown student": (("forget", "Nobody Here"), "Nobody Here", None),
+    }[case]
+    cfg.write_text({
+        "malformed settings": "[alerts\nchannels = 3\n",
+        "unknown channel": "[alerts]\nchannels = ['console', 'pigeon']\n",
+        "webhook not http": "[alerts]\nchannels = ['webhook']\n",
+        "unreachable smtp": "[alerts]\nchannels = ['email']\n[alerts.email]\nhost = 'smtp.invalid'\nport = 25\n"
+                            "security = 'none'\nto = ['lecturer@example.org']\nuser_env = ''\n",
+    }.get(case, ""))
+    rc, out, err = run(capsys, "--home", home, *args)
+    assert rc == 1
+    if needle:
+        one_error_line(err, needle)
+    if out_needle:
+        assert out_needle in out and "Traceback" not in err
+    assert _stored(home) == before
+    assert "file:///etc/passwd" not in err + out    # the webhook URL is a secret: named, never shown
+
+
+def test_alerts_test_prints_each_channel(capsys, tmp_path, home, monkeypatch):
+    """Every configured channel gets the test alert; each result is one line; one failure is exit 1."""
+    from aiosmtpd.controller import Controller
+
+    from tests.test_alerts import Hook, Inbox, free_port
+
+    hook, inbox = Hook(), Inbox()
+    smtp = Controller(inbox, hostname="127.0.0.1", port=free_port())
+    smtp.start()
+    cfg = tmp_path / "s.toml"
+    monkeypatch.setenv("ROLLCALL_WEBHOOK_URL", hook.url)
+
+    def config(smtp_port):
+        cfg.write_text("[alerts]\nchannels = ['console', 'webhook', 'email']\n[alerts.webhook]\nformat = 'slack'\n"
+                       f"[alerts.email]\nhost = '127.0.0.1'\nport = {smtp_port}\nsecurity = 'none'\n"
+                       "to = ['lecturer@example.org']\nuser_env = ''\n")
+    try:
+        config(smtp.port)
+        rc, out, err = run(capsys, "--home", home, "--config", cfg, "alerts", "test")
+        assert rc == 0, err
+        results = [ln for ln in out.splitlines() if ln.startswith(("console:", "webhook:", "email:"))]
+        assert [r.split(" (")[0] for r in results] == ["console: ok", "webhook: ok", "email: ok"]
+        assert "TEST" in out                                   # the console channel's own line
+        assert "TEST" in hook.requests[0][2]["text"] and len(inbox.messages) == 1
+        config(free_port())                                    # the SMTP server is gone
+        rc, out, err = run(capsys, "--home", home, "--config", cfg, "alerts", "test")
+        assert rc == 1
+        assert "webhook: ok" in out and "email: failed: 127.0.0.1:" in out
+        one_error_line(err, "alerts.email: 127.0.0.1:")
+    finally:
+        smtp.stop()
+        hook.close()

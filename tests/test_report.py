@@ -206,3 +206,29 @@ def test_timeline_runs_merge_equal_verdicts():
     assert [(r["x"], r["w"], r["verdict"], r["first"], r["last"]) for r in runs] == [
         (0.0, 20.0, "verified", 1, 2), (30.0, 10.0, "mismatch", 4, 4)]
     assert csv_report.FIELDS[-1] == "display_names"
+
+
+def test_report_command_summary_stdout_or_file(lecture, tmp_path, capsys):
+    """`report` alone: the table; `--format F`: F on stdout, as is (pipe it to jq); `-o FILE`: a file,
+    its format from --format or else the file's suffix."""
+    from bot.cli import main
+
+    home = str(lecture["store"].home)
+    want = expected(lecture["session"], lecture["alert"])
+    assert main(["--home", home, "report", "last"]) == 0
+    table = capsys.readouterr().out
+    assert "Mareta Aliana" in table and "flagged" in table and "Alerts (1)" in table
+    assert main(["--home", home, "report", "last", "--format", "json"]) == 0
+    assert json.loads(capsys.readouterr().out) == want
+    assert main(["--home", home, "report", str(lecture["session"]), "--format", "csv"]) == 0
+    assert capsys.readouterr().out.splitlines()[0].startswith("student_id,name,status,present_s")
+    out = tmp_path / "out"
+    assert main(["--home", home, "report", "last", "-o", str(out / "r.html")]) == 0
+    assert (out / "r.html").read_text(encoding="utf-8").startswith("<!DOCTYPE html>")
+    assert main(["--home", home, "report", "last", "-o", str(out / "r.txt")]) == 0
+    assert json.loads((out / "r.txt").read_text(encoding="utf-8")) == want
+    assert main(["--home", home, "report", "last", "--format", "csv", "-o", str(out / "r.json")]) == 0
+    assert (out / "r.json").read_text(encoding="utf-8").startswith("student_id,")
+    capsys.readouterr()
+    assert main(["--home", home, "report", "last", "--format", "pdf"]) == 1
+    assert capsys.readouterr().err.strip() == "rollcall: error: --format: 'pdf' is not one of json, csv, html"

@@ -246,6 +246,28 @@ def test_purge_deletes_old_records_and_evidence(tmp_path, data_dir):
             store.purge(-1)
 
 
+def test_purge_leaves_no_byte_of_the_old_records(tmp_path, data_dir):
+    students = roster(data_dir)
+    with Store(tmp_path) as store:
+        store.upsert_students(students, "DL-A")
+        old = _session_with_alerts(store, students, data_dir, "2024-01-10")
+        store.add_capture(old["session"], "2024-01-10T10:00:40Z", {}, [obs(0, None, "unlabeled", display="Zq-OLD-guest")])
+        store.record_delivery(old["alert"], "email", 1, False, "Kq-OLD-smtp-refused")
+        _session_with_alerts(store, students, data_dir, "2024-03-01")
+        secrets = [b"Zq-OLD-guest", b"Kq-OLD-smtp-refused", b"video:2024-01-10.mp4", b"2024-01-10T10:00"]
+        before = raw_bytes(tmp_path)
+        assert all(x in before for x in secrets)          # the test can fail
+
+        store.purge(30, now="2024-03-05T00:00:00Z")
+        after = raw_bytes(tmp_path)
+        assert [x for x in secrets if x in after] == []
+        assert b"video:2024-03-01.mp4" in after and b"2024-03-01T10:00" in after
+        wal = tmp_path / (DB_NAME + "-wal")
+        assert not wal.exists() or wal.stat().st_size == 0
+        # VACUUM ran: no free pages left behind (deleting alone would leave them, zeroed or not)
+        assert store.db.execute("PRAGMA freelist_count").fetchone()[0] == 0
+
+
 def test_forget_leaves_no_byte_of_the_student(tmp_path, data_dir):
     students = roster(data_dir)
     a, b, c = students[0], students[1], students[2]
@@ -271,6 +293,7 @@ def test_forget_leaves_no_byte_of_the_student(tmp_path, data_dir):
         assert a.name.encode() not in after and a.student_id.encode() not in after
         wal = tmp_path / (DB_NAME + "-wal")
         assert not wal.exists() or wal.stat().st_size == 0
+        assert store.db.execute("PRAGMA freelist_count").fetchone()[0] == 0   # VACUUM ran
         # everyone else is still there
         assert c.name.encode() in after and b.student_id.encode() in after
         assert store.get_student(a.student_id) is None

@@ -1,10 +1,12 @@
 """Desktop channel: a notification through the desktop's own notifier.
 
 Linux (and other freedesktop systems): notify-send (libnotify). macOS: osascript's `display notification`,
-the texts passed as arguments, never spliced into the script. Windows: not yet.
+the texts passed as arguments, never spliced into the script. Windows: a toast through desktop-notifier
+(windows.py).
 """
 from __future__ import annotations
 
+import html
 import os
 import shutil
 import subprocess
@@ -25,15 +27,20 @@ class DesktopChannel:
         self.command = command
         self.call_timeout_s = call_timeout_s
         self.macos = platform == "darwin"
+        self.toaster = None
+        if platform == "win32":
+            from .windows import Toaster
+            self.toaster = Toaster()
 
     @classmethod
     def from_settings(cls, settings, env: Mapping[str, str] | None = None,
                       platform: str = sys.platform) -> "DesktopChannel":
         from bot.config import ConfigError
 
-        if platform.startswith("win"):
-            raise ConfigError("alerts.channels: the desktop channel does not support Windows yet; "
-                              "use webhook or email")
+        if platform == "win32":
+            from . import windows
+            windows.check()
+            return cls(settings.timeout_s, env, "desktop-notifier", platform=platform)
         tool, hint = ("osascript", "it comes with macOS") if platform == "darwin" else \
             ("notify-send", "Debian/Ubuntu: apt install libnotify-bin")
         path = shutil.which(tool, path=(env or os.environ).get("PATH"))
@@ -53,12 +60,21 @@ class DesktopChannel:
             args.append(f"--expire-time={int(self.timeout_s * 1000)}")
         if alert.evidence_path and alert.evidence_path.exists():
             args.append(f"--icon={alert.evidence_path.resolve()}")
-        body = describe(alert) + "\n" + format_text(alert)
+        # Most notification servers read the body as markup: unescaped, the "<" of "0.21 < threshold"
+        # breaks every alert's body, and a display name like "<b>x</b>" would be rendered, not shown.
+        body = html.escape(describe(alert) + "\n" + format_text(alert), quote=False)
         # "--" so that a display name starting with "-" is never taken for an option
         return args + ["--", title(alert), body]
 
     def deliver(self, alerts: list[Alert]) -> None:
         for alert in alerts:
+            if self.toaster is not None:
+                ev = alert.evidence_path
+                self.toaster.send(title(alert), describe(alert) + "\n" + format_text(alert),
+                                  critical=alert.kind != "test",
+                                  image=ev.resolve() if ev and ev.is_file() else None,
+                                  timeout_s=self.timeout_s)
+                continue
             try:
                 done = subprocess.run(self.argv(alert), env=self.env, capture_output=True, text=True,
                                       timeout=self.call_timeout_s)
@@ -66,8 +82,9 @@ class DesktopChannel:
                 raise ChannelError(f"{self.command} not found (Debian/Ubuntu: apt install libnotify-bin)") \
                     from None
             except subprocess.TimeoutExpired:
-                raise ChannelError(f"notify-send did not return in {self.call_timeout_s:g} s") from None
+                raise ChannelError(f"{os.path.basename(self.command)} did not return in "
+                                   f"{self.call_timeout_s:g} s") from None
             if done.returncode != 0:
                 why = (done.stderr or done.stdout).strip().splitlines()
                 raise ChannelError(f"{os.path.basename(self.command)} failed "
-                               f"({why[-1] if why else f'exit {done.returncode}'})")
+                                   f"({why[-1] if why else f'exit {done.returncode}'})")

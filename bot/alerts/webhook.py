@@ -35,6 +35,10 @@ def _facts(alert: Alert) -> list[tuple[str, str]]:
     return rows
 
 
+def _slack_escape(text: str) -> str:
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
 def payload(alert: Alert, fmt: str = "json") -> dict:
     """The JSON body for `fmt` ("json", "slack", "discord", "teams")."""
     text = format_text(alert)
@@ -46,12 +50,14 @@ def payload(alert: Alert, fmt: str = "json") -> dict:
                 "threshold": alert.threshold, "class": alert.class_name or None,
                 "evidence": str(alert.evidence_path) if alert.evidence_path else None, "text": text}
     if fmt == "slack":
-        # `text` is the notification fallback; blocks are what the channel shows
-        return {"text": text,
+        # `text` is the notification fallback; blocks are what the channel shows. Both are mrkdwn, where
+        # a display name "<!channel>" would ping everyone: Slack asks for &, <, > escaped.
+        return {"text": _slack_escape(text),
                 "blocks": [{"type": "header", "text": {"type": "plain_text", "text": title(alert)[:150]}},
-                           {"type": "section", "text": {"type": "mrkdwn", "text": describe(alert)}},
+                           {"type": "section", "text": {"type": "mrkdwn", "text": _slack_escape(describe(alert))}},
                            {"type": "section", "fields": [
-                               {"type": "mrkdwn", "text": f"*{k}*\n{v}"} for k, v in _facts(alert)[:10]]}]}
+                               {"type": "mrkdwn", "text": f"*{k}*\n{_slack_escape(v)}"}
+                               for k, v in _facts(alert)[:10]]}]}
     if fmt == "discord":
         return {"content": text[:2000], "allowed_mentions": {"parse": []},
                 "embeds": [{"title": title(alert)[:256], "description": describe(alert)[:4096],
