@@ -4,16 +4,21 @@ Tiles sit on a plain gallery background (Zoom's near-black window, Meet's grey p
 separated from it and from each other by gaps of that colour (PRIOR-ART.md, "Finding tiles"). So:
 1. The background is the most frequent colour of the frame; a pixel is background when every channel
    is within a small tolerance of it (tight: Zoom's camera-off tile background is only 8 levels
-   lighter than its window). The mask is taken at full resolution and pooled to a working copy so
-   that gaps of a few pixels survive.
+   lighter than its window); a histogram bucket holding two flat colours is tried colour by colour.
+   The mask is taken at full resolution and pooled to a working copy so that gaps of a few pixels
+   survive.
 2. Connected components of the non-background mask separate what the background separates (a Zoom
    window on a textured desktop); inside each large component a recursive XY-cut splits at rows, then
-   columns, that are almost all background: rows of tiles, tiles, the toolbar, the title bar.
+   columns, that are almost all background: rows of tiles, tiles, the toolbar, the title bar. A
+   leaf of no tile shape is cut further where a stack's gap is only mostly background, or where its
+   width of content steps (a centred last row whose gap a recording's blur filled in).
 3. Leaves of tile shape are tiles; the modal tile size then splits gapless blocks of k tiles and
-   accepts tiles clipped by the frame edge. A lone big leaf may be a whole gapless grid: it is cut
+   accepts tiles clipped by the frame edge (in a corner, when they line up with a row and a
+   column of tiles). A lone big leaf may be a whole gapless grid: it is cut
    on the finest even ~16:9 lattice whose inner lines are all colour steps.
 4. The lattice (pitch and phase) fitted to the tiles found is walked outwards: cells holding centred
    content join the tiles (camera-off tiles the colour of the page, videos merged with neighbours).
+   On a textured region around the tiles (a desktop) a floating video shows only as straight edges.
 5. Each side is snapped to the strongest colour step within a few pixels at full resolution; a tile
    is camera-off when its margins are flat and what is not flat is centred (or a drawn placeholder).
 """
@@ -29,6 +34,7 @@ _WORK_W = 960          # working copy about this wide: the frame is pooled by an
 _BG_TOL = 5            # max channel distance (0-255) to the background colour that still counts as
                        # background: Zoom's camera-off tile (34) against its window (26) is 8
 _GAP_FILL = 0.97       # a gap row / column is at least this fraction background
+_WEAK_GAP = 0.8        # ... and a broken one, trusted only where it cuts a stack into tiles
 _ASPECT = (1.0, 2.3)   # tile width / height (16:9 mostly; Meet's sidebar tiles are squarer)
 _SIZE_TOL = 0.12       # relative size difference still "the same tile size" (a speaker border adds ~6%)
 _MAX_DEPTH = 8
@@ -46,19 +52,20 @@ def segment(frame: np.ndarray, settings: TileSettings) -> list[Tile]:
     # the background is not always the most frequent colour (a shared document, a white side panel,
     # many camera-off tiles): try the likeliest few and keep the one that explains the most tiles
     best: list[tuple] = []
-    best_mask = None
+    best_mask, best_leaves = None, []
     for bg in _background_candidates(frame):
         mask = _content_mask(frame, bg, f)
         leaves = _leaves(mask, min_w)
         boxes = _choose(leaves, (w, h), min_w, frame, f) if leaves else []
         boxes = _drop_nested(boxes)
         if len(boxes) > len(best):
-            best, best_mask = boxes, mask
+            best, best_mask, best_leaves = boxes, mask, leaves
         if len(best) >= 4:
             break       # a gallery: a rarer colour is not going to explain more of it
+    small = cv2.resize(frame, (w, h), interpolation=cv2.INTER_AREA) if f > 1 else frame
     if len(best) >= 2:
         best = best + _complete_lattice(best, best_mask, frame, f)
-    small = cv2.resize(frame, (w, h), interpolation=cv2.INTER_AREA) if f > 1 else frame
+        best = best + _floating_videos(best, best_leaves, best_mask, small)
     out = []
     for x0, y0, x1, y1 in best:
         box = _snap(frame, (x0 * f, y0 * f, x1 * f, y1 * f), f)
@@ -94,10 +101,36 @@ def _background_candidates(frame: np.ndarray) -> list[np.ndarray]:
     keys = [int(k) for k in np.argsort(-score)[:3] if hw[k] >= 0.05] + \
         [int(k) for k in np.argsort(-hw)[:2] if hw[k] >= 0.05]
     out: list[np.ndarray] = []
+    extra: list[np.ndarray] = []
     for k in list(dict.fromkeys(keys))[:4]:
         sel = np.concatenate([ring[kr == k], whole[kw == k]])
         out.append(np.round(sel.mean(axis=0)).astype(np.uint8))
+        extra += _bucket_modes(whole[kw == k], len(whole))
+    # a bucket 8 levels wide can hold two flat colours (a game-bar overlay's 31 over Zoom's window,
+    # 26): their mean (30) is within the tolerance of Zoom's camera-off and pillarbox colour (34) too,
+    # which then reads as background; the two colours are tried on their own after the means
+    for c in extra:
+        if all(np.abs(c.astype(np.int16) - o).max() > 2 for o in out):
+            out.append(c)
     return out
+
+
+def _bucket_modes(px: np.ndarray, n_all: int) -> list[np.ndarray]:
+    """The exact colours of one histogram bucket that each cover at least 5% of the frame, when
+    there are two or more that are not one colour's noise (more than 2 levels apart); [] otherwise."""
+    if len(px) == 0:
+        return []
+    lo = (px & 7).astype(np.int32)
+    h = np.bincount((lo[:, 0] << 6) | (lo[:, 1] << 3) | lo[:, 2], minlength=512)
+    base = px[0] & 0xF8
+    modes = []
+    for i in np.argsort(-h)[:4]:
+        if h[i] < 0.05 * n_all:
+            break
+        c = (base + np.array([i >> 6, (i >> 3) & 7, i & 7])).astype(np.uint8)
+        if all(np.abs(c.astype(np.int16) - m).max() > 2 for m in modes):
+            modes.append(c)
+    return modes if len(modes) >= 2 else []
 
 
 def _colour_hist(px: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -159,7 +192,12 @@ def _xycut(m: np.ndarray, x: int, y: int, depth: int, out: list) -> None:
             m, x, w = m[:, a:b], x + a, b - a
             rows2 = _bands(m.sum(axis=1), w)
             if len(rows2) <= 1 or depth >= _MAX_DEPTH:
-                out.append((x, y, x + w, y + h))
+                parts = (_weak_cut(m) or _shape_cut(m)) if depth < _MAX_DEPTH else None
+                if parts is None:
+                    out.append((x, y, x + w, y + h))
+                    return
+                for a, b in parts:
+                    _xycut(m[a:b], x, y + a, depth + 1, out)
                 return
             rows = rows2
         else:
@@ -174,6 +212,59 @@ def _xycut(m: np.ndarray, x: int, y: int, depth: int, out: list) -> None:
         return
     for a, b in rows:
         _xycut(m[a:b], x, y + a, depth + 1, out)
+
+
+def _weak_cut(m: np.ndarray) -> list[tuple] | None:
+    """Cuts across a leaf too tall for one tile at rows that are mostly but not all background,
+    when every part is then tile-shaped: tiles of two sizes stacked with a 1-px gap (Zoom's speaker
+    strip beside a shared screen, one tile in a speaker border) leave a gap row that is broken where
+    the wider tile overhangs the narrower or the gap antialiases into a darker line. Only rows: a
+    leaf too wide is most often a row of tiles with a toolbar over its bottom, whose column gaps
+    the toolbar breaks just as much; a block split at the modal size trims that toolbar off.
+    None when the leaf is no such stack."""
+    h, w = m.shape
+    if w >= _ASPECT[0] * h:
+        return None
+    p = np.concatenate([[False], m.sum(axis=1) > (1 - _WEAK_GAP) * w, [False]]).astype(np.int8)
+    d = np.diff(p)
+    bands = [(int(a), int(b)) for a, b in zip(np.nonzero(d == 1)[0], np.nonzero(d == -1)[0])]
+    if len(bands) < 2 or not all(_ASPECT[0] <= w / (b - a) <= _ASPECT[1] for a, b in bands):
+        return None
+    return bands
+
+
+def _shape_cut(m: np.ndarray) -> list[tuple] | None:
+    """Two row bands of a leaf too wide for one tile, cut where its width of content steps: rows
+    of tiles whose gap the video's blur filled in (a gallery inside a screen recording) join into
+    one piece, and an uneven last row centred under a full one is narrower. The cut is the row that
+    best splits the fill profile into two flat runs, moved to the emptiest row near it; the
+    narrower band must sit centred under (or over) the wider, as Zoom and Meet centre a last row.
+    None otherwise."""
+    h, w = m.shape
+    if w <= _ASPECT[1] * h or h < 8:
+        return None
+    fill = m.mean(axis=1)
+    lo = max(2, int(0.25 * h))
+    if h - 2 * lo < 1:
+        return None
+    cs = np.arange(lo, h - lo + 1)
+    s1 = np.concatenate([[0.0], np.cumsum(fill)])
+    s2 = np.concatenate([[0.0], np.cumsum(fill * fill)])
+    n1, n2 = cs, h - cs
+    m1, m2 = s1[cs] / n1, (s1[h] - s1[cs]) / n2
+    sse = (s2[cs] - n1 * m1 ** 2) + (s2[h] - s2[cs] - n2 * m2 ** 2)
+    k = int(np.argmin(sse))
+    if abs(m1[k] - m2[k]) < 0.2:
+        return None
+    c = int(cs[k])
+    r = max(2, h // 20)
+    a, b = max(1, c - r), min(h - 1, c + r)
+    c = a + int(np.argmin(fill[a:b]))
+    narrow = m[c + 1:] if m1[k] > m2[k] else m[:c]
+    cols = np.nonzero(narrow.mean(axis=0) > 0.5)[0]
+    if len(cols) == 0 or abs((cols[0] + cols[-1] + 1) / 2 - w / 2) > 0.03 * w:
+        return None
+    return [(0, c), (c + 1, h)]
 
 
 # ---------------------------------------------------------------- choosing tiles
@@ -205,20 +296,33 @@ def _choose(leaves: list[tuple], size: tuple[int, int], min_w: float, frame: np.
         if cells:
             return _choose([b for k, b in enumerate(leaves) if k != i] + cells, size, min_w, frame, f, False)
     out = []
+    corner = []
     for i in range(len(r)):
         x0, y0, x1, y1 = r[i]
         kw, kh = lw[i] / tw, lh[i] / th
         same_w, same_h = abs(kw - 1) <= _SIZE_TOL, abs(kh - 1) <= _SIZE_TOL
+        at_x, at_y = x0 <= 1 or x1 >= w - 1, y0 <= 1 or y1 >= h - 1
         if same_w and same_h:
             out.append((x0, y0, x1, y1))
         elif _is_block(kw, kh):
             nx, ny = int(round(kw)), int(round(kh))
             cells = _split_block((x0, y0, x1, y1), nx, ny, th, frame, f)
             out += cells
-        elif same_w and (y0 <= 1 or y1 >= h - 1) and lh[i] >= 0.2 * th:
+        elif same_w and at_y and lh[i] >= 0.2 * th:
             out.append((x0, y0, x1, y1))       # clipped by the top or bottom frame edge
-        elif same_h and (x0 <= 1 or x1 >= w - 1) and lw[i] >= 0.2 * tw:
+        elif same_h and at_x and lw[i] >= 0.2 * tw:
             out.append((x0, y0, x1, y1))       # clipped by the left or right frame edge
+        elif at_x and at_y and 0.2 <= kw <= 1 + _SIZE_TOL and 0.2 <= kh <= 1 + _SIZE_TOL:
+            corner.append((x0, y0, x1, y1))
+    # clipped by two frame edges, a piece of anything is smaller than a tile: only one whose two
+    # inner sides continue a column and a row of the tiles found is a tile
+    tol = max(2.0, 0.03 * tw)
+    for c in corner:
+        xe = c[0] if c[2] >= w - 1 else c[2]
+        ye = c[1] if c[3] >= h - 1 else c[3]
+        xi, yi = (0 if xe == c[0] else 2), (1 if ye == c[1] else 3)
+        if any(abs(b[xi] - xe) <= tol for b in out) and any(abs(b[yi] - ye) <= tol for b in out):
+            out.append(c)
     return out
 
 
@@ -495,6 +599,108 @@ def _ring(fill, c: tuple, t: float) -> float:
     x0, y0, x1, y1 = c
     return (fill(x0, y0, x1, y0 + t) + fill(x0, y1 - t, x1, y1) +
             fill(x0, y0 + t, x0 + t, y1 - t) + fill(x1 - t, y0 + t, x1, y1 - t)) / 4
+
+
+# ---------------------------------------------------------------- floating videos
+
+def _floating_videos(boxes: list[tuple], leaves: list[tuple], mask: np.ndarray,
+                     small: np.ndarray) -> list[tuple]:
+    """Video windows lying on textured content around the gallery: Zoom's floating speaker
+    thumbnail and self view over the desktop while sharing (zoom-gallery-3plus2-desktop-01) join the
+    wallpaper with no background between them, so only their edges show. Looked for only inside a
+    leaf that encloses the tiles found (the desktop, not a shared screen beside them): a rectangle
+    whose left and bottom sides are long straight colour steps, whose top and right are steps or
+    the frame edge, of video shape (16:10 to a little over 16:9) and of about a tile's size, with content all over and
+    touching no other leaf or tile."""
+    r = np.array(boxes, np.float64)
+    tw, th = _modal_size(r[:, 2] - r[:, 0], r[:, 3] - r[:, 1])
+    cx, cy = (r[:, 0] + r[:, 2]) / 2, (r[:, 1] + r[:, 3]) / 2
+    hosts = [lf for lf in leaves
+             if ((cx > lf[0]) & (cx < lf[2]) & (cy > lf[1]) & (cy < lf[3])).sum() >= 2 and
+             all(_overlap(lf, b) < 0.5 for b in boxes)]
+    if not hosts:
+        return []
+    h, w = mask.shape
+    sv = (_cmax(cv2.absdiff(small[:, 1:], small[:, :-1])) > 24).view(np.uint8)   # x | x+1
+    sh = (_cmax(cv2.absdiff(small[1:], small[:-1])) > 24).view(np.uint8)
+    # a blurred edge steps over two pixels and a busy picture breaks it here and there
+    sv = cv2.morphologyEx(np.maximum(sv[:, :-1], sv[:, 1:]), cv2.MORPH_CLOSE, np.ones((5, 1), np.uint8))
+    sh = cv2.morphologyEx(np.maximum(sh[:-1], sh[1:]), cv2.MORPH_CLOSE, np.ones((1, 5), np.uint8))
+    min_len = int(0.4 * th)
+    vs = _runs(sv, min_len, axis=0)       # (x, y0, y1): a step at x | x+1 or x+1 | x+2
+    hs = _runs(sh, min_len, axis=1)
+    if not vs or not hs:
+        return []
+    iv, ih = cv2.integral(sv), cv2.integral(sh)
+    integral = cv2.integral(mask.view(np.uint8))
+
+    def vsup(x, y0, y1):
+        x = int(x)
+        if x >= w - 3:
+            return 1.0
+        lo, hi = max(0, x - 2), min(sv.shape[1], x + 1)
+        col = iv[y1, lo + 1:hi + 1] - iv[y0, lo + 1:hi + 1] - iv[y1, lo:hi] + iv[y0, lo:hi]
+        return float(col.max()) / max(1, y1 - y0)
+
+    def hsup(y, x0, x1):
+        y = int(y)
+        if y <= 1:
+            return 1.0
+        lo, hi = max(0, y - 2), min(sh.shape[0], y + 1)
+        row = ih[lo + 1:hi + 1, x1] - ih[lo:hi, x1] - ih[lo + 1:hi + 1, x0] + ih[lo:hi, x0]
+        return float(row.max()) / max(1, x1 - x0)
+
+    tol = max(3, int(0.04 * tw))
+    V, Hs = np.array(vs, np.float64), np.array(hs, np.float64)
+    # a floating video's edges lie on the host, off the tiles: in a grid nearly every long line is a
+    # tile's edge, and dropping those keeps the pairing below small
+    tb = np.array([b for b in boxes], np.float64)
+
+    def off_tiles(px, py):
+        return ~((px[:, None] >= tb[None, :, 0] - 2) & (px[:, None] <= tb[None, :, 2] + 2) &
+                 (py[:, None] >= tb[None, :, 1] - 2) & (py[:, None] <= tb[None, :, 3] + 2)).any(axis=1)
+
+    V = V[off_tiles(V[:, 0], (V[:, 1] + V[:, 2]) / 2)]
+    Hs = Hs[off_tiles((Hs[:, 1] + Hs[:, 2]) / 2, Hs[:, 0])]
+    if len(V) == 0 or len(Hs) == 0:
+        return []
+    x, va, vb = V[:, 0:1], V[:, 1:2], V[:, 2:3]
+    y, hc, hd = Hs[None, :, 0], Hs[None, :, 1], Hs[None, :, 2]
+    bw, bh = np.minimum(w, hd + 1) - (x + 1), y + 1 - va
+    # the bottom-left corner: the left side reaches down to the bottom (but for the name label,
+    # which sits in that corner and breaks the edge), the bottom starts there; video shape and size
+    ok = (np.abs(hc - x) <= tol) & (va + min_len <= y) & (y <= vb + 0.25 * th) & \
+        (bw >= 1.6 * bh) & (bw <= 1.95 * bh) & (bw >= 0.4 * tw) & (bw <= 1.5 * tw)
+    found: list[tuple] = []
+    for i, j in zip(*np.nonzero(ok)):
+        x0, y0, x1, y1 = int(V[i, 0]) + 1, int(V[i, 1]), min(w, int(Hs[j, 2]) + 1), int(Hs[j, 0]) + 1
+        bw, bh = x1 - x0, y1 - y0
+        c = (x0, y0, x1, y1)
+        if not any(_overlap(c, hst) > 0.95 for hst in hosts):
+            continue
+        if any(_overlap(c, b) > 0.05 or _overlap(b, c) > 0.05 for b in boxes + found) or \
+                any(lf not in hosts and _overlap(c, lf) > 0.05 for lf in leaves):
+            continue
+        s = integral[y1, x1] - integral[y0, x1] - integral[y1, x0] + integral[y0, x0]
+        if s < 0.9 * bw * bh or hsup(y0, x0, x1) < 0.6 or vsup(x1 - 1, y0, y1) < 0.6:
+            continue
+        found.append(c)
+    return found
+
+
+def _runs(step: np.ndarray, min_len: int, axis: int) -> list[tuple]:
+    """Straight runs of steps at least min_len long: (line position, start, end) down each
+    column (axis 0) or along each row (axis 1); neighbouring lines repeat a run, and that is fine."""
+    s = step.T if axis == 0 else step         # one line per row, padded so runs end at each line
+    n, L = s.shape
+    p = np.zeros((n, L + 2), np.int8)
+    p[:, 1:-1] = s
+    d = np.diff(p.ravel())
+    starts, ends = np.nonzero(d == 1)[0], np.nonzero(d == -1)[0]
+    keep = ends - starts >= min_len
+    starts, ends = starts[keep], ends[keep]
+    line = starts // (L + 2)
+    return list(zip(line.tolist(), (starts % (L + 2)).tolist(), (ends % (L + 2)).tolist()))
 
 
 # ---------------------------------------------------------------- per tile

@@ -229,21 +229,96 @@ def build_backbone(size: int, alpha: float, dim: int):
     return model
 
 
+def load_cache(cache: Path) -> dict[str, np.ndarray]:
+    """The aligned faces with identities and teacher vectors, from a `prepare` cache (uint8 arrays) or a
+    `pack` file (WebP-encoded faces, small enough to travel to another machine)."""
+    z = np.load(cache)
+    out = {k: z[k] for k in ("paths", "identities", "teacher", "has_teacher")}
+    if "faces" in z:
+        out["faces"] = z["faces"]
+    else:
+        blob, offsets = z["blob"], z["offsets"]
+        out["faces"] = np.stack([cv2.imdecode(blob[a:b], cv2.IMREAD_UNCHANGED)
+                                 for a, b in zip(offsets[:-1], offsets[1:])])
+    return out
+
+
+def pack(cache: Path, out: Path, quality: int = 90) -> dict:
+    """The cache with every face WebP-encoded: ~40 MB instead of ~600, to train on a machine that has
+    no copy of the data (a GPU machine takes 64 MiB)."""
+    z = load_cache(cache)
+    encoded = [cv2.imencode(".webp", f, [cv2.IMWRITE_WEBP_QUALITY, quality])[1].ravel() for f in z["faces"]]
+    offsets = np.concatenate([[0], np.cumsum([len(e) for e in encoded])]).astype(np.int64)
+    rest = {k: v for k, v in z.items() if k != "faces"}
+    tmp = out.with_suffix(".tmp.npz")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    np.savez(tmp, blob=np.concatenate(encoded), offsets=offsets, **rest)
+    os.replace(tmp, out)
+    stats = {"faces": len(encoded), "bytes": out.stat().st_size, "quality": quality}
+    print(json.dumps(stats))
+    return stats
+
+
+def _backend() -> str:
+    import keras
+    return keras.backend.backend()
+
+
+def _training_model(backbone, n_classes: int, dim: int, ce_weight: float, distill: float, s: float, m: float):
+    """The backbone plus CosFace weights, with the training loss as its compute_loss, in keras.ops only:
+    the same code trains under TensorFlow here and torch or JAX on a GPU machine."""
+    import keras
+    ops = keras.ops
+
+    class FaceTrainer(keras.Model):
+        def __init__(self):
+            super().__init__()
+            self.backbone = backbone
+            self.cosface_w = self.add_weight(shape=(dim, n_classes), name="cosface_w",
+                                             initializer=keras.initializers.RandomNormal(stddev=0.01))
+
+        def call(self, x, training=False):
+            return self.backbone(x, training=training)
+
+        def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
+            labels = ops.cast(y["labels"], "int32")
+            e = ops.normalize(ops.cast(y_pred, "float32"), axis=1)
+            w = ops.normalize(self.cosface_w, axis=0)
+            onehot = ops.one_hot(ops.maximum(labels, 0), n_classes)
+            logits = s * (ops.matmul(e, w) - m * onehot)
+            lab = ops.cast(labels >= 0, "float32")
+            ce = ops.categorical_crossentropy(onehot, logits, from_logits=True)
+            ce = ops.sum(ce * lab) / ops.maximum(ops.sum(lab), 1.0)
+            has_t = ops.cast(y["has_teacher"], "float32")
+            cos_t = ops.sum(e * ops.cast(y["teacher"], "float32"), axis=1)
+            dist = ops.sum((1.0 - cos_t) * has_t) / ops.maximum(ops.sum(has_t), 1.0)
+            return ce_weight * ce + distill * dist
+
+    return FaceTrainer()
+
+
 class Trainer:
-    """CosFace on labelled identities + cosine distillation to dlib's centred vectors; checkpointed."""
+    """CosFace on labelled identities + cosine distillation to dlib's centred vectors; checkpointed.
+
+    Written against Keras 3 alone (no TensorFlow calls), so `KERAS_BACKEND=torch` or `jax` trains the
+    same model on a GPU machine; checkpoints are Keras weight files that any backend reads, and
+    `export` turns them into TFLite under TensorFlow.
+    """
 
     def __init__(self, cache: Path, run: Path, size: int = 96, alpha: float = 0.5, dim: int = 128,
                  batch: int = 128, epochs: int = 40, lr: float = 0.05, distill: float = 40.0,
-                 ce: float = 1.0, cos_s: float = 32.0, cos_m: float = 0.35, seed: int = 0):
-        import tensorflow as tf
+                 ce: float = 1.0, cos_s: float = 32.0, cos_m: float = 0.35, seed: int = 0,
+                 workers: int = 1, bf16: bool = False):
         import keras
-        self.tf, self.keras = tf, keras
+        self.keras = keras
         keras.utils.set_random_seed(seed)
-        self.run, self.size, self.batch, self.epochs = run, size, batch, epochs
-        self.distill, self.ce, self.cos_s, self.cos_m, self.seed = distill, ce, cos_s, cos_m, seed
+        if bf16:
+            keras.mixed_precision.set_global_policy("mixed_bfloat16")
+        self.run, self.size, self.batch, self.epochs, self.seed = run, size, batch, epochs, seed
+        self.workers = workers
         self.config = dict(size=size, alpha=alpha, dim=dim, batch=batch, epochs=epochs, lr=lr,
                            distill=distill, ce=ce, cos_s=cos_s, cos_m=cos_m, seed=seed, cache=str(cache))
-        z = np.load(cache)
+        z = load_cache(cache)
         self.faces = z["faces"]
         idents = z["identities"]
         self.held = split_identities(idents, seed)
@@ -262,130 +337,168 @@ class Trainer:
         self.val_idx = np.flatnonzero(self.held)
         self.val_ids = idents[self.val_idx]
         self.n_classes = len(names)
-        self.model = build_backbone(size, alpha, dim)
-        self.W = tf.Variable(tf.random.normal((dim, self.n_classes), stddev=0.01, seed=seed), name="cosface_w")
-        steps_per_epoch = max(1, len(self.train_idx) // batch)
-        self.total_steps = steps_per_epoch * epochs
-        self.steps_per_epoch = steps_per_epoch
-        sched = keras.optimizers.schedules.CosineDecay(lr, self.total_steps, warmup_target=None)
+        self.backbone = build_backbone(size, alpha, dim)
+        self.model = _training_model(self.backbone, self.n_classes, dim, ce, distill, cos_s, cos_m)
+        self.steps_per_epoch = max(1, len(self.train_idx) // batch)
+        self.total_steps = self.steps_per_epoch * epochs
+        sched = keras.optimizers.schedules.CosineDecay(lr, self.total_steps)
         self.opt = keras.optimizers.SGD(sched, momentum=0.9, nesterov=True, weight_decay=5e-4)
-        self.step = tf.Variable(0, dtype=tf.int64, name="step")
-        self.ckpt = tf.train.Checkpoint(model=self.model, W=self.W, opt=self.opt, step=self.step)
-        self.manager = tf.train.CheckpointManager(self.ckpt, str(run / "ckpt"), max_to_keep=2)
-        self._train_step = tf.function(self._step_fn)
+        # XLA is slower than plain TensorFlow for this model on a CPU, torch.compile untested; JAX needs it
+        self.model.compile(optimizer=self.opt, jit_compile=_backend() == "jax")
 
-    def _step_fn(self, x, labels, tvec, has_t):
-        tf = self.tf
-        with tf.GradientTape() as tape:
-            emb = self.model(x, training=True)
-            e = tf.math.l2_normalize(emb, axis=1)
-            w = tf.math.l2_normalize(self.W, axis=0)
-            cos = tf.matmul(e, w)
-            lab_mask = labels >= 0
-            safe = tf.where(lab_mask, labels, 0)
-            onehot = tf.one_hot(safe, self.n_classes)
-            logits = self.cos_s * (cos - self.cos_m * onehot)
-            ce = tf.nn.softmax_cross_entropy_with_logits(onehot, logits)
-            lab_f = tf.cast(lab_mask, tf.float32)
-            ce = tf.reduce_sum(ce * lab_f) / tf.maximum(tf.reduce_sum(lab_f), 1.0)
-            t_f = tf.cast(has_t, tf.float32)
-            dist = tf.reduce_sum((1.0 - tf.reduce_sum(e * tvec, axis=1)) * t_f) / tf.maximum(tf.reduce_sum(t_f), 1.0)
-            loss = self.ce * ce + self.distill * dist
-            if self.model.losses:
-                loss = loss + tf.add_n(self.model.losses)
-        vars_ = self.model.trainable_variables + [self.W]
-        self.opt.apply_gradients(zip(tape.gradient(loss, vars_), vars_))
-        self.step.assign_add(1)
-        return loss, ce, dist
+    def batch_at(self, step: int) -> tuple[np.ndarray, dict]:
+        """The augmented batch of a global step: a fresh permutation per epoch, seeded by (seed, epoch)
+        and (seed, epoch, k), so a resumed run sees exactly what an unbroken one would."""
+        epoch, k = divmod(step, self.steps_per_epoch)
+        perm = np.random.default_rng((self.seed, epoch)).permutation(self.train_idx)
+        idx = np.sort(perm[k * self.batch:(k + 1) * self.batch])
+        x = augment(self.faces[idx], self.size, np.random.default_rng((self.seed, epoch, k)))
+        return x, {"labels": self.labels[idx], "teacher": self.teacher[idx], "has_teacher": self.has_t[idx]}
 
     def embed(self, idx: np.ndarray) -> np.ndarray:
+        ops = self.keras.ops
         out = []
         for i in range(0, len(idx), 256):
             x = resize_batch(self.faces[idx[i:i + 256]], self.size)
-            out.append(self.model(x, training=False).numpy())
+            out.append(ops.convert_to_numpy(ops.cast(self.backbone(x, training=False), "float32")))
         e = np.concatenate(out)
         return e / np.linalg.norm(e, axis=1, keepdims=True)
 
     def validate(self) -> dict:
         e = self.embed(self.val_idx)
-        return verification_figures(e, self.val_ids)
+        figs = verification_figures(e, self.val_ids)
+        # how close the student is to its teacher on clean held-out faces (1.0 = the same direction)
+        t = self.has_t[self.val_idx]
+        figs["teacher_cos"] = float(np.mean(np.sum(e[t] * self.teacher[self.val_idx][t], axis=1)))
+        return figs
+
+    def save(self, step: int) -> None:
+        ckpt = self.run / "ckpt"
+        ckpt.mkdir(parents=True, exist_ok=True)
+        save_weights(self.backbone, ckpt / f"step-{step:07d}", cosface_w=self.model.cosface_w, step=step)
+        for old in sorted(ckpt.glob("step-*.json"))[:-2]:
+            for f in ckpt.glob(old.stem + ".*"):
+                f.unlink()
+
+    def restore(self, ckpt_dir: Path) -> int | None:
+        """Weights (and CosFace weights, where their shape fits) from a run's latest checkpoint, either
+        format; the step it was saved at, or None when there is none."""
+        found = latest_weights(ckpt_dir)
+        if found is None:
+            return None
+        w = load_weights(self.backbone, found)
+        if w is not None and tuple(w.shape) == tuple(self.model.cosface_w.shape):
+            self.model.cosface_w.assign(w)
+        return int(found.get("step", 0))
 
     def fit(self, max_minutes: float | None = None, init_from: Path | None = None) -> dict:
         """Train to the end of the schedule (or `max_minutes`). A new run may start from another run's
         weights (`init_from`: a longer schedule after a short one) with a fresh optimizer and step."""
-        import threading
-        import queue
         self.run.mkdir(parents=True, exist_ok=True)
         (self.run / "config.json").write_text(json.dumps(self.config, indent=1))
-        if self.manager.latest_checkpoint:
-            self.ckpt.restore(self.manager.latest_checkpoint)
-            print(f"resumed at step {int(self.step.numpy())} of {self.total_steps}", flush=True)
-        elif init_from is not None:
-            latest = self.tf.train.latest_checkpoint(str(Path(init_from) / "ckpt"))
-            if not latest:
-                raise SystemExit(f"{init_from}: no checkpoint to start from")
-            self.tf.train.Checkpoint(model=self.model, W=self.W).restore(latest).expect_partial()
-            print(f"started from {latest}", flush=True)
-        start_step = int(self.step.numpy())
+        start_step = self.restore(self.run / "ckpt")
+        if start_step is not None:
+            print(f"resumed at step {start_step} of {self.total_steps}", flush=True)
+        else:
+            start_step = 0
+            if init_from is not None:
+                if self.restore(Path(init_from) / "ckpt") is None:
+                    raise SystemExit(f"{init_from}: no checkpoint to start from")
+                print(f"started from {init_from}", flush=True)
+        hist_file = self.run / "history.json"
+        history = json.loads(hist_file.read_text()) if hist_file.exists() else []
         if start_step >= self.total_steps:
-            return json.loads((self.run / "history.json").read_text())[-1] if (self.run / "history.json").exists() else {}
-        t_end = time.time() + max_minutes * 60 if max_minutes else None
-        q: queue.Queue = queue.Queue(maxsize=4)
-        stop = threading.Event()
+            return history[-1] if history else {}
+        # the schedule goes on from the step the checkpoint was saved at (momentum starts afresh)
+        self.opt.build(self.model.trainable_variables)
+        self.opt.iterations.assign(start_step)
+        data = _step_batches(self, start_step, self.workers)
+        cb = _fit_callback(self, start_step, history, hist_file, max_minutes)
+        self.model.fit(data, epochs=1, verbose=0, callbacks=[cb])
+        cb.finish()
+        return history[-1] if history else {}
 
-        def producer():
-            # a fresh permutation per epoch, seeded by (seed, epoch): a resumed run sees the same order
-            step = start_step
-            while not stop.is_set() and step < self.total_steps:
-                epoch, k = divmod(step, self.steps_per_epoch)
-                rng = np.random.default_rng((self.seed, epoch))
-                perm = rng.permutation(self.train_idx)
-                idx = np.sort(perm[k * self.batch:(k + 1) * self.batch])
-                arng = np.random.default_rng((self.seed, epoch, k))
-                x = augment(self.faces[idx], self.size, arng)
-                q.put((x, self.labels[idx], self.teacher[idx], self.has_t[idx]))
-                step += 1
-            q.put(None)
 
-        th = threading.Thread(target=producer, daemon=True)
-        th.start()
-        history = json.loads((self.run / "history.json").read_text()) if (self.run / "history.json").exists() else []
-        t0, seen, last_ckpt = time.time(), 0, time.time()
-        losses = []
-        bar = _StepBar(self.total_steps, start_step) if sys.stdout.isatty() else None
-        while True:
-            item = q.get()
-            if item is None:
-                break
-            loss, ce, dist = self._train_step(*item)
-            losses.append((float(loss), float(ce), float(dist)))
-            seen += len(item[0])
-            step = int(self.step.numpy())
+def _batches_class():
+    import keras
+
+    class Batches(keras.utils.PyDataset):
+        """Global steps start..total as one long Keras epoch; worker processes augment where asked."""
+
+        def __init__(self, trainer: Trainer, start: int, workers: int):
+            super().__init__(workers=max(1, workers), use_multiprocessing=workers > 1, max_queue_size=8)
+            self.trainer, self.start = trainer, start
+
+        def __len__(self):
+            return self.trainer.total_steps - self.start
+
+        def __getitem__(self, i):
+            return self.trainer.batch_at(self.start + i)
+
+    return Batches
+
+
+def _step_batches(trainer: Trainer, start: int, workers: int):
+    return _batches_class()(trainer, start, workers)
+
+
+def _fit_callback(trainer: Trainer, start: int, history: list, hist_file: Path, max_minutes: float | None):
+    """Logs (a bar on a terminal), checkpoints every epoch and every 10 minutes, validates every epoch,
+    and stops after max_minutes."""
+    import keras
+
+    class Progress(keras.callbacks.Callback):
+        def __init__(self):
+            super().__init__()
+            self.t0 = self.last_ckpt = time.time()
+            self.t_end = self.t0 + max_minutes * 60 if max_minutes else None
+            self.prev_mean, self.recent = 0.0, []
+            self.bar = _StepBar(trainer.total_steps, start) if sys.stdout.isatty() else None
+            self.step = start
+
+        def on_train_batch_end(self, batch, logs=None):
+            # Keras reports the mean loss since the epoch began: recover this batch's own loss
+            mean = float((logs or {}).get("loss", 0.0))
+            self.recent.append((batch + 1) * mean - batch * self.prev_mean)
+            self.prev_mean = mean
+            self.step = start + batch + 1
+            step, spe = self.step, trainer.steps_per_epoch
             if step % 20 == 0:
-                l = np.mean(losses[-20:], axis=0)
-                line = (f"step {step}/{self.total_steps} epoch {step / self.steps_per_epoch:.2f} loss {l[0]:.3f} "
-                        f"ce {l[1]:.3f} distill {l[2]:.4f} {seen / (time.time() - t0):.1f} img/s")
-                if bar:
-                    bar.update(step, line)
+                line = (f"step {step}/{trainer.total_steps} epoch {step / spe:.2f} "
+                        f"loss {np.mean(self.recent[-20:]):.3f} "
+                        f"{(step - start) * trainer.batch / (time.time() - self.t0):.1f} img/s")
+                if self.bar:
+                    self.bar.update(step, line)
                 else:
                     print(line, flush=True)
-            done = step >= self.total_steps or (t_end and time.time() > t_end)
-            if step % self.steps_per_epoch == 0 or done or time.time() - last_ckpt > 600:
-                self.manager.save(checkpoint_number=step)
-                last_ckpt = time.time()
-                if step % self.steps_per_epoch == 0 or done:
-                    figs = self.validate()
-                    figs.update(step=step, epoch=round(step / self.steps_per_epoch, 2),
-                                loss=float(np.mean(losses[-50:], axis=0)[0]), time=time.strftime("%Y-%m-%dT%H:%M:%S"))
-                    history.append(figs)
-                    (self.run / "history.json").write_text(json.dumps(history, indent=1))
-                    print("validation", json.dumps(figs), flush=True)
-            if done:
-                break
-        stop.set()
-        if bar:
-            bar.close()
-        return history[-1] if history else {}
+            timeout = bool(self.t_end and time.time() > self.t_end)
+            if step % spe == 0 or step >= trainer.total_steps or timeout:
+                self.checkpoint(validate=True)
+            elif time.time() - self.last_ckpt > 600:
+                self.checkpoint(validate=False)
+            if timeout:
+                self.model.stop_training = True
+
+        def checkpoint(self, validate: bool) -> None:
+            if history and history[-1]["step"] == self.step:
+                return
+            trainer.save(self.step)
+            self.last_ckpt = time.time()
+            if validate:
+                figs = trainer.validate()
+                figs.update(step=self.step, epoch=round(self.step / trainer.steps_per_epoch, 2),
+                            loss=float(np.mean(self.recent[-50:])) if self.recent else None,
+                            time=time.strftime("%Y-%m-%dT%H:%M:%S"), backend=_backend())
+                history.append(figs)
+                hist_file.write_text(json.dumps(history, indent=1))
+                print("validation", json.dumps(figs), flush=True)
+
+        def finish(self) -> None:
+            self.checkpoint(validate=True)
+            if self.bar:
+                self.bar.close()
+
+    return Progress()
 
 
 class _StepBar:
@@ -403,6 +516,49 @@ class _StepBar:
 
     def close(self) -> None:
         self._p.stop()
+
+
+# ---------------------------------------------------------------- weight files (any backend)
+def save_weights(backbone, stem: Path, cosface_w=None, **meta) -> None:
+    """stem.weights.h5 (the backbone, Keras' own format), stem.npy (CosFace weights), stem.json (meta)
+    written last, so a checkpoint counts only once it is whole."""
+    import keras
+    backbone.save_weights(str(stem) + ".weights.h5")
+    if cosface_w is not None:
+        np.save(str(stem) + ".npy", keras.ops.convert_to_numpy(cosface_w))
+    Path(str(stem) + ".json").write_text(json.dumps(meta))
+
+
+def latest_weights(ckpt_dir: Path) -> dict | None:
+    """The newest whole checkpoint in ckpt_dir: {"stem": ..., **meta} for a Keras weight file, or
+    {"legacy": ...} for a TensorFlow checkpoint of the first trainer (read under TensorFlow only)."""
+    ckpt_dir = Path(ckpt_dir)
+    metas = sorted(ckpt_dir.glob("step-*.json"))
+    if metas:
+        return {"stem": str(metas[-1].with_suffix("")), **json.loads(metas[-1].read_text())}
+    if (ckpt_dir / "checkpoint").exists():
+        import tensorflow as tf
+        latest = tf.train.latest_checkpoint(str(ckpt_dir))
+        if latest:
+            step = int(latest.rsplit("-", 1)[-1]) if latest.rsplit("-", 1)[-1].isdigit() else 0
+            return {"legacy": latest, "step": step}
+    return None
+
+
+def load_weights(backbone, found: dict) -> np.ndarray | None:
+    """Load a checkpoint found by latest_weights into backbone; its CosFace weights, if it has them."""
+    if "legacy" in found:
+        import tensorflow as tf
+        reader = tf.train.load_checkpoint(found["legacy"])
+        shapes = reader.get_variable_to_shape_map()
+        key = next((k for k in shapes if k.startswith("W/")), None)
+        w = tf.Variable(tf.zeros(shapes[key])) if key else None
+        parts = {"model": backbone, **({"W": w} if w is not None else {})}
+        tf.train.Checkpoint(**parts).restore(found["legacy"]).expect_partial()
+        return w.numpy() if w is not None else None
+    backbone.load_weights(found["stem"] + ".weights.h5")
+    npy = Path(found["stem"] + ".npy")
+    return np.load(npy) if npy.exists() else None
 
 
 def verification_figures(emb: np.ndarray, ids: np.ndarray) -> dict:
@@ -430,11 +586,10 @@ def export(run: Path, out: Path, float16: bool = False) -> Path:
     import keras
     cfg = json.loads((run / "config.json").read_text())
     model = build_backbone(cfg["size"], cfg["alpha"], cfg["dim"])
-    ckpt = tf.train.Checkpoint(model=model)
-    latest = tf.train.latest_checkpoint(str(run / "ckpt"))
-    if not latest:
+    found = latest_weights(run / "ckpt")
+    if found is None:
         raise SystemExit(f"{run}: no checkpoint to export")
-    ckpt.restore(latest).expect_partial()
+    load_weights(model, found)
     # embed.py resizes the aligned 112x112 face to the model's side with cv2 INTER_AREA, as training
     # does (TFLite has no area resize)
     inp = keras.Input((cfg["size"], cfg["size"], 3), name="aligned_face")
@@ -450,31 +605,26 @@ def export(run: Path, out: Path, float16: bool = False) -> Path:
     tmp = out.with_suffix(".tmp")
     tmp.write_bytes(data)
     os.replace(tmp, out)
-    meta = {"checkpoint": Path(latest).name, **cfg, "bytes": len(data)}
+    meta = {"checkpoint": Path(found.get("stem") or found["legacy"]).name, **cfg, "bytes": len(data)}
     print(json.dumps(meta))
     return out
 
 
 def snapshot(run: Path, out: Path) -> Path:
     """The run's latest weights without optimizer state (small enough to commit), as a run folder that
-    `fit --init-from` can start from on another machine."""
-    import tensorflow as tf
+    `fit --init-from` can start from on another machine, under any Keras backend."""
     cfg = json.loads((run / "config.json").read_text())
     model = build_backbone(cfg["size"], cfg["alpha"], cfg["dim"])
-    latest = tf.train.latest_checkpoint(str(run / "ckpt"))
-    if not latest:
+    found = latest_weights(run / "ckpt")
+    if found is None:
         raise SystemExit(f"{run}: no checkpoint to snapshot")
-    reader = tf.train.load_checkpoint(latest)
-    w_shape = next(s for k, s in reader.get_variable_to_shape_map().items() if k.startswith("W/"))
-    W = tf.Variable(tf.zeros(w_shape), name="cosface_w")
-    tf.train.Checkpoint(model=model, W=W).restore(latest).expect_partial()
+    w = load_weights(model, found)
     (out / "ckpt").mkdir(parents=True, exist_ok=True)
     for old in (out / "ckpt").glob("*"):
         old.unlink()
-    tf.train.Checkpoint(model=model, W=W).write(str(out / "ckpt" / Path(latest).name))
-    # latest_checkpoint() reads this index file
-    (out / "ckpt" / "checkpoint").write_text(f'model_checkpoint_path: "{Path(latest).name}"\n')
-    (out / "config.json").write_text(json.dumps({**cfg, "from": str(latest)}, indent=1))
+    step = int(found.get("step", 0))
+    save_weights(model, out / "ckpt" / f"step-{step:07d}", cosface_w=w, step=step)
+    (out / "config.json").write_text(json.dumps({**cfg, "from": str(found.get("stem") or found["legacy"])}, indent=1))
     return out
 
 
@@ -487,7 +637,7 @@ def calibrate(cache: Path, model_path: Path, out: Path, seed: int = 0, far: floa
     that at most `far` of genuine probes would be called a mismatch.
     """
     from .embed import Embedder
-    z = np.load(cache)
+    z = load_cache(cache)
     idents = z["identities"]
     held = split_identities(idents, seed)
     idx = np.flatnonzero(held)
@@ -549,6 +699,13 @@ def main(argv: list[str] | None = None) -> int:
     f.add_argument("--seed", type=int, default=0)
     f.add_argument("--max-minutes", type=float, default=None, help="stop (checkpointed) after this long")
     f.add_argument("--init-from", type=Path, default=None, help="start a new run from this run's weights")
+    f.add_argument("--workers", type=int, default=1,
+                   help="augmenting workers: 1 = a thread beside training; N > 1 = N processes (a many-core machine)")
+    f.add_argument("--bf16", action="store_true", help="mixed bfloat16 (a GPU; slower on a CPU)")
+    k = sub.add_parser("pack", help="the cache with WebP-encoded faces (~40 MB), to train on another machine")
+    k.add_argument("--cache", type=Path, default=DEFAULT_CACHE)
+    k.add_argument("--out", type=Path, default=PROJECT_DIR / "cache" / "packed.npz")
+    k.add_argument("--quality", type=int, default=90)
     e = sub.add_parser("export", help="latest checkpoint -> TFLite")
     e.add_argument("--run", type=Path, default=DEFAULT_RUN)
     e.add_argument("--out", type=Path, default=PROJECT_DIR / "models" / "face_embed.tflite")
@@ -588,7 +745,9 @@ def main(argv: list[str] | None = None) -> int:
         prepare(args.data, args.cache, args.limit_ids)
     elif args.step == "fit":
         cfg = _run_config(args)
-        Trainer(args.cache, args.run, **cfg).fit(args.max_minutes, args.init_from)
+        Trainer(args.cache, args.run, **cfg, workers=args.workers, bf16=args.bf16).fit(args.max_minutes, args.init_from)
+    elif args.step == "pack":
+        pack(args.cache, args.out, args.quality)
     return 0
 
 

@@ -19,9 +19,6 @@ SETTINGS = TileSettings()
 # fix shows up as XPASS and this list has to shrink with it.
 KNOWN_BAD = {
     "zoom-gallery-5x5-monitorphoto-01.jpg": "camera photo of a monitor (perspective, moire): stretch goal",
-    "zoom-gallery-3plus2-desktop-01.png": "floating self view on the textured desktop not found",
-    "zoom-gallery-clipped-01.png": "tiles clipped at the frame edge: only 2 of 4",
-    "zoom-sidebyside-speaker-screenshare-01.png": "strip of 3 tiles of two sizes joined by 1-px gaps",
 }
 # Files whose tiles are right but whose camera-off count is not (asserted separately, strict too).
 KNOWN_BAD_OFF = {
@@ -132,3 +129,50 @@ def test_page_coloured_camera_off_tiles_are_completed_from_the_grid(data_dir, n,
         t = max(tiles, key=lambda t: iou(g, t.box))
         assert iou(g, t.box) >= 0.9, (g, t.box)
         assert t.camera_off == (s.camera_off != "none"), (g, s.camera_off)
+
+
+@pytest.mark.parametrize("n,size", [(4, (1920, 1080)), (9, (1920, 1080)), (16, (2560, 1440))])
+def test_tiles_clipped_by_the_frame_edges_are_kept(data_dir, n, size):
+    """Like zoom-gallery-clipped-01: a capture that cuts through the last column and row keeps
+    their pieces, the corner piece included (it lines up with the column and row found)."""
+    photos = seed_photos(data_dir)
+    specs = make_specs(photos, n, camera_off={1: "initials"}, speaking=0, seed=n)
+    frame, truth = render_gallery(specs, size=size, theme="zoom", seed=n)
+    last_x = max(x for x, _, _, _ in truth)
+    last_y = max(y for _, y, _, _ in truth)
+    w, h = truth[0][2], truth[0][3]
+    x1, y1 = last_x + int(0.55 * w), last_y + int(0.45 * h)
+    frame = np.ascontiguousarray(frame[:y1, :x1])
+    clipped = [(x, y, min(x + bw, x1) - x, min(y + bh, y1) - y) for x, y, bw, bh in truth]
+    boxes = [t.box for t in segment(frame, SETTINGS)]
+    assert len(boxes) == n, boxes
+    for g in clipped:
+        assert max(iou(g, b) for b in boxes) >= 0.9, (g, boxes)
+
+
+def test_stacked_strip_of_two_tile_sizes_with_broken_gaps(data_dir):
+    """Like zoom-sidebyside-speaker-screenshare-01: a vertical strip of tiles beside a shared screen,
+    the last one larger (a speaker border) and joined to the one above by a darker 1-px line that
+    is no background colour, and overhanging the tile above; the rows are cut where they are mostly
+    background."""
+    from tests.gallery import ZOOM_BG
+    photos = seed_photos(data_dir)
+    specs = make_specs(photos, 4, camera_off={}, speaking=None, seed=3)
+    frame, truth = render_gallery(specs, size=(1920, 1080), theme="zoom", seed=3)
+    crops = [frame[y:y + h, x:x + w] for x, y, w, h in truth[:3]]
+    canvas = np.full((1080, 1920, 3), ZOOM_BG, np.uint8)
+    canvas[100:900, 40:1240] = (236, 236, 236)                     # the shared screen
+    tw, th = 330, 186
+    big = (int(tw * 1.06), int(th * 1.06))
+    boxes = [(1400, 200, tw, th), (1400, 200 + th + 4, tw, th),
+             (1400 - (big[0] - tw) // 2, 200 + 2 * th + 7, big[0], big[1])]
+    for (x, y, w, h), c in zip(boxes, crops):
+        canvas[y:y + h, x:x + w] = cv2.resize(c, (w, h), interpolation=cv2.INTER_AREA)
+    x, y, w, h = boxes[2]
+    canvas[y - 1, x:x + w] = (10, 8, 8)
+    canvas[y - 1, x + w // 3:x + w // 2] = ZOOM_BG                 # a line broken here and there
+    tiles = segment(canvas, SETTINGS)
+    found = [t.box for t in tiles]
+    assert len(tiles) == 3, found
+    for g in boxes:
+        assert max(iou(g, b) for b in found) >= 0.9, (g, found)

@@ -5,7 +5,7 @@ import json
 import numpy as np
 
 from bot.embed import Embedder
-from bot.train import augment, main, split_identities
+from bot.train import augment, load_cache, main, split_identities
 
 
 def test_split_holds_out_whole_identities():
@@ -26,7 +26,7 @@ def test_augment_keeps_shape_and_range():
     assert not np.allclose(out.mean(), np.stack([f[:96, :96] for f in faces]).astype(np.float32).mean(), atol=0.01)
 
 
-def test_tiny_training_run_end_to_end(tmp_path, data_dir):
+def test_tiny_training_run_end_to_end(tmp_path, data_dir, capsys):
     cache, run, models = tmp_path / "aligned.npz", tmp_path / "run", tmp_path / "models"
     models.mkdir()
     assert main(["all", "--data", str(data_dir), "--cache", str(cache), "--run", str(run), "--models", str(models),
@@ -51,3 +51,18 @@ def test_tiny_training_run_end_to_end(tmp_path, data_dir):
     assert main(["fit", "--cache", str(cache), "--run", str(run2), "--epochs", "1", "--batch", "16", "--size", "64",
                  "--init-from", str(snap)]) == 0
     assert json.loads((run2 / "history.json").read_text())[-1]["epoch"] == 1.0
+    # a run stopped by the clock resumes at the step it saved, from the small travelling pack too
+    packed = tmp_path / "packed.npz"
+    assert main(["pack", "--cache", str(cache), "--out", str(packed)]) == 0
+    again = load_cache(packed)
+    assert again["faces"].shape == z["faces"].shape and list(again["paths"]) == list(z["paths"])
+    assert np.abs(again["faces"].astype(int) - z["faces"]).mean() < 4  # WebP q90: near the original
+    run3 = tmp_path / "run3"
+    args = ["fit", "--cache", str(packed), "--run", str(run3), "--epochs", "2", "--batch", "16", "--size", "64"]
+    assert main(args + ["--max-minutes", "0.0001"]) == 0
+    first = json.loads((run3 / "history.json").read_text())
+    assert len(first) == 1 and 0 < first[0]["step"] < json.loads((run2 / "history.json").read_text())[-1]["step"] * 2
+    capsys.readouterr()
+    assert main(args) == 0
+    assert f"resumed at step {first[0]['step']}" in capsys.readouterr().out
+    assert json.loads((run3 / "history.json").read_text())[-1]["epoch"] == 2.0
