@@ -19,8 +19,11 @@ class ModelError(RuntimeError):
 
 
 class Embedder:
-    def __init__(self, model_path: Path, threads: int = 2, max_batch: int = 32):
+    def __init__(self, model_path: Path, threads: int = 2, max_batch: int = 32, flip: bool = False):
         self.path = Path(model_path)
+        # also embed the mirror image and add the two: a face seen turned a little either way moves
+        # less, for twice the embedding time
+        self.flip = flip
         try:
             self.interp = load_interpreter(self.path, threads)
         except DetectorError as e:
@@ -48,6 +51,14 @@ class Embedder:
         faces = np.asarray(faces)
         if len(faces) == 0:
             return np.zeros((0, self.dim), np.float32)
+        if self.flip:
+            e = self._embed(np.concatenate([faces, faces[:, :, ::-1]]))
+            e = e[:len(faces)] + e[len(faces):]
+        else:
+            e = self._embed(faces)
+        return e / np.maximum(np.linalg.norm(e, axis=1, keepdims=True), 1e-12)
+
+    def _embed(self, faces: np.ndarray) -> np.ndarray:
         out = []
         for i in range(0, len(faces), self.max_batch):
             chunk = faces[i:i + self.max_batch]
@@ -58,5 +69,4 @@ class Embedder:
             self.interp.set_tensor(self._in, chunk)
             self.interp.invoke()
             out.append(self.interp.get_tensor(self._out).copy())
-        e = np.concatenate(out)
-        return e / np.maximum(np.linalg.norm(e, axis=1, keepdims=True), 1e-12)
+        return np.concatenate(out)

@@ -5,6 +5,11 @@
     python -m bot.train export    # -> models/face_embed.tflite
     python -m bot.train calibrate # held-out identities -> models/thresholds.json
     python -m bot.train all       # the four in order; each step resumes where it stopped
+    python -m bot.train snapshot  # a run's weights alone (small enough to commit) to start from elsewhere
+    python -m bot.train pack      # the cache with WebP faces (~35 MB) to train on another machine
+
+The trainer uses Keras 3 alone: `KERAS_BACKEND=jax` (or torch) trains the same model on a GPU machine,
+and `export` reads its weight files under TensorFlow.
 
 Data: ../shared/data/{lfw,celeba,extra}-faces/<identity>/*.jpg and unlabelled-faces/*.jpg, with the dlib
 teacher vectors of teacher-dlib.npz. seed-faces is the evaluation class and is never read here.
@@ -30,6 +35,10 @@ DEFAULT_CACHE = PROJECT_DIR / "cache" / "aligned.npz"
 DEFAULT_RUN = PROJECT_DIR / "runs" / "main"
 LABELLED = ("lfw-faces", "celeba-faces", "extra-faces")
 UNLABELLED = "unlabelled-faces"
+# Sources whose faces look like our students (Indonesian; women in hijab): see the data's README and
+# UNLABELLED-SOURCES.md. `fit --target-weight N` shows each of them N times an epoch.
+LIKE_OUR_STUDENTS = ("extra-faces/ITERA_", "unlabelled-faces/najahijab", "unlabelled-faces/najaother",
+                     "unlabelled-faces/hijab", "unlabelled-faces/idtubes", "unlabelled-faces/idsuku")
 
 
 # ---------------------------------------------------------------- prepare: detect, align, cache
@@ -308,7 +317,7 @@ class Trainer:
     def __init__(self, cache: Path, run: Path, size: int = 96, alpha: float = 0.5, dim: int = 128,
                  batch: int = 128, epochs: int = 40, lr: float = 0.05, distill: float = 40.0,
                  ce: float = 1.0, cos_s: float = 32.0, cos_m: float = 0.35, seed: int = 0,
-                 workers: int = 1, bf16: bool = False):
+                 target_weight: int = 1, workers: int = 1, bf16: bool = False):
         import keras
         self.keras = keras
         keras.utils.set_random_seed(seed)
@@ -317,7 +326,8 @@ class Trainer:
         self.run, self.size, self.batch, self.epochs, self.seed = run, size, batch, epochs, seed
         self.workers = workers
         self.config = dict(size=size, alpha=alpha, dim=dim, batch=batch, epochs=epochs, lr=lr,
-                           distill=distill, ce=ce, cos_s=cos_s, cos_m=cos_m, seed=seed, cache=str(cache))
+                           distill=distill, ce=ce, cos_s=cos_s, cos_m=cos_m, seed=seed,
+                           target_weight=target_weight, cache=str(cache))
         z = load_cache(cache)
         self.faces = z["faces"]
         idents = z["identities"]
@@ -334,12 +344,15 @@ class Trainer:
         cls = {n: i for i, n in enumerate(names)}
         self.labels = np.array([cls.get(n, -1) if not h else -1 for n, h in zip(idents, self.held)], np.int32)
         self.train_idx = np.flatnonzero(~self.held & ((self.labels >= 0) | self.has_t))
+        like = np.array([p.startswith(LIKE_OUR_STUDENTS) for p in z["paths"]], bool)
+        # an epoch: every training face once, those like our students target_weight times
+        self.epoch_idx = np.concatenate([self.train_idx] + [self.train_idx[like[self.train_idx]]] * (target_weight - 1))
         self.val_idx = np.flatnonzero(self.held)
         self.val_ids = idents[self.val_idx]
         self.n_classes = len(names)
         self.backbone = build_backbone(size, alpha, dim)
         self.model = _training_model(self.backbone, self.n_classes, dim, ce, distill, cos_s, cos_m)
-        self.steps_per_epoch = max(1, len(self.train_idx) // batch)
+        self.steps_per_epoch = max(1, len(self.epoch_idx) // batch)
         self.total_steps = self.steps_per_epoch * epochs
         sched = keras.optimizers.schedules.CosineDecay(lr, self.total_steps)
         self.opt = keras.optimizers.SGD(sched, momentum=0.9, nesterov=True, weight_decay=5e-4)
@@ -350,7 +363,7 @@ class Trainer:
         """The augmented batch of a global step: a fresh permutation per epoch, seeded by (seed, epoch)
         and (seed, epoch, k), so a resumed run sees exactly what an unbroken one would."""
         epoch, k = divmod(step, self.steps_per_epoch)
-        perm = np.random.default_rng((self.seed, epoch)).permutation(self.train_idx)
+        perm = np.random.default_rng((self.seed, epoch)).permutation(self.epoch_idx)
         idx = np.sort(perm[k * self.batch:(k + 1) * self.batch])
         x = augment(self.faces[idx], self.size, np.random.default_rng((self.seed, epoch, k)))
         return x, {"labels": self.labels[idx], "teacher": self.teacher[idx], "has_teacher": self.has_t[idx]}
@@ -423,10 +436,11 @@ def _batches_class():
     import keras
 
     class Batches(keras.utils.PyDataset):
-        """Global steps start..total as one long Keras epoch; worker processes augment where asked."""
+        """Global steps start..total as one long Keras epoch, augmented by worker threads: OpenCV lets go
+        of the GIL, and threads, unlike forked processes, are safe beside JAX's and torch's own."""
 
         def __init__(self, trainer: Trainer, start: int, workers: int):
-            super().__init__(workers=max(1, workers), use_multiprocessing=workers > 1, max_queue_size=8)
+            super().__init__(workers=max(1, workers), use_multiprocessing=False, max_queue_size=2 * max(1, workers))
             self.trainer, self.start = trainer, start
 
         def __len__(self):
@@ -731,11 +745,13 @@ def main(argv: list[str] | None = None) -> int:
     f.add_argument("--lr", type=float, default=0.05)
     f.add_argument("--distill", type=float, default=40.0, help="weight of the distillation loss")
     f.add_argument("--ce", type=float, default=1.0, help="weight of the CosFace loss (0: distillation only)")
+    f.add_argument("--target-weight", type=int, default=2,
+                   help="times an epoch each face like our students (Indonesian, hijab) is shown")
     f.add_argument("--seed", type=int, default=0)
     f.add_argument("--max-minutes", type=float, default=None, help="stop (checkpointed) after this long")
     f.add_argument("--init-from", type=Path, default=None, help="start a new run from this run's weights")
     f.add_argument("--workers", type=int, default=1,
-                   help="augmenting workers: 1 = a thread beside training; N > 1 = N processes (a many-core machine)")
+                   help="threads that augment batches beside training (more on a many-core machine)")
     f.add_argument("--bf16", action="store_true", help="mixed bfloat16 (a GPU; slower on a CPU)")
     k = sub.add_parser("pack", help="the cache with WebP-encoded faces (~40 MB), to train on another machine")
     k.add_argument("--cache", type=Path, default=DEFAULT_CACHE)
@@ -758,7 +774,7 @@ def main(argv: list[str] | None = None) -> int:
     a.add_argument("--limit-ids", type=int, default=None)
     for flag, typ, default in (("--size", int, 96), ("--alpha", float, 0.5), ("--dim", int, 128),
                                ("--batch", int, 128), ("--epochs", int, 40), ("--lr", float, 0.05),
-                               ("--distill", float, 40.0), ("--ce", float, 1.0), ("--seed", int, 0), ("--max-minutes", float, None)):
+                               ("--distill", float, 40.0), ("--ce", float, 1.0), ("--target-weight", int, 2), ("--seed", int, 0), ("--max-minutes", float, None)):
         a.add_argument(flag, type=typ, default=default)
     n = sub.add_parser("snapshot", help="latest weights without optimizer state -> a small run folder")
     n.add_argument("--run", type=Path, default=DEFAULT_RUN)
@@ -788,11 +804,12 @@ def main(argv: list[str] | None = None) -> int:
 
 def _run_config(args) -> dict:
     """A resumed run keeps the settings it started with; new runs take the command line's."""
-    keys = ("size", "alpha", "dim", "batch", "epochs", "lr", "distill", "ce", "seed")
+    keys = ("size", "alpha", "dim", "batch", "epochs", "lr", "distill", "ce", "target_weight", "seed")
     cfg = {k: getattr(args, k) for k in keys}
     saved = args.run / "config.json"
     if saved.exists():
-        old = json.loads(saved.read_text())
+        # a run begun before a setting existed trained as that setting's neutral value does
+        old = {"ce": 1.0, "target_weight": 1, **json.loads(saved.read_text())}
         cfg.update({k: old[k] for k in keys if k in old and k != "epochs"})
     return cfg
 
