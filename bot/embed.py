@@ -19,7 +19,7 @@ class ModelError(RuntimeError):
 
 
 class Embedder:
-    def __init__(self, model_path: Path, threads: int = 2, max_batch: int = 32, flip: bool = False):
+    def __init__(self, model_path: Path, threads: int = 2, max_batch: int = 32, flip: bool = True):
         self.path = Path(model_path)
         # also embed the mirror image and add the two: a face seen turned a little either way moves
         # less, for twice the embedding time

@@ -32,10 +32,10 @@ def lecture(tmp_path_factory, data_dir):
     return home, rec
 
 
-# The face model in models/ is still the first CPU-trained one (62% identification on the class, see
-# models/README.md): its calibrated t_verify sits above what any student reaches on these tiles, so each
-# student on camera opens an unknown_face episode. These two tests say what the bot must do once the face
-# model issue lands a model that meets its targets; strict, so they fail loudly the day they pass.
+# The face model in models/ identifies 81% of the class (see models/README.md): it calls the swapped
+# tile a mismatch, but students with hard photos (tilted head, cap, sunglasses) stay under t_verify and
+# open unknown_face episodes. These two tests say what the bot must do once the face model issue lands a
+# model that meets its targets; strict, so they fail loudly the day they pass.
 MODEL_NOT_GOOD_ENOUGH = pytest.mark.xfail(strict=True, reason="face model below its accuracy targets (issue 7)")
 
 
