@@ -323,7 +323,7 @@ class Trainer:
         keras.utils.set_random_seed(seed)
         if bf16:
             keras.mixed_precision.set_global_policy("mixed_bfloat16")
-        self.run, self.size, self.batch, self.epochs, self.seed = run, size, batch, epochs, seed
+        self.run, self.size, self.batch, self.seed = run, size, batch, seed
         self.workers = workers
         self.config = dict(size=size, alpha=alpha, dim=dim, batch=batch, epochs=epochs, lr=lr,
                            distill=distill, ce=ce, cos_s=cos_s, cos_m=cos_m, seed=seed,
@@ -432,7 +432,7 @@ class Trainer:
         return history[-1] if history else {}
 
 
-def _batches_class():
+def _step_batches(trainer: Trainer, start: int, workers: int):
     import keras
 
     class Batches(keras.utils.PyDataset):
@@ -449,11 +449,7 @@ def _batches_class():
         def __getitem__(self, i):
             return self.trainer.batch_at(self.start + i)
 
-    return Batches
-
-
-def _step_batches(trainer: Trainer, start: int, workers: int):
-    return _batches_class()(trainer, start, workers)
+    return Batches(trainer, start, workers)
 
 
 def _fit_callback(trainer: Trainer, start: int, history: list, hist_file: Path, max_minutes: float | None):
