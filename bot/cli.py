@@ -101,7 +101,7 @@ def _pipeline(c: Ctx, ocr: bool = True):
     if len(ids) and vecs.shape[1] != models.embedder.dim:
         raise ConfigError(f"{settings.recognition.model}: the model gives {models.embedder.dim}-d vectors but the "
                           f"students were enrolled with {vecs.shape[1]}-d ones; run `rollcall enroll` again")
-    return Pipeline(settings, models, roster, Gallery.from_embeddings(ids, vecs))
+    return Pipeline(settings, models, roster, Gallery.from_embeddings(ids, vecs, models.thresholds.top_k))
 
 
 # ------------------------------------------------------------------------------------- enroll, roster
@@ -330,12 +330,16 @@ def evaluate(ctx: typer.Context,
              shrink: Optional[int] = typer.Option(None, "--shrink-px", help="Probe faces shrunk to this width (px), JPEG q40.")):
     """Face-model accuracy: K-fold identification, TAR at FAR, per-student precision/recall."""
     from . import evaluate as ev
+    from .decide import load_thresholds
     c: Ctx = ctx.obj
+    rec = c.settings.recognition
+    # identities are scored by the rule the bot's thresholds were calibrated for
+    top_k = load_thresholds(rec.thresholds_path()).top_k
     total = len(ev.list_photos(directory)[1]) if directory.is_dir() else None
     with c.progress() as prog:
         task = prog.add_task("evaluating", total=total)
-        result = ev.evaluate(directory, c.settings.recognition.model_path(), folds=folds, peer=peer,
-                             shrink_px=shrink, tick=lambda: prog.advance(task))
+        result = ev.evaluate(directory, rec.model_path(), folds=folds, peer=peer, shrink_px=shrink,
+                             tick=lambda: prog.advance(task), top_k=top_k)
     if as_json:
         out.print_json(json.dumps(result))
     else:

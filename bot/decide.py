@@ -19,6 +19,7 @@ class Thresholds:
     t_verify: float
     margin: float
     far: float | None = None
+    top_k: int = 0  # the scoring rule the thresholds were calibrated for (Gallery)
 
 
 def load_thresholds(path: Path, t_verify: float = -1.0, margin: float = -1.0) -> Thresholds:
@@ -26,32 +27,66 @@ def load_thresholds(path: Path, t_verify: float = -1.0, margin: float = -1.0) ->
     try:
         data = json.loads(Path(path).read_text())
         t, m = float(data["t_verify"]), float(data["margin"])
+        top_k = int(data.get("top_k", 0))
+        if top_k < 0:
+            raise ValueError(f"top_k must be >= 0, got {top_k}")
     except FileNotFoundError:
         raise ThresholdError(f"{path}: thresholds file not found") from None
     except (ValueError, KeyError, TypeError) as e:
         raise ThresholdError(f"{path}: not a valid thresholds file ({e})") from None
     return Thresholds(t_verify=t if t_verify == -1 else t_verify, margin=m if margin == -1 else margin,
-                      far=data.get("far"))
+                      far=data.get("far"), top_k=top_k)
+
+
+def top_k_scores(sims: np.ndarray, owner: np.ndarray, n_owners: int, k: int) -> np.ndarray:
+    """Per owner, the mean of the k highest similarities among that owner's vectors (all of them when
+    it has fewer). sims: (P, N) probe-to-vector similarities; owner: (N,) index 0..n_owners-1 of each
+    vector. -> (P, n_owners); -inf for an owner with no vector.
+
+    Enrolled photos of one student vary (lighting, glasses, a turned head): a face close to a few of
+    them is that student even when it is far from their average, which a prototype would miss."""
+    sims = np.atleast_2d(np.asarray(sims, np.float32))
+    out = np.full((sims.shape[0], n_owners), -np.inf, np.float32)
+    for o in range(n_owners):
+        s = sims[:, owner == o]
+        if s.shape[1]:
+            kk = min(k, s.shape[1])
+            out[:, o] = np.partition(s, s.shape[1] - kk, axis=1)[:, -kk:].mean(1)
+    return out
 
 
 @dataclass
 class Gallery:
-    """One unit-length prototype per enrolled student (the normalised mean of their photo embeddings)."""
+    """The enrolled students and how a face is scored against each.
+
+    top_k 0: one unit-length prototype per student (the normalised mean of their photo embeddings),
+    the score its cosine. top_k k >= 1: the mean cosine of the k enrolled photos nearest the face. The
+    thresholds (t_verify, margin) hold only for the rule they were calibrated with (thresholds.json)."""
     student_ids: list[str]
     prototypes: np.ndarray  # (S, D)
+    vectors: np.ndarray | None = None  # (N, D) every enrolled photo's embedding
+    owner: np.ndarray | None = None    # (N,) index into student_ids
+    top_k: int = 0
 
     @classmethod
-    def from_embeddings(cls, student_ids: np.ndarray, vectors: np.ndarray) -> "Gallery":
+    def from_embeddings(cls, student_ids: np.ndarray, vectors: np.ndarray, top_k: int = 0) -> "Gallery":
+        student_ids = np.asarray(student_ids)
         ids = sorted(set(student_ids.tolist())) if len(student_ids) else []
         protos = []
         for sid in ids:
             p = vectors[student_ids == sid].mean(0)
             protos.append(p / max(np.linalg.norm(p), 1e-12))
         dim = vectors.shape[1] if vectors.ndim == 2 else 0
-        return cls(ids, np.array(protos, np.float32).reshape(len(ids), dim))
+        owner = np.searchsorted(np.array(ids), student_ids) if ids else np.zeros(0, np.int64)
+        return cls(ids, np.array(protos, np.float32).reshape(len(ids), dim),
+                   np.asarray(vectors, np.float32).reshape(len(student_ids), dim), owner, top_k)
 
     def similarities(self, emb: np.ndarray) -> np.ndarray:
-        return self.prototypes @ emb if len(self.student_ids) else np.zeros(0, np.float32)
+        if not len(self.student_ids):
+            return np.zeros(0, np.float32)
+        if self.top_k <= 0 or self.vectors is None:
+            return self.prototypes @ emb
+        return top_k_scores(self.vectors @ emb, self.owner, len(self.student_ids), self.top_k)[0]
 
 
 def gate(face: Face, min_face_px: int, blur_min: float) -> str:

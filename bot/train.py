@@ -640,49 +640,89 @@ def snapshot(run: Path, out: Path) -> Path:
     return out
 
 
+def leave_one_out_scores(emb: np.ndarray, lab: np.ndarray, top_k: int) -> np.ndarray:
+    """(faces, identities) scores of every face against every identity by decide.Gallery's rule
+    (top_k 0: the prototype; k: the mean of the k nearest faces), a face never counted in its own
+    identity's gallery; -inf where that leaves its own gallery empty."""
+    from .decide import top_k_scores
+    n_ids = int(lab.max()) + 1
+    if top_k <= 0:
+        sums = np.stack([emb[lab == k].sum(0) for k in range(n_ids)])
+        out = np.empty((len(emb), n_ids), np.float32)
+        for i in range(len(emb)):
+            protos = sums.copy()
+            protos[lab[i]] -= emb[i]
+            norm = np.linalg.norm(protos, axis=1)
+            out[i] = np.where(norm > 1e-6, (protos @ emb[i]) / np.maximum(norm, 1e-12), -np.inf)
+        return out
+    sims = emb @ emb.T
+    np.fill_diagonal(sims, -np.inf)
+    out = top_k_scores(sims, lab, n_ids, top_k)
+    # the own identity: top_k_scores counted the -inf self-similarity only when the gallery had no
+    # k others; redo those rows' own column over the others alone
+    for k in range(n_ids):
+        rows = np.flatnonzero(lab == k)
+        others = len(rows) - 1
+        if others < 1:
+            out[rows, k] = -np.inf
+        elif others < top_k:
+            sub = sims[np.ix_(rows, rows)]
+            out[rows, k] = np.sort(sub, axis=1)[:, 1:].mean(1)
+    return out
+
+
 def calibrate(cache: Path, model_path: Path, out: Path, seed: int = 0, far: float = 0.01,
-              class_size: int = 30) -> dict:
+              class_size: int = 30, top_k: int = 3, min_gallery: int = 7) -> dict:
     """Thresholds from held-out identities, computed through the exported TFLite model as the bot runs it.
 
-    Every held-out face is a probe against every held-out identity's prototype (the normalised mean of
-    that identity's faces, the probe left out of its own), as decide.py compares a tile with students.
-    t_verify: the similarity an impostor's prototype reaches for at most `far` of (probe, other
-    identity) pairs. margin: how far one other student's prototype is ahead of the probe's own in at
-    most `far` of those pairs. Both are per pair, so they do not depend on how many students a class
-    has; what a class of `class_size` then sees per capture is simulated and stored beside them.
+    Every held-out face is a probe against every held-out identity, scored by decide.Gallery's rule
+    with `top_k` (the probe left out of its own identity's gallery). Only identities with at least
+    `min_gallery` faces take part: the score an impostor's gallery reaches grows with its size (top-3
+    at FAR 1%, alpha-0.5 model: 0.50 for 1-3 faces, 0.61 for 7-12, 0.62 for 13+), and a student is
+    enrolled from many photos, so small galleries would set t_verify too low. t_verify: the score an impostor identity
+    reaches for at most `far` of (probe, other identity) pairs. margin: how far one other identity is
+    ahead of the probe's own in at most `far` of those pairs. Both are per pair, so they do not depend
+    on how many students a class has; what a class of `class_size` then sees is simulated and stored.
     """
     from .embed import Embedder
     z = load_cache(cache)
     idents = z["identities"]
     held = split_identities(idents, seed)
     idx = np.flatnonzero(held)
-    ids = idents[idx]
+    names, lab = np.unique(idents[idx], return_inverse=True)
+    counts = np.bincount(lab)
+    wanted = min_gallery
+    # a tiny cache (tests, --limit-ids) may hold no identity that large: use the largest galleries it has
+    while min_gallery > 1 and (counts >= min_gallery + 1).sum() < 3:
+        min_gallery -= 1
+    big = counts >= min_gallery + 1  # the probe's own gallery keeps min_gallery faces
+    if big.sum() < 3:
+        raise ValueError(f"{cache}: fewer than 3 held-out identities with 2+ faces; cannot calibrate")
+    if min_gallery < wanted:
+        print(f"calibrate: only {int((counts >= wanted + 1).sum())} held-out identities have {wanted + 1}+ faces; "
+              f"using galleries of {min_gallery}+", flush=True)
+    keep = big[lab]
+    idx, lab = idx[keep], np.unique(lab[keep], return_inverse=True)[1]
     emb = Embedder(model_path).embed(z["faces"][idx])
-    names, lab = np.unique(ids, return_inverse=True)
-    sums = np.stack([emb[lab == k].sum(0) for k in range(len(names))])
-    count = np.bincount(lab)
-    probes = np.flatnonzero(count[lab] >= 2)
-    sims = np.empty((len(probes), len(names)), np.float32)
-    for r, i in enumerate(probes):
-        # leave-one-out prototypes: the probe never sits in its own prototype
-        protos = sums.copy()
-        protos[lab[i]] -= emb[i]
-        sims[r] = (protos / np.maximum(np.linalg.norm(protos, axis=1, keepdims=True), 1e-12)) @ emb[i]
-    own_k = lab[probes]
-    genuine = sims[np.arange(len(probes)), own_k]
+    sims = leave_one_out_scores(emb, lab, top_k)
+    own_k = lab
+    rows = np.arange(len(lab))
+    genuine = sims[rows, own_k]
     other = np.ones_like(sims, bool)
-    other[np.arange(len(probes)), own_k] = False
+    other[rows, own_k] = False
     impostor = sims[other]
     gaps = (sims - genuine[:, None])[other]
     t_verify = float(np.quantile(impostor, 1 - far))
     margin = float(max(0.02, np.quantile(gaps, 1 - far)))
-    result = {"t_verify": round(t_verify, 4), "margin": round(margin, 4), "far": far,
+    result = {"t_verify": round(t_verify, 4), "margin": round(margin, 4), "far": far, "top_k": int(top_k),
               "tar_at_t_verify": round(float((genuine >= t_verify).mean()), 4),
               "in_a_class": _class_outcomes(sims, own_k, t_verify, margin, class_size, seed),
-              "calibration": {"identities": int(len(names)), "probes": int(len(genuine)),
-                              "impostor_comparisons": int(len(impostor)),
-                              "method": "leave-one-out prototypes; t_verify and margin per (probe, other "
-                                        "identity) pair at `far`"}}
+              "calibration": {"identities": int(lab.max() + 1), "probes": int(len(genuine)),
+                              "impostor_comparisons": int(len(impostor)), "min_gallery": int(min_gallery),
+                              "method": (f"mean of the {top_k} nearest faces of an identity" if top_k > 0
+                                         else "leave-one-out prototypes") +
+                                        f"; identities with {min_gallery}+ faces beside the probe; t_verify "
+                                        "and margin per (probe, other identity) pair at `far`"}}
     out.write_text(json.dumps(result, indent=1) + "\n")
     print(json.dumps(result))
     return result
@@ -762,6 +802,8 @@ def main(argv: list[str] | None = None) -> int:
     c.add_argument("--model", type=Path, default=PROJECT_DIR / "models" / "face_embed.tflite")
     c.add_argument("--out", type=Path, default=PROJECT_DIR / "models" / "thresholds.json")
     c.add_argument("--far", type=float, default=0.01, help="false accept rate per (face, other student) pair")
+    c.add_argument("--top-k", type=int, default=3, help="score a face by its k nearest enrolled faces (0: prototype)")
+    c.add_argument("--min-gallery", type=int, default=7, help="only identities with this many faces besides the probe")
     a = sub.add_parser("all", help="prepare, fit, export and calibrate; each resumes where it stopped")
     a.add_argument("--data", type=Path, default=DEFAULT_DATA)
     a.add_argument("--cache", type=Path, default=DEFAULT_CACHE)
@@ -787,7 +829,8 @@ def main(argv: list[str] | None = None) -> int:
     elif args.step == "export":
         export(args.run, args.out, args.float16)
     elif args.step == "calibrate":
-        calibrate(args.cache, args.model, args.out, far=args.far)
+        calibrate(args.cache, args.model, args.out, far=args.far, top_k=args.top_k,
+                  min_gallery=args.min_gallery)
     elif args.step == "prepare":
         prepare(args.data, args.cache, args.limit_ids)
     elif args.step == "fit":

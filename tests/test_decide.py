@@ -82,3 +82,32 @@ def test_thresholds_file(tmp_path):
         load_thresholds(p)
     with pytest.raises(ThresholdError, match="not found"):
         load_thresholds(tmp_path / "none.json")
+
+
+def test_top_k_scores_by_the_nearest_enrolled_photos():
+    # A: one photo like the probe and three unlike it (a prototype hides the match); B: all middling
+    ids = np.array(["A"] * 4 + ["B"] * 3)
+    vecs = np.stack([unit([1, 0, 0, 0])] + [unit([0, 0, 1, 0])] * 3 + [unit([0.6, 0.8, 0, 0])] * 3)
+    face = unit([1, 0, 0, 0])
+    proto = Gallery.from_embeddings(ids, vecs)
+    top1 = Gallery.from_embeddings(ids, vecs, top_k=1)
+    top3 = Gallery.from_embeddings(ids, vecs, top_k=3)
+    assert np.argmax(proto.similarities(face)) == 1          # B's prototype is nearer
+    assert np.allclose(top1.similarities(face), [1.0, 0.6])  # A's nearest photo is the face itself
+    assert np.allclose(top3.similarities(face), [1 / 3, 0.6])
+    # a student with fewer photos than k is scored over all of them
+    few = Gallery.from_embeddings(np.array(["A", "B"]), np.stack([face, unit([0, 1, 0, 0])]), top_k=3)
+    assert np.allclose(few.similarities(face), [1.0, 0.0])
+    assert decide("A", face, top1, TH).verdict == "verified"
+    assert decide("A", face, proto, TH).verdict == "mismatch"
+
+
+def test_thresholds_name_their_scoring_rule(tmp_path):
+    p = tmp_path / "t.json"
+    p.write_text(json.dumps({"t_verify": 0.6, "margin": 0.08, "top_k": 3}))
+    assert load_thresholds(p).top_k == 3
+    p.write_text(json.dumps({"t_verify": 0.6, "margin": 0.08}))
+    assert load_thresholds(p).top_k == 0
+    p.write_text(json.dumps({"t_verify": 0.6, "margin": 0.08, "top_k": -2}))
+    with pytest.raises(ThresholdError, match="t.json"):
+        load_thresholds(p)

@@ -83,6 +83,17 @@ def test_identification_by_fold_matches_hand_computation():
     assert ev.identify_folds(LABELS, FOLDS, scaled, scaled, metric="euclidean").tolist() == preds.tolist()
 
 
+def test_identification_follows_the_bots_top_k_rule():
+    # identity 0 enrolled at 0 and 80 degrees (prototype 40), identity 1 at 55; its probe at 78 is far
+    # from its prototype but next to one of its photos
+    labels, folds = np.array([0, 0, 0, 1, 1]), np.array([0, 0, 1, 0, 1])
+    v = vectors([unit(a) for a in (0, 80, 78, 55, 57)])
+    assert ev.identify_folds(labels, folds, v, v).tolist() == [1, 0, 1, 1, 1]
+    assert ev.identify_folds(labels, folds, v, v, top_k=1).tolist() == [1, 0, 0, 1, 1]
+    scaled = vectors([1.5 * unit(a) for a in (0, 80, 78, 55, 57)])
+    assert ev.identify_folds(labels, folds, scaled, scaled, "euclidean", top_k=1).tolist() == [1, 0, 0, 1, 1]
+
+
 def test_an_identity_nobody_is_identified_as_has_zero_precision():
     labels = np.array([0, 0, 1, 1])
     preds = np.array([0, 0, 0, -1])

@@ -78,3 +78,25 @@ def test_class_outcomes_follow_the_verdict_rules():
     assert out["class_size"] == 2  # a class never holds every identity: outsiders must exist
     for verdict in ("verified", "unknown_face", "mismatch", "outsider_verified"):
         assert abs(out[verdict] - 1 / 3) < 0.05, out
+
+
+def test_leave_one_out_scores_match_a_direct_count():
+    from bot.train import leave_one_out_scores
+    rng = np.random.default_rng(1)
+    emb = rng.normal(size=(11, 8)).astype(np.float32)
+    emb /= np.linalg.norm(emb, axis=1, keepdims=True)
+    lab = np.array([0, 0, 0, 0, 0, 1, 1, 2, 2, 2, 3])
+    for top_k in (0, 1, 3):
+        got = leave_one_out_scores(emb, lab, top_k)
+        for i in range(len(emb)):
+            for k in range(4):
+                gal = [j for j in np.flatnonzero(lab == k) if j != i]
+                if not gal:
+                    assert got[i, k] == -np.inf
+                    continue
+                if top_k == 0:
+                    p = emb[gal].sum(0)
+                    want = p @ emb[i] / np.linalg.norm(p)
+                else:
+                    want = np.sort(emb[gal] @ emb[i])[::-1][:top_k].mean()
+                assert abs(got[i, k] - want) < 1e-5, (top_k, i, k)
