@@ -38,6 +38,8 @@ _WEAK_GAP = 0.8        # ... and a broken one, trusted only where it cuts a stac
 _ASPECT = (1.0, 2.3)   # tile width / height (16:9 mostly; Meet's sidebar tiles are squarer)
 _SIZE_TOL = 0.12       # relative size difference still "the same tile size" (a speaker border adds ~6%)
 _MAX_DEPTH = 8
+_DARK = 60             # max channel value of a dark gap in a photo of a screen (no flat colour there)
+_DARK_LINE = 0.75      # a gap line of that lattice is at least this fraction dark
 
 
 def segment(frame: np.ndarray, settings: TileSettings) -> list[Tile]:
@@ -66,6 +68,11 @@ def segment(frame: np.ndarray, settings: TileSettings) -> list[Tile]:
     if len(best) >= 2:
         best = best + _complete_lattice(best, best_mask, frame, f)
         best = best + _floating_videos(best, best_leaves, best_mask, small)
+    if len(best) < 9:
+        # no flat background, or one that only a few clear gaps cross (blocks of tiles)
+        cells = _dark_lattice(small)
+        if len(cells) > len(best) and (len(best) < 2 or all(_on_lattice(b, cells) for b in best)):
+            best = cells
     out = []
     for x0, y0, x1, y1 in best:
         box = _snap(frame, (x0 * f, y0 * f, x1 * f, y1 * f), f)
@@ -701,6 +708,80 @@ def _runs(step: np.ndarray, min_len: int, axis: int) -> list[tuple]:
     starts, ends = starts[keep], ends[keep]
     line = starts // (L + 2)
     return list(zip(line.tolist(), (starts % (L + 2)).tolist(), (ends % (L + 2)).tolist()))
+
+
+# ---------------------------------------------------------------- no flat background
+
+def _dark_lattice(small: np.ndarray) -> list[tuple]:
+    """Tiles of a regular grid whose gaps are dark but not one colour: a camera photo of a monitor
+    (moire, vignetting, JPEG) or a noisy re-encoding. Tried only where a flat background explained
+    few tiles, and kept only where it finds more, around all of them. The grid's extent is the longest run of rows (columns) holding content; a lattice of n equal
+    columns (rows) counts when every inner line is almost all dark and no cell centre is; the finest
+    such lattice wins (a 4-column grid also passes as 2). [] unless both axes find one, with at least
+    4 cells of tile shape."""
+    dark = _cmax(small) < _DARK
+    h, w = dark.shape
+    spans, lines = [], []
+    for axis, n_len in ((0, w), (1, h)):
+        content = (~dark).mean(axis=axis)
+        k = max(3, int(0.03 * n_len) | 1)
+        busy = np.convolve(content, np.ones(k) / k, "same") > 0.25
+        # the longest busy run: a title bar or a taskbar beyond a dark band is not part of the grid
+        edges = np.flatnonzero(np.diff(np.concatenate([[0], busy.astype(np.int8), [0]])))
+        if not len(edges):
+            return []
+        a0, a1 = max(zip(edges[::2], edges[1::2]), key=lambda r: r[1] - r[0])
+        # the smoothing spreads the run into the dark margin around the grid: trim it back
+        while a1 - a0 > 2 and content[a0] < 0.2:
+            a0 += 1
+        while a1 - a0 > 2 and content[a1 - 1] < 0.2:
+            a1 -= 1
+        spans.append((int(a0), int(a1)))
+    (x0, x1), (y0, y1) = spans
+    sub = dark[y0:y1, x0:x1]
+    for a0, across in ((x0, 0), (y0, 1)):
+        # a profile per fifth of the lines' length: a photo's slight tilt moves a line by a few
+        # pixels from one end to the other, more than a 3-pixel gap is wide; the median of the five
+        # lets a speaker's coloured border or a bright object cross a gap
+        prof = np.stack([b.mean(axis=across) for b in np.array_split(sub, 5, axis=across)])
+        L, best = prof.shape[1], None
+        r = max(1, int(0.02 * L))
+        for n in range(2, 11):
+            peaks, support = [], []
+            for c in (int(j * L / n) for j in range(1, n)):
+                lo = max(0, c - r)
+                at = lo + np.argmax(prof[:, lo:c + r + 1], axis=1)
+                support.append(np.median(prof[np.arange(len(prof)), at]))
+                peaks.append(int(round(np.median(at))))
+            centres = prof.mean(axis=0)[[int((j + 0.5) * L / n) for j in range(n)]]
+            if min(support) >= _DARK_LINE and centres.max() < 0.6:
+                best = [0] + peaks + [L]
+        if best is None:
+            return []
+        lines.append([a0 + q for q in best])
+    xs, ys = lines
+    cells = []
+    for j in range(len(ys) - 1):
+        for i in range(len(xs) - 1):
+            # the line itself is gap: a cell starts one pixel after it
+            cx0, cx1 = xs[i] + (i > 0), xs[i + 1] - (i + 1 < len(xs) - 1)
+            cy0, cy1 = ys[j] + (j > 0), ys[j + 1] - (j + 1 < len(ys) - 1)
+            cells.append((cx0, cy0, cx1, cy1))
+    cw, ch = (xs[-1] - xs[0]) / (len(xs) - 1), (ys[-1] - ys[0]) / (len(ys) - 1)
+    if len(cells) < 4 or not _ASPECT[0] <= cw / ch <= _ASPECT[1]:
+        return []
+    return cells
+
+
+def _on_lattice(box: tuple, cells: list[tuple]) -> bool:
+    """box is one cell or a block of cells (its sides within a quarter cell of the cells' sides): the
+    few tiles a flat background found were blocks that clear gaps cut out of the grid. A box off
+    the lattice (a centred last row) says the grid is not a full lattice."""
+    cw = np.median([c[2] - c[0] for c in cells])
+    ch = np.median([c[3] - c[1] for c in cells])
+    near = lambda v, edges, t: min(abs(v - e) for e in edges) <= t
+    return (near(box[0], {c[0] for c in cells}, 0.25 * cw) and near(box[2], {c[2] for c in cells}, 0.25 * cw)
+            and near(box[1], {c[1] for c in cells}, 0.25 * ch) and near(box[3], {c[3] for c in cells}, 0.25 * ch))
 
 
 # ---------------------------------------------------------------- per tile
