@@ -32,10 +32,12 @@ def lecture(tmp_path_factory, data_dir):
     return home, rec
 
 
-# The face model in models/ identifies 81% of the class (see models/README.md): it calls the swapped
-# tile a mismatch, but students with hard photos (tilted head, cap, sunglasses) stay under t_verify and
-# open unknown_face episodes. These two tests say what the bot must do once the face model issue lands a
-# model that meets its targets; strict, so they fail loudly the day they pass.
+# The face model in models/ identifies 93.6% of the class (see models/README.md). On this recording the
+# swapped captures of the impersonated tile are mismatch, but one of Mareta Aliana's own photos (captures
+# 0-4) scores nearer Novia Evianti, so the episode opens before the swap and names the wrong student, and
+# Novia's tilted-head photo (captures 6-9) stays under t_verify: a second, unknown_face alert. These two
+# tests say what the bot must do once the face model issue lands a model that meets its targets; strict,
+# so they fail loudly the day they pass.
 MODEL_NOT_GOOD_ENOUGH = pytest.mark.xfail(strict=True, reason="face model below its accuracy targets (issue 7)")
 
 
