@@ -354,7 +354,8 @@ def evaluate(photos_dir: Path, model_path: Path | None = None, folds: int = 5, p
 
     `embedder` (anything with .embed(N x 112 x 112 x 3 uint8) -> unit vectors) replaces the model at
     model_path; `detector` replaces the default BlazeFace. `top_k` is the scoring rule (decide.Gallery),
-    the same for both systems. With shrink_px the dict also holds "shrink_px". `peer` is None unless asked for and dlib + face_recognition_models import.
+    the same for both systems. With shrink_px the dict also holds "shrink_px". `peer` is None unless
+    asked for and dlib + face_recognition_models import.
     """
     sizes = (shrink_px,) if shrink_px is not None else ()
     names, paths, labels, embedder, detector = _setup(photos_dir, model_path, folds, sizes, embedder, detector)

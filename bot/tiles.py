@@ -715,9 +715,10 @@ def _runs(step: np.ndarray, min_len: int, axis: int) -> list[tuple]:
 def _dark_lattice(small: np.ndarray) -> list[tuple]:
     """Tiles of a regular grid whose gaps are dark but not one colour: a camera photo of a monitor
     (moire, vignetting, JPEG) or a noisy re-encoding. Tried only where a flat background explained
-    few tiles, and kept only where it finds more, around all of them. The grid's extent is the longest run of rows (columns) holding content; a lattice of n equal
-    columns (rows) counts when every inner line is almost all dark and no cell centre is; the finest
-    such lattice wins (a 4-column grid also passes as 2). [] unless both axes find one, with at least
+    few tiles, and kept only where it finds more, around all of them. The grid's extent is the longest
+    run of rows (columns) holding content; a lattice of n equal columns (rows) counts when every inner
+    line is almost all dark and no cell centre is; the finest such lattice wins (a 4-column grid also
+    passes as 2). [] unless both axes find one, with at least
     4 cells of tile shape."""
     dark = _cmax(small) < _DARK
     h, w = dark.shape
@@ -779,9 +780,12 @@ def _on_lattice(box: tuple, cells: list[tuple]) -> bool:
     the lattice (a centred last row) says the grid is not a full lattice."""
     cw = np.median([c[2] - c[0] for c in cells])
     ch = np.median([c[3] - c[1] for c in cells])
-    near = lambda v, edges, t: min(abs(v - e) for e in edges) <= t
-    return (near(box[0], {c[0] for c in cells}, 0.25 * cw) and near(box[2], {c[2] for c in cells}, 0.25 * cw)
-            and near(box[1], {c[1] for c in cells}, 0.25 * ch) and near(box[3], {c[3] for c in cells}, 0.25 * ch))
+
+    def near(v: float, side: int, t: float) -> bool:
+        return min(abs(v - c[side]) for c in cells) <= t
+
+    return (near(box[0], 0, 0.25 * cw) and near(box[2], 2, 0.25 * cw)
+            and near(box[1], 1, 0.25 * ch) and near(box[3], 3, 0.25 * ch))
 
 
 # ---------------------------------------------------------------- per tile

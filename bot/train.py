@@ -679,10 +679,11 @@ def calibrate(cache: Path, model_path: Path, out: Path, seed: int = 0, far: floa
     with `top_k` (the probe left out of its own identity's gallery). Only identities with at least
     `min_gallery` faces take part: the score an impostor's gallery reaches grows with its size (top-3
     at FAR 1%, alpha-0.5 model: 0.50 for 1-3 faces, 0.61 for 7-12, 0.62 for 13+), and a student is
-    enrolled from many photos, so small galleries would set t_verify too low. t_verify: the score an impostor identity
-    reaches for at most `far` of (probe, other identity) pairs. margin: how far one other identity is
-    ahead of the probe's own in at most `far` of those pairs. Both are per pair, so they do not depend
-    on how many students a class has; what a class of `class_size` then sees is simulated and stored.
+    enrolled from many photos, so small galleries would set t_verify too low. t_verify: the score an
+    impostor identity reaches for at most `far` of (probe, other identity) pairs. margin: how far one
+    other identity is ahead of the probe's own in at most `far` of those pairs. Both are per pair, so
+    they do not depend on how many students a class has; what a class of `class_size` then sees is
+    simulated and stored.
     """
     from .embed import Embedder
     z = load_cache(cache)
@@ -802,8 +803,10 @@ def main(argv: list[str] | None = None) -> int:
     c.add_argument("--model", type=Path, default=PROJECT_DIR / "models" / "face_embed.tflite")
     c.add_argument("--out", type=Path, default=PROJECT_DIR / "models" / "thresholds.json")
     c.add_argument("--far", type=float, default=0.01, help="false accept rate per (face, other student) pair")
-    c.add_argument("--top-k", type=int, default=3, help="score a face by its k nearest enrolled faces (0: prototype)")
-    c.add_argument("--min-gallery", type=int, default=7, help="only identities with this many faces besides the probe")
+    c.add_argument("--top-k", type=int, default=3,
+                   help="score a face by its k nearest enrolled faces (0: prototype)")
+    c.add_argument("--min-gallery", type=int, default=7,
+                   help="only identities with this many faces besides the probe")
     a = sub.add_parser("all", help="prepare, fit, export and calibrate; each resumes where it stopped")
     a.add_argument("--data", type=Path, default=DEFAULT_DATA)
     a.add_argument("--cache", type=Path, default=DEFAULT_CACHE)
