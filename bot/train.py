@@ -656,18 +656,14 @@ def leave_one_out_scores(emb: np.ndarray, lab: np.ndarray, top_k: int) -> np.nda
             out[i] = np.where(norm > 1e-6, (protos @ emb[i]) / np.maximum(norm, 1e-12), -np.inf)
         return out
     sims = emb @ emb.T
-    np.fill_diagonal(sims, -np.inf)
     out = top_k_scores(sims, lab, n_ids, top_k)
-    # the own identity: top_k_scores counted the -inf self-similarity only when the gallery had no
-    # k others; redo those rows' own column over the others alone
+    # a face's own identity: its gallery is the others, the face itself left out
     for k in range(n_ids):
         rows = np.flatnonzero(lab == k)
-        others = len(rows) - 1
-        if others < 1:
-            out[rows, k] = -np.inf
-        elif others < top_k:
-            sub = sims[np.ix_(rows, rows)]
-            out[rows, k] = np.sort(sub, axis=1)[:, 1:].mean(1)
+        kk = min(top_k, len(rows) - 1)
+        own = sims[np.ix_(rows, rows)]
+        np.fill_diagonal(own, -np.inf)
+        out[rows, k] = np.sort(own, axis=1)[:, ::-1][:, :kk].mean(1) if kk > 0 else -np.inf
     return out
 
 
@@ -706,18 +702,17 @@ def calibrate(cache: Path, model_path: Path, out: Path, seed: int = 0, far: floa
     idx, lab = idx[keep], np.unique(lab[keep], return_inverse=True)[1]
     emb = Embedder(model_path).embed(z["faces"][idx])
     sims = leave_one_out_scores(emb, lab, top_k)
-    own_k = lab
     rows = np.arange(len(lab))
-    genuine = sims[rows, own_k]
+    genuine = sims[rows, lab]
     other = np.ones_like(sims, bool)
-    other[rows, own_k] = False
+    other[rows, lab] = False
     impostor = sims[other]
     gaps = (sims - genuine[:, None])[other]
     t_verify = float(np.quantile(impostor, 1 - far))
     margin = float(max(0.02, np.quantile(gaps, 1 - far)))
     result = {"t_verify": round(t_verify, 4), "margin": round(margin, 4), "far": far, "top_k": int(top_k),
               "tar_at_t_verify": round(float((genuine >= t_verify).mean()), 4),
-              "in_a_class": _class_outcomes(sims, own_k, t_verify, margin, class_size, seed),
+              "in_a_class": _class_outcomes(sims, lab, t_verify, margin, class_size, seed),
               "calibration": {"identities": int(lab.max() + 1), "probes": int(len(genuine)),
                               "impostor_comparisons": int(len(impostor)), "min_gallery": int(min_gallery),
                               "method": (f"mean of the {top_k} nearest faces of an identity" if top_k > 0
