@@ -98,9 +98,14 @@ def _pipeline(c: Ctx, ocr: bool = True):
     with c.store() as store:
         roster = store.list_students()
         ids, vecs = store.embeddings()
+        made_by = store.embedding_models()
     if len(ids) and vecs.shape[1] != models.embedder.dim:
         raise ConfigError(f"{settings.recognition.model}: the model gives {models.embedder.dim}-d vectors but the "
                           f"students were enrolled with {vecs.shape[1]}-d ones; run `rollcall enroll` again")
+    stale = sum(n for m, n in made_by.items() if m != models.embedder.fingerprint)
+    if stale:
+        raise ConfigError(f"{settings.recognition.model}: {stale} of the {len(ids)} enrolled photo vectors were made "
+                          "by another face model; run `rollcall enroll PHOTOS_DIR` again (it replaces them)")
     return Pipeline(settings, models, roster, Gallery.from_embeddings(ids, vecs, models.thresholds.top_k))
 
 
@@ -135,7 +140,8 @@ def enroll(ctx: typer.Context,
                 r = enroll_folder(folder, student, detector, embedder, settings.faces,
                                   tick=lambda: prog.advance(task), max_photos=max_photos)
                 if r.usable:
-                    store.add_embeddings(student.student_id, np.stack(r.vectors), r.hashes, r.qualities, r.thumbs)
+                    store.add_embeddings(student.student_id, np.stack(r.vectors), r.hashes, r.qualities, r.thumbs,
+                                         model=embedder.fingerprint)
                 results.append(r)
     table = Table(title=f"enrolled from {photos_dir}")
     for col in ("student", "id", "photos", "usable", "skipped"):

@@ -3,9 +3,17 @@
 The exported model takes square RGB float32 faces in [0, 255] and does its own scaling and
 normalisation (bot/train.py export). Faces arrive aligned at 112x112 and are resized here to the
 model's side with INTER_AREA, exactly as training resizes them.
+
+Each face is embedded in several views and the vectors added (VIEWS): the face, its mirror image (a
+face turned a little either way moves less) and its central 90% zoomed (the alignment template's
+margin holds hair, hijab and background that change between rooms). Chosen on the held-out
+identities of the training split: rank-1 58.0 -> 59.9 -> 63.3%, TAR at FAR 1% 50.4 -> 52.6 -> 54.1%.
+The recipe is part of the model's `fingerprint`: vectors made by one recipe are not compared with
+another's.
 """
 from __future__ import annotations
 
+import hashlib
 from pathlib import Path
 
 import cv2
@@ -18,12 +26,31 @@ class ModelError(RuntimeError):
     """The face model is missing, damaged or of the wrong shape; str() names the file."""
 
 
+VIEWS = ("face", "mirror", "zoom90")
+
+
+def view(faces: np.ndarray, name: str) -> np.ndarray:
+    """One view of (N, 112, 112, 3) aligned faces."""
+    if name == "face":
+        return faces
+    if name == "mirror":
+        return faces[:, :, ::-1]
+    if name == "zoom90":
+        side = faces.shape[1]
+        c = int(round(side * 0.9))
+        o = (side - c) // 2
+        return np.stack([cv2.resize(f[o:o + c, o:o + c], (side, side), interpolation=cv2.INTER_LINEAR)
+                         for f in faces])
+    raise ValueError(f"unknown view {name!r}; known: {', '.join(VIEWS)}")
+
+
 class Embedder:
-    def __init__(self, model_path: Path, threads: int = 2, max_batch: int = 32, flip: bool = True):
+    def __init__(self, model_path: Path, threads: int = 2, max_batch: int = 32,
+                 views: tuple[str, ...] = VIEWS):
         self.path = Path(model_path)
-        # also embed the mirror image and add the two: a face seen turned a little either way moves
-        # less, for twice the embedding time
-        self.flip = flip
+        for v in views:
+            view(np.zeros((1, 4, 4, 3), np.uint8), v)  # an unknown view fails here, not mid-session
+        self.views = tuple(views) or ("face",)
         try:
             self.interp = load_interpreter(self.path, threads)
         except DetectorError as e:
@@ -39,6 +66,9 @@ class Embedder:
         self.dim = int(out["shape"][1])
         self.max_batch = max_batch
         self._batch = 1
+        digest = hashlib.sha256(self.path.read_bytes()).hexdigest()[:16]
+        # what an enrolled vector was made with: the model file's digest and the views
+        self.fingerprint = f"{digest}:{'+'.join(self.views)}"
 
     def _resize(self, n: int) -> None:
         if n != self._batch:
@@ -51,11 +81,9 @@ class Embedder:
         faces = np.asarray(faces)
         if len(faces) == 0:
             return np.zeros((0, self.dim), np.float32)
-        if self.flip:
-            e = self._embed(np.concatenate([faces, faces[:, :, ::-1]]))
-            e = e[:len(faces)] + e[len(faces):]
-        else:
-            e = self._embed(faces)
+        n = len(faces)
+        e = self._embed(np.concatenate([view(faces, v) for v in self.views]))
+        e = e.reshape(len(self.views), n, -1).sum(0)
         return e / np.maximum(np.linalg.norm(e, axis=1, keepdims=True), 1e-12)
 
     def _embed(self, faces: np.ndarray) -> np.ndarray:

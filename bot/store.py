@@ -119,10 +119,18 @@ def _m2_indexes(db: sqlite_utils.Database) -> None:
     db["deliveries"].create_index(["alert_id"])
 
 
+def _m3_embedding_model(db: sqlite_utils.Database) -> None:
+    # which face model (file digest and views, embed.Embedder.fingerprint) made each enrolled vector:
+    # vectors of two models are not comparable, and a new model of the same size would otherwise be
+    # compared silently with the old one's vectors. Rows enrolled before this column have NULL.
+    db["embeddings"].add_column("model", str)
+
+
 # Ordered; append only. A migration runs once, in one transaction with its record.
 MIGRATIONS: list[tuple[int, str, Callable[[sqlite_utils.Database], None]]] = [
     (1, "tables", _m1_tables),
     (2, "report indexes", _m2_indexes),
+    (3, "embedding model", _m3_embedding_model),
 ]
 
 
@@ -318,9 +326,13 @@ class Store:
     # ------------------------------------------------------------------------------- embeddings
     def add_embeddings(self, student_id: str, vectors: np.ndarray, photo_hashes: list[str] | None = None,
                        qualities: list[float] | None = None,
-                       thumbs: list[bytes | None] | None = None) -> int:
+                       thumbs: list[bytes | None] | None = None, model: str | None = None) -> int:
         """Store enrolled vectors (float32) for a roster student; a photo hash already stored for the
-        student is skipped, so enrolling the same folder twice adds nothing. Returns rows added."""
+        student is skipped, so enrolling the same folder twice adds nothing. Returns rows added.
+
+        `model` names what made the vectors (Embedder.fingerprint). Given, the student's vectors made
+        by any other model are replaced in the same transaction: enrolling again after a model upgrade
+        re-embeds every photo instead of skipping it as already stored."""
         vectors = np.atleast_2d(np.asarray(vectors, dtype=np.float32))
         n = len(vectors)
         hashes = list(photo_hashes) if photo_hashes is not None else [None] * n
@@ -332,6 +344,9 @@ class Store:
         with self._lock, self.db.atomic():
             if not self.db.execute("SELECT 1 FROM students WHERE student_id = ?", [student_id]).fetchone():
                 raise StoreError(f"{student_id}: not in the roster")
+            if model is not None:
+                self.db.execute("DELETE FROM embeddings WHERE student_id = ? AND (model IS NULL OR model != ?)",
+                                [student_id, model])
             known = {r[0] for r in self.db.execute(
                 "SELECT photo_hash FROM embeddings WHERE student_id = ? AND photo_hash IS NOT NULL",
                 [student_id])}
@@ -339,10 +354,10 @@ class Store:
                 if h is not None and h in known:
                     continue
                 self.db.execute(
-                    "INSERT INTO embeddings (student_id, vector, dim, photo_hash, quality, thumb) "
-                    "VALUES (?, ?, ?, ?, ?, ?)",
+                    "INSERT INTO embeddings (student_id, vector, dim, photo_hash, quality, thumb, model) "
+                    "VALUES (?, ?, ?, ?, ?, ?, ?)",
                     [student_id, np.ascontiguousarray(vec, dtype=np.float32).tobytes(), int(vec.shape[0]),
-                     h, _opt_float(q), th])
+                     h, _opt_float(q), th, model])
                 if h is not None:
                     known.add(h)
                 added += 1
@@ -360,6 +375,11 @@ class Store:
         ids = np.array([r["student_id"] for r in rows], dtype=object)
         vecs = np.stack([np.frombuffer(r["vector"], dtype=np.float32) for r in rows])
         return ids, vecs
+
+    def embedding_models(self) -> dict[str | None, int]:
+        """How many enrolled vectors each face model made (None: enrolled before models were recorded)."""
+        return {r["model"]: r["n"] for r in self._query(
+            "SELECT model, count(*) AS n FROM embeddings GROUP BY model")}
 
     def reference_thumb(self, student_id: str) -> bytes | None:
         """The best-quality enrolled thumbnail (JPEG bytes) of a student, if any."""

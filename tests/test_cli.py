@@ -186,6 +186,29 @@ def test_enroll_folder_with_no_usable_face(capsys, tmp_path, home):
 
 
 @needs_model
+def test_vectors_of_another_model_are_refused_until_enrolled_again(capsys, tmp_path, home, data_dir):
+    photos = tmp_path / "photos" / "Siti Zubaidah"
+    photos.mkdir(parents=True)
+    for p in sorted((data_dir / "seed-faces" / "Siti Zubaidah").iterdir())[:3]:
+        (photos / p.name).symlink_to(p.resolve())
+    shots = tmp_path / "shots"
+    shots.mkdir()
+    cv2.imwrite(str(shots / "1.png"), np.zeros((720, 1280, 3), np.uint8))
+    assert run(capsys, "--home", home, "--quiet", "enroll", tmp_path / "photos")[0] == 0
+    db = sqlite3.connect(home / "rollcall.db")
+    with db:  # as if enrolled by the model an older rollcall shipped
+        db.execute("UPDATE embeddings SET model = 'an older model'")
+    rc, _, err = run(capsys, "--home", home, "--quiet", "replay", shots)
+    assert rc == 1
+    one_error_line(err, "face_embed.tflite", "3 of the 3", "another face model", "rollcall enroll")
+    assert db.execute("SELECT count(*) FROM embeddings").fetchone() == (3,)  # nothing lost by refusing
+    assert run(capsys, "--home", home, "--quiet", "enroll", tmp_path / "photos")[0] == 0
+    assert db.execute("SELECT count(*), count(DISTINCT model) FROM embeddings WHERE model != 'an older model'"
+                      ).fetchone() == (3, 1)
+    assert run(capsys, "--home", home, "--quiet", "replay", shots)[0] == 0
+
+
+@needs_model
 def test_black_screen_is_a_capture_with_no_tiles(capsys, tmp_path, home):
     shots = tmp_path / "shots"
     shots.mkdir()

@@ -96,6 +96,24 @@ def test_reopen_keeps_data_and_runs_each_migration_once(tmp_path, data_dir):
         assert store.captures(sid)[0]["ms"] == {"segment": 12.5}
 
 
+def test_enrolling_with_another_model_replaces_that_students_vectors(tmp_path, data_dir):
+    students = roster(data_dir)
+    a, b = students[0].student_id, students[1].student_id
+    rng = np.random.default_rng(0)
+    with Store(tmp_path) as store:
+        store.upsert_students(students)
+        store.add_embeddings(a, rng.normal(size=(2, 8)), ["h1", "h2"], model="old:face")
+        store.add_embeddings(b, rng.normal(size=(1, 8)), ["h9"])  # before models were recorded
+        assert store.embedding_models() == {"old:face": 2, None: 1}
+        # the same photos through a new model: not skipped as already stored, and the old rows go
+        new = rng.normal(size=(2, 8)).astype(np.float32)
+        assert store.add_embeddings(a, new, ["h1", "h2"], model="new:face") == 2
+        assert store.add_embeddings(a, new, ["h1", "h2"], model="new:face") == 0
+        assert store.embedding_models() == {"new:face": 2, None: 1}
+        ids, got = store.embeddings()
+        np.testing.assert_array_equal(got[ids == a], new)
+
+
 def test_students_lookup_and_errors(tmp_path, data_dir):
     students = roster(data_dir)
     with Store(tmp_path) as store:
