@@ -29,6 +29,20 @@ def checks(home: Path, settings: Settings) -> list[tuple[str, bool, str]]:
         th = load_thresholds(rec.thresholds_path(), rec.t_verify, rec.margin)
         return f"{rec.model_path()} ({e.dim}-d, input {e.side}px), t_verify {th.t_verify:.3f}, margin {th.margin:.3f}"
 
+    def enrolled():
+        from .store import DB_NAME, Store
+        if not (home / DB_NAME).exists():
+            return "nobody enrolled yet: rollcall enroll PHOTOS_DIR"
+        fingerprint = Embedder(rec.model_path()).fingerprint
+        with Store(home) as store:
+            made_by = store.embedding_models()
+        total = sum(made_by.values())
+        stale = total - made_by.get(fingerprint, 0)
+        if stale:
+            raise RuntimeError(f"{stale} of {total} enrolled photo vectors were made by another face model: "
+                               "run `rollcall enroll PHOTOS_DIR` again")
+        return f"{total} enrolled photo vectors, all made by this model"
+
     def detector():
         FaceDetector()
         return str(DETECTOR_FILE)
@@ -47,7 +61,7 @@ def checks(home: Path, settings: Settings) -> list[tuple[str, bool, str]]:
             pass
         return f"{home} is writable"
 
-    for name, fn in (("model", model), ("detector", detector), ("ocr", ocr), ("display", display), ("home", writable)):
+    for name, fn in (("model", model), ("enrolled", enrolled), ("detector", detector), ("ocr", ocr), ("display", display), ("home", writable)):
         ok, detail = _try(fn)
         rows.append((name, ok, detail))
     return rows

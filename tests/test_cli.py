@@ -201,11 +201,14 @@ def test_vectors_of_another_model_are_refused_until_enrolled_again(capsys, tmp_p
     rc, _, err = run(capsys, "--home", home, "--quiet", "replay", shots)
     assert rc == 1
     one_error_line(err, "face_embed.tflite", "3 of the 3", "another face model", "rollcall enroll")
+    rc, out, _ = run(capsys, "--home", home, "doctor")
+    assert rc == 1 and "3 of 3 enrolled photo vectors were made by another face model" in out
     assert db.execute("SELECT count(*) FROM embeddings").fetchone() == (3,)  # nothing lost by refusing
     assert run(capsys, "--home", home, "--quiet", "enroll", tmp_path / "photos")[0] == 0
     assert db.execute("SELECT count(*), count(DISTINCT model) FROM embeddings WHERE model != 'an older model'"
                       ).fetchone() == (3, 1)
     assert run(capsys, "--home", home, "--quiet", "replay", shots)[0] == 0
+    assert "3 enrolled photo vectors, all made by this model" in run(capsys, "--home", home, "doctor")[1]
 
 
 @needs_model
