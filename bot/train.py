@@ -142,13 +142,16 @@ def augment(batch: np.ndarray, size: int, rng: np.random.Generator) -> np.ndarra
     """Meeting-video conditions on aligned 112x112 RGB uint8 faces -> float32 (size x size) in [0, 255].
 
     Shrink to a 20-70 px face and back, codec artefacts, motion/defocus blur, exposure and white
-    balance, sensor noise, occlusion, flips: what a gallery tile does to a face.
+    balance, sensor noise, occlusion, flips: what a gallery tile does to a face. And another colour of
+    hijab, clothes and background around the face (`_recolour_surround`).
     """
     out = np.empty((len(batch), size, size, 3), np.float32)
     for i, img in enumerate(batch):
         im = img
         if rng.random() < 0.5:
             im = im[:, ::-1]
+        if rng.random() < 0.5:
+            im = _recolour_surround(im, rng)
         if rng.random() < 0.6:  # the face spans ~70 of the 112 px: a 20-70 px face is 32-112 px here
             s = int(rng.integers(32, 100))
             im = cv2.resize(np.ascontiguousarray(im), (s, s), interpolation=cv2.INTER_AREA)
@@ -183,6 +186,30 @@ def augment(batch: np.ndarray, size: int, rng: np.random.Generator) -> np.ndarra
             f = cv2.resize(f, (size, size), interpolation=cv2.INTER_AREA)
         out[i] = f
     return out
+
+
+def _inner_face_mask() -> np.ndarray:
+    """1 over the template's brows-to-chin, cheek-to-cheek ellipse, 0 around it, a soft edge between."""
+    yy, xx = np.mgrid[0:112, 0:112].astype(np.float32)
+    inside = (((xx - 56) / 34) ** 2 + ((yy - 62) / 46) ** 2 <= 1).astype(np.float32)
+    return cv2.GaussianBlur(inside, (0, 0), 3)[..., None]
+
+
+_INNER_FACE = _inner_face_mask()
+
+
+def _recolour_surround(im: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Hue, saturation and brightness changed outside the inner face. Our students are mostly in hijab,
+    which the aligned crop holds as much of as the face: a student in a pink hijab one day must not
+    look like the classmate who usually wears pink (measured on seed-faces: Mareta Aliana and Novia
+    Evianti, both often in pink, were the model's most confused pair, and a pink-hijab photo of
+    Mareta matched Novia in the demo). The teacher's vector is of the unchanged face."""
+    hsv = cv2.cvtColor(np.ascontiguousarray(im), cv2.COLOR_RGB2HSV).astype(np.float32)
+    hsv[..., 0] = (hsv[..., 0] + rng.uniform(20, 160)) % 180
+    hsv[..., 1] = np.clip(hsv[..., 1] * rng.uniform(0.3, 1.6), 0, 255)
+    hsv[..., 2] = np.clip(hsv[..., 2] * rng.uniform(0.6, 1.3), 0, 255)
+    other = cv2.cvtColor(hsv.astype(np.uint8), cv2.COLOR_HSV2RGB).astype(np.float32)
+    return (im * _INNER_FACE + other * (1 - _INNER_FACE)).astype(np.uint8)
 
 
 # Eye centres of the ArcFace 112x112 template (bot/faces.py aligns onto it), where glasses sit.

@@ -2,6 +2,7 @@
 and the exported model runs in the bot's embedder."""
 import json
 
+import cv2
 import numpy as np
 
 from bot.embed import Embedder
@@ -24,6 +25,18 @@ def test_augment_keeps_shape_and_range():
     assert out.shape == (16, 96, 96, 3) and out.dtype == np.float32
     assert out.min() >= 0 and out.max() <= 255
     assert not np.allclose(out.mean(), np.stack([f[:96, :96] for f in faces]).astype(np.float32).mean(), atol=0.01)
+
+
+def test_recolour_surround_changes_the_hijab_not_the_face(data_dir):
+    from bot.faces import FaceDetector, find_faces
+    from bot.train import _recolour_surround
+    photo = sorted((data_dir / "seed-faces" / "Novia Evianti").iterdir())[0]
+    face = find_faces(FaceDetector(), cv2.imread(str(photo)))[0].aligned
+    out = _recolour_surround(face, np.random.default_rng(3))
+    diff = np.abs(out.astype(int) - face.astype(int)).sum(2)
+    assert out.shape == face.shape and out.dtype == np.uint8
+    assert diff[45:80, 40:72].mean() < 2        # eyes, nose, mouth as they were
+    assert diff[:12].mean() > 10 and diff[:, :8].mean() > 10  # the hijab above and beside: another colour
 
 
 def test_tiny_training_run_end_to_end(tmp_path, data_dir, capsys):
