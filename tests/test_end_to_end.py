@@ -32,7 +32,7 @@ def lecture(tmp_path_factory, data_dir):
     return home, rec
 
 
-# The face model in models/ identifies 92.9% of the class (see models/README.md). On this recording the
+# The face model in models/ identifies 94.8% of the class (see models/README.md). On this recording the
 # swapped captures of the impersonated tile are mismatch, but one of Mareta Aliana's own photos (captures
 # 0-4) scores nearer Novia Evianti, so the episode opens before the swap and names the wrong student, and
 # Novia's tilted-head photo (captures 6-9) stays under t_verify: a second, unknown_face alert. These two
