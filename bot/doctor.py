@@ -61,7 +61,8 @@ def checks(home: Path, settings: Settings) -> list[tuple[str, bool, str]]:
             pass
         return f"{home} is writable"
 
-    for name, fn in (("model", model), ("enrolled", enrolled), ("detector", detector), ("ocr", ocr), ("display", display), ("home", writable)):
+    for name, fn in (("model", model), ("enrolled", enrolled), ("detector", detector), ("ocr", ocr),
+                     ("display", display), ("home", writable)):
         ok, detail = _try(fn)
         rows.append((name, ok, detail))
     return rows
