@@ -16,7 +16,7 @@ def _try(fn):
 
 def checks(home: Path, settings: Settings) -> list[tuple[str, bool, str]]:
     from .decide import load_thresholds
-    from .embed import Embedder
+    from .embed import VIEWS, Embedder, fingerprint
     from .faces import DETECTOR_FILE, FaceDetector
     from .names import NameReader
     from .sources import ScreenSource
@@ -33,11 +33,10 @@ def checks(home: Path, settings: Settings) -> list[tuple[str, bool, str]]:
         from .store import DB_NAME, Store
         if not (home / DB_NAME).exists():
             return "nobody enrolled yet: rollcall enroll PHOTOS_DIR"
-        fingerprint = Embedder(rec.model_path()).fingerprint
         with Store(home) as store:
             made_by = store.embedding_models()
         total = sum(made_by.values())
-        stale = total - made_by.get(fingerprint, 0)
+        stale = total - made_by.get(fingerprint(rec.model_path(), VIEWS), 0)
         if stale:
             raise RuntimeError(f"{stale} of {total} enrolled photo vectors were made by another face model: "
                                "run `rollcall enroll PHOTOS_DIR` again")

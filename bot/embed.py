@@ -44,12 +44,19 @@ def view(faces: np.ndarray, name: str) -> np.ndarray:
     raise ValueError(f"unknown view {name!r}; known: {', '.join(VIEWS)}")
 
 
+def fingerprint(model_path: Path, views: tuple[str, ...]) -> str:
+    """What an enrolled vector was made with: the model file's digest and the views."""
+    digest = hashlib.sha256(Path(model_path).read_bytes()).hexdigest()[:16]
+    return f"{digest}:{'+'.join(views)}"
+
+
 class Embedder:
     def __init__(self, model_path: Path, threads: int = 2, max_batch: int = 32,
                  views: tuple[str, ...] = VIEWS):
         self.path = Path(model_path)
-        for v in views:
-            view(np.zeros((1, 4, 4, 3), np.uint8), v)  # an unknown view fails here, not mid-session
+        unknown = set(views) - set(VIEWS)
+        if unknown:  # here, not mid-session
+            raise ValueError(f"unknown views {sorted(unknown)}; known: {', '.join(VIEWS)}")
         self.views = tuple(views) or ("face",)
         try:
             self.interp = load_interpreter(self.path, threads)
@@ -66,9 +73,7 @@ class Embedder:
         self.dim = int(out["shape"][1])
         self.max_batch = max_batch
         self._batch = 1
-        digest = hashlib.sha256(self.path.read_bytes()).hexdigest()[:16]
-        # what an enrolled vector was made with: the model file's digest and the views
-        self.fingerprint = f"{digest}:{'+'.join(self.views)}"
+        self.fingerprint = fingerprint(self.path, self.views)
 
     def _resize(self, n: int) -> None:
         if n != self._batch:
