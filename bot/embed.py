@@ -1,13 +1,15 @@
 """Aligned 112x112 faces -> L2-normalised embeddings, with the TFLite model in models/.
 
-The exported model takes square RGB float32 faces in [0, 255] and does its own scaling and
-normalisation (bot/train.py export). Faces arrive aligned at 112x112 and are resized here to the
+The exported model takes square RGB float32 faces in [0, 255] and does its own scaling, centring and
+normalisation (bot/train.py export); its vector is whatever size it gives (1280 pooled features for
+the shipped model). Faces arrive aligned at 112x112 and are resized here to the
 model's side with INTER_AREA, exactly as training resizes them.
 
 Each face is embedded in several views and the vectors added (VIEWS): the face, its mirror image (a
 face turned a little either way moves less) and its central 90% zoomed (the alignment template's
 margin holds hair, hijab and background that change between rooms). Chosen on the held-out
-identities of the training split: rank-1 58.0 -> 59.9 -> 63.3%, TAR at FAR 1% 50.4 -> 52.6 -> 54.1%.
+identities of the training split (128-d model of session 4): rank-1 58.0 -> 59.9 -> 63.3%, TAR at FAR 1%
+50.4 -> 52.6 -> 54.1%.
 The recipe is part of the model's `fingerprint`: vectors made by one recipe are not compared with
 another's.
 """

@@ -52,8 +52,11 @@ def test_tiny_training_run_end_to_end(tmp_path, data_dir, capsys):
     th = json.loads((models / "thresholds.json").read_text())
     assert {"t_verify", "margin", "far"} <= th.keys()
     emb = Embedder(models / "face_embed.tflite").embed(z["faces"][:4])
-    assert emb.shape == (4, 128)
+    assert emb.shape == (4, 1280)  # the pooled features, not the 128-d training head
     assert np.allclose(np.linalg.norm(emb, axis=1), 1, atol=1e-4)
+    head = tmp_path / "head.tflite"
+    assert main(["export", "--run", str(run), "--out", str(head), "--cache", str(cache), "--vector", "embedding"]) == 0
+    assert Embedder(head).embed(z["faces"][:4]).shape == (4, 128)
     # resuming a finished run trains no further step
     assert main(["fit", "--cache", str(cache), "--run", str(run), "--epochs", "1"]) == 0
     assert json.loads((run / "history.json").read_text()) == history
