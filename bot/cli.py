@@ -118,8 +118,9 @@ def enroll(ctx: typer.Context,
            max_photos: Optional[int] = typer.Option(None, "--max-photos", min=1,
                                                     help="At most N photos per student (name order).")):
     """Enroll students from photo folders: stores face embeddings, never the photos."""
+    from .decide import load_thresholds
     from .embed import Embedder
-    from .enroll import enroll_folder, photos_of, plan
+    from .enroll import enroll_folder, mean_similarity, photos_of, plan
     from .faces import FaceDetector
     from .roster import load_roster
     c: Ctx = ctx.obj
@@ -127,6 +128,7 @@ def enroll(ctx: typer.Context,
     students = load_roster(roster) if roster else None
     pairs = plan(photos_dir, students)
     embedder = Embedder(settings.recognition.model_path())
+    alike = load_thresholds(settings.recognition.thresholds_path()).alike
     detector = FaceDetector()
     results = []
     with c.store() as store:
@@ -153,6 +155,12 @@ def enroll(ctx: typer.Context,
         if not r.usable:
             failed.append(r)
     out.print(table)
+    for r in results:
+        sim = mean_similarity(r.vectors)
+        if alike is not None and sim is not None and r.usable >= 5 and sim >= alike:
+            err.print(f"rollcall: note: {photos_dir / r.name}: the {r.usable} photos of {r.name} look taken at one "
+                      f"sitting (mean similarity {sim:.2f} >= {alike:.2f}); add photos from other days, rooms "
+                      "and clothes, or this student may go unrecognised in another look", soft_wrap=True, markup=False)
     for r in failed:
         err.print(f"rollcall: error: {photos_dir / r.name}: no usable face photo for {r.name} ({r.photos} photos)",
                   soft_wrap=True, markup=False)

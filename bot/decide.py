@@ -20,6 +20,9 @@ class Thresholds:
     margin: float
     far: float | None = None
     top_k: int = 0  # the scoring rule the thresholds were calibrated for (Gallery)
+    # mean similarity between one person's photos above which they look taken at one sitting (enroll
+    # warns): few held-out identities' photos are that alike. None: the file predates it
+    alike: float | None = None
 
 
 def load_thresholds(path: Path, t_verify: float = -1.0, margin: float = -1.0) -> Thresholds:
@@ -28,6 +31,7 @@ def load_thresholds(path: Path, t_verify: float = -1.0, margin: float = -1.0) ->
         data = json.loads(Path(path).read_text())
         t, m = float(data["t_verify"]), float(data["margin"])
         top_k = int(data.get("top_k", 0))
+        alike = float(data["alike"]) if data.get("alike") is not None else None
         if top_k < 0:
             raise ValueError(f"top_k must be >= 0, got {top_k}")
     except FileNotFoundError:
@@ -35,7 +39,7 @@ def load_thresholds(path: Path, t_verify: float = -1.0, margin: float = -1.0) ->
     except (ValueError, KeyError, TypeError) as e:
         raise ThresholdError(f"{path}: not a valid thresholds file ({e})") from None
     return Thresholds(t_verify=t if t_verify == -1 else t_verify, margin=m if margin == -1 else margin,
-                      far=data.get("far"), top_k=top_k)
+                      far=data.get("far"), top_k=top_k, alike=alike)
 
 
 def top_k_scores(sims: np.ndarray, owner: np.ndarray, n_owners: int, k: int) -> np.ndarray:

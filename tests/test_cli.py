@@ -186,6 +186,21 @@ def test_enroll_folder_with_no_usable_face(capsys, tmp_path, home):
 
 
 @needs_model
+def test_enroll_notes_a_student_whose_photos_are_all_one_sitting(capsys, tmp_path, home, data_dir):
+    """Mareta Aliana's first photos are one selfie session (grey hijab, one room); Nanda's vary."""
+    for name in ("Mareta Aliana", "Nanda Nurahmanita Putri"):
+        d = tmp_path / "photos" / name
+        d.mkdir(parents=True)
+        for p in sorted((data_dir / "seed-faces" / name).iterdir())[:12]:
+            (d / p.name).symlink_to(p.resolve())
+    rc, out, err = run(capsys, "--home", home, "enroll", tmp_path / "photos")
+    assert rc == 0
+    notes = [ln for ln in err.splitlines() if "one sitting" in ln]
+    assert len(notes) == 1 and "Mareta Aliana" in notes[0], err
+    assert "Nanda" not in notes[0]
+
+
+@needs_model
 def test_vectors_of_another_model_are_refused_until_enrolled_again(capsys, tmp_path, home, data_dir):
     photos = tmp_path / "photos" / "Siti Zubaidah"
     photos.mkdir(parents=True)
