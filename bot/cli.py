@@ -116,7 +116,7 @@ def enroll(ctx: typer.Context,
            roster: Optional[Path] = typer.Option(None, "--roster", help="Roster CSV (student_id,name,aliases,email)."),
            class_name: Optional[str] = typer.Option(None, "--class", help="Class name to file the students under."),
            max_photos: Optional[int] = typer.Option(None, "--max-photos", min=1,
-                                                    help="At most N photos per student (name order).")):
+                                                    help="At most N photos per student, spread evenly over the folder (name order).")):
     """Enroll students from photo folders: stores face embeddings, never the photos."""
     from .decide import load_thresholds
     from .embed import Embedder

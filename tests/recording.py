@@ -3,8 +3,8 @@
 Five students on camera plus one camera-off tile; each student keeps one photo for a few captures
 (a person on video changes little between two captures) and moves to another now and then. From
 capture `swap[0]` to `swap[1]` the tile labelled `impostor_tile` shows `impostor_face`'s face instead.
-Probe photos come from the END of each student's folder; `ENROLL_PHOTOS` from the start are for
-enrollment, so the recording never shows an enrolled photo.
+`ENROLL_PHOTOS` photos of each student, spread over the folder as `rollcall enroll --max-photos` picks
+them, are for enrollment; the recording shows only the others, never an enrolled photo.
 """
 from __future__ import annotations
 
@@ -14,6 +14,8 @@ from pathlib import Path
 
 import cv2
 import numpy as np
+
+from bot.enroll import spread
 
 from .gallery import TileSpec, load_photo, render_gallery, seed_photos
 
@@ -32,11 +34,12 @@ class Recording:
 
 
 def enrollment_folder(data_dir: Path, out: Path, per_student: int = ENROLL_PHOTOS) -> Path:
-    """out/<Student Name>/ with the first `per_student` seed photos of each student (links, no copies)."""
+    """out/<Student Name>/ with `per_student` seed photos of each student, spread over the folder as
+    `enroll --max-photos` picks them (links, no copies)."""
     for name, paths in seed_photos(data_dir).items():
         d = out / name
         d.mkdir(parents=True, exist_ok=True)
-        for p in paths[:per_student]:
+        for p in spread(paths, per_student):
             target = d / p.name
             if not target.exists():
                 try:
@@ -76,7 +79,7 @@ def make_recording(data_dir: Path, out: Path, frames: int = 14, every_s: float =
     photos = seed_photos(data_dir)
     names = sorted(photos)
     rng = np.random.default_rng(seed)
-    probes = {n: p[ENROLL_PHOTOS:] for n, p in photos.items()}
+    probes = {n: [x for x in p if x not in set(spread(p, ENROLL_PHOTOS))] for n, p in photos.items()}
     current: dict[str, np.ndarray] = {}
 
     def pick(name: str, index: int | None = None) -> np.ndarray:

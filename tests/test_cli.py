@@ -185,6 +185,16 @@ def test_enroll_folder_with_no_usable_face(capsys, tmp_path, home):
     assert "1 no face" in out and "1 unreadable" in out
 
 
+def test_max_photos_spreads_over_the_folder(tmp_path):
+    from bot.enroll import photos_of, spread
+    assert spread(list(range(10)), 4) == [0, 3, 6, 9]
+    assert spread(list(range(3)), 5) == [0, 1, 2] and spread(list(range(3)), None) == [0, 1, 2]
+    for i in range(7):
+        (tmp_path / f"{i:03d}.jpg").write_bytes(b"")
+    (tmp_path / "notes.txt").write_text("not a photo")
+    assert [p.name for p in photos_of(tmp_path, 3)] == ["000.jpg", "003.jpg", "006.jpg"]
+
+
 @needs_model
 def test_enroll_notes_a_student_whose_photos_are_all_one_sitting(capsys, tmp_path, home, data_dir):
     """Mareta Aliana's first photos are one selfie session (grey hijab, one room); Nanda's vary."""
