@@ -44,7 +44,7 @@ STAGES = ("capture", "segment", "names", "detect", "embed", "decide", "store")
 FLOORS = {"steady_ms": 150.0, "cold_ms": 1000.0, "rss_mb": 600.0, "ratio": 10.0}
 TILES = 25
 SIZE = (1920, 1080)
-ENROLL_PHOTOS = 10           # the first photos of each student enrol; the tiles show later photos
+ENROLL_PHOTOS = 10           # photos of each student enrol (spread); the tiles show the others
 CAMERA_OFF = {6: "initials", 13: "name", 22: "avatar"}
 
 
@@ -81,9 +81,10 @@ def bench_settings(config: str | None, model: str | None, thresholds: str | None
 
 
 def enrol(data: Path, roster, models, faces_cfg, per_student: int = ENROLL_PHOTOS):
-    """A decide.Gallery from the first photos of each student, through enrollment's own photo gates."""
+    """A decide.Gallery from photos spread over each student's folder (as `enroll --max-photos` picks
+    them), through enrollment's own photo gates."""
     from bot.decide import Gallery
-    from bot.enroll import embed_photo, match_folder
+    from bot.enroll import embed_photo, match_folder, spread
     from tests.gallery import seed_photos
 
     ids, vecs = [], []
@@ -91,7 +92,7 @@ def enrol(data: Path, roster, models, faces_cfg, per_student: int = ENROLL_PHOTO
         student = match_folder(folder, roster)
         if student is None:
             continue
-        for p in paths[:per_student]:
+        for p in spread(paths, per_student):
             got = embed_photo(p, models.detector, models.embedder, faces_cfg)
             if isinstance(got, tuple):
                 ids.append(student.student_id)
@@ -109,7 +110,8 @@ def render_frames(data: Path, detector, n_frames: int, seed: int = 0) -> tuple[l
 
     photos = seed_photos(data)
     names = sorted(photos)
-    probes = {n: p[ENROLL_PHOTOS:] for n, p in photos.items()}
+    from bot.enroll import spread
+    probes = {n: [x for x in p if x not in set(spread(p, ENROLL_PHOTOS))] for n, p in photos.items()}
     rng = np.random.default_rng(seed)
 
     def view(name: str) -> np.ndarray:

@@ -636,9 +636,9 @@ def export(run: Path, out: Path, float16: bool = False, cache: Path = DEFAULT_CA
     vector "pooled" (the default): the 1280 pooled features the training head projects from, centred
     on the mean of training faces (`pooled_mean`) then normalised. The head's 128-d projection is
     what the losses shape, but it drops what tells apart faces it never trained on: on held-out
-    identities the pooled features reach TAR 57.5% at FAR 1% against the projection's 54.1% (59.3%
-    centred), and on seed-faces 96.5% identified against 94.8% (session 5). "embedding": the 128-d
-    projection itself."""
+    identities (three views) the pooled features reach TAR 57.8% at FAR 1% against the projection's
+    54.1%, and on seed-faces 96.4% identified against 94.8% (session 5; models/README.md).
+    "embedding": the 128-d projection itself."""
     import tensorflow as tf
     import keras
     if vector not in ("pooled", "embedding"):
@@ -652,7 +652,6 @@ def export(run: Path, out: Path, float16: bool = False, cache: Path = DEFAULT_CA
     # embed.py resizes the aligned 112x112 face to the model's side with cv2 INTER_AREA, as training
     # does (TFLite has no area resize)
     inp = keras.Input((cfg["size"], cfg["size"], 3), name="aligned_face")
-    extra = {}
     if vector == "pooled":
         pooled = keras.Model(model.input, keras.layers.Flatten()(model.get_layer(POOLED).output))
         mean = pooled_mean(pooled, cache, cfg["size"], cfg.get("seed", 0))
@@ -681,15 +680,15 @@ def export(run: Path, out: Path, float16: bool = False, cache: Path = DEFAULT_CA
 def pooled_mean(pooled, cache: Path, size: int, seed: int = 0, n: int = 3000) -> np.ndarray:
     """Mean pooled feature of up to n training faces (held-out identities excluded), clean: the pooled
     features share one large direction, which centring removes from every cosine."""
+    import keras
     if not Path(cache).exists():
         raise SystemExit(f"{cache}: no aligned-face cache to centre the vectors on; run `python -m bot.train prepare`")
     z = load_cache(cache)
     train = np.flatnonzero(~split_identities(z["identities"], seed))
     pick = np.sort(np.random.default_rng(seed).choice(train, min(n, len(train)), replace=False))
-    import keras
-    feats = [keras.ops.convert_to_numpy(pooled(resize_batch(z["faces"][pick[i:i + 256]], size), training=False)).astype(np.float64)
+    feats = [keras.ops.convert_to_numpy(pooled(resize_batch(z["faces"][pick[i:i + 256]], size), training=False))
              for i in range(0, len(pick), 256)]
-    return np.concatenate(feats).mean(0).astype(np.float32)
+    return np.concatenate(feats).astype(np.float64).mean(0).astype(np.float32)
 
 
 def snapshot(run: Path, out: Path) -> Path:
@@ -779,12 +778,12 @@ def calibrate(cache: Path, model_path: Path, out: Path, seed: int = 0, far: floa
     impostor = sims[other]
     gaps = (sims - genuine[:, None])[other]
     t_verify = float(np.quantile(impostor, 1 - far))
-    # how alike one identity's photos are, on average: enroll warns above the 95th percentile (varied
-    # press photos of one person reach ~0.45 with the shipped model, one webcam sitting 0.92-0.97)
-    sims_all = emb @ emb.T
-    alike = [float(sims_all[np.ix_(lab == k, lab == k)][np.triu_indices(int((lab == k).sum()), 1)].mean())
-             for k in range(int(lab.max()) + 1)]
     margin = float(max(0.02, np.quantile(gaps, 1 - far)))
+    # how alike one identity's photos are, on average: enroll notes a student above the 95th percentile
+    # (varied press photos of one person reach ~0.45 with the shipped model, one webcam sitting 0.92-0.97)
+    pair_sims = emb @ emb.T
+    alike = [float(pair_sims[np.ix_(lab == k, lab == k)][np.triu_indices(int((lab == k).sum()), 1)].mean())
+             for k in range(int(lab.max()) + 1)]
     result = {"t_verify": round(t_verify, 4), "margin": round(margin, 4), "far": far, "top_k": int(top_k),
               "tar_at_t_verify": round(float((genuine >= t_verify).mean()), 4),
               "alike": round(float(np.quantile(alike, 0.95)), 4),
