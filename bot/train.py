@@ -691,6 +691,29 @@ def pooled_mean(pooled, cache: Path, size: int, seed: int = 0, n: int = 3000) ->
     return np.concatenate(feats).astype(np.float64).mean(0).astype(np.float32)
 
 
+def average(run: Path, stems: list[str], out: Path, cache: Path = DEFAULT_CACHE, bn_batches: int = 60) -> Path:
+    """The mean of several checkpoints' weights (the last epochs of a run), batch-norm statistics then
+    re-estimated on augmented training batches: a run folder `export` reads. The shipped model is the
+    average of runs/a10f's last 8 epochs (session 5): seed-faces 96.5 / 95.9 / 94.9% at full / 56 / 40 px
+    against 96.3 / 95.7 / 94.9% for its last checkpoint alone."""
+    cfg = json.loads((run / "config.json").read_text())
+    tr = Trainer(cache, out, size=cfg["size"], alpha=cfg["alpha"], dim=cfg["dim"], batch=cfg["batch"],
+                 epochs=cfg["epochs"], target_weight=cfg.get("target_weight", 1), seed=cfg.get("seed", 0))
+    total = None
+    for stem in stems:
+        tr.backbone.load_weights(str(stem) + ".weights.h5")
+        w = [np.asarray(a, np.float64) for a in tr.backbone.get_weights()]
+        total = w if total is None else [a + b for a, b in zip(total, w)]
+    tr.backbone.set_weights([(a / len(stems)).astype(np.float32) for a in total])
+    for i in range(bn_batches):  # BN momentum 0.9: 60 batches leave nothing of the averaged statistics
+        tr.backbone(tr.batch_at(i * 7)[0], training=True)
+    cos = np.load(str(stems[-1]) + ".npy") if Path(str(stems[-1]) + ".npy").exists() else None
+    (out / "ckpt").mkdir(parents=True, exist_ok=True)
+    save_weights(tr.backbone, out / "ckpt" / "step-0000001", cosface_w=cos, step=1)
+    (out / "config.json").write_text(json.dumps({**cfg, "average_of": [str(s) for s in stems]}, indent=1))
+    return out
+
+
 def snapshot(run: Path, out: Path) -> Path:
     """The run's latest weights without optimizer state (small enough to commit), as a run folder that
     `fit --init-from` can start from on another machine, under any Keras backend."""
@@ -890,12 +913,19 @@ def main(argv: list[str] | None = None) -> int:
                                ("--batch", int, 128), ("--epochs", int, 40), ("--lr", float, 0.05),
                                ("--distill", float, 40.0), ("--ce", float, 1.0), ("--target-weight", int, 2), ("--seed", int, 0), ("--max-minutes", float, None)):
         a.add_argument(flag, type=typ, default=default)
+    v = sub.add_parser("average", help="mean weights of several checkpoints -> a run folder to export")
+    v.add_argument("--run", type=Path, default=DEFAULT_RUN, help="the run whose config the checkpoints share")
+    v.add_argument("--out", type=Path, required=True)
+    v.add_argument("--cache", type=Path, default=DEFAULT_CACHE)
+    v.add_argument("stems", nargs="+", help="checkpoint stems (ckpt/step-NNNNNNN, without .weights.h5)")
     n = sub.add_parser("snapshot", help="latest weights without optimizer state -> a small run folder")
     n.add_argument("--run", type=Path, default=DEFAULT_RUN)
     n.add_argument("--out", type=Path, default=PROJECT_DIR / "models" / "train-state")
     args = ap.parse_args(argv)
     if args.step == "snapshot":
         snapshot(args.run, args.out)
+    elif args.step == "average":
+        average(args.run, args.stems, args.out, args.cache)
     elif args.step == "all":
         if not args.cache.exists():
             prepare(args.data, args.cache, args.limit_ids)

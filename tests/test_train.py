@@ -67,6 +67,14 @@ def test_tiny_training_run_end_to_end(tmp_path, data_dir, capsys):
     assert main(["fit", "--cache", str(cache), "--run", str(run2), "--epochs", "1", "--batch", "16", "--size", "64",
                  "--init-from", str(snap)]) == 0
     assert json.loads((run2 / "history.json").read_text())[-1]["epoch"] == 1.0
+    # two runs' last checkpoints averaged: a run folder that exports
+    stems = [str(sorted((r / "ckpt").glob("step-*.json"))[-1].with_suffix("")) for r in (run, run2)]
+    avg = tmp_path / "avg"
+    assert main(["average", "--run", str(run), "--out", str(avg), "--cache", str(cache), *stems]) == 0
+    assert main(["export", "--run", str(avg), "--out", str(tmp_path / "avg.tflite"), "--cache", str(cache)]) == 0
+    a = Embedder(tmp_path / "avg.tflite").embed(z["faces"][:4])
+    b = Embedder(models / "face_embed.tflite").embed(z["faces"][:4])
+    assert a.shape == b.shape and not np.allclose(a, b, atol=1e-3)  # neither run's model: their mean
     # a run stopped by the clock resumes at the step it saved, from the small travelling pack too
     packed = tmp_path / "packed.npz"
     assert main(["pack", "--cache", str(cache), "--out", str(packed)]) == 0
