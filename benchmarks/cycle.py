@@ -111,7 +111,8 @@ def render_frames(data: Path, detector, n_frames: int, seed: int = 0) -> tuple[l
     photos = seed_photos(data)
     names = sorted(photos)
     from bot.enroll import spread
-    probes = {n: [x for x in p if x not in set(spread(p, ENROLL_PHOTOS))] for n, p in photos.items()}
+    enrolled = {n: set(spread(p, ENROLL_PHOTOS)) for n, p in photos.items()}
+    probes = {n: [x for x in p if x not in enrolled[n]] for n, p in photos.items()}
     rng = np.random.default_rng(seed)
 
     def view(name: str) -> np.ndarray:

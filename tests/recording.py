@@ -79,7 +79,8 @@ def make_recording(data_dir: Path, out: Path, frames: int = 14, every_s: float =
     photos = seed_photos(data_dir)
     names = sorted(photos)
     rng = np.random.default_rng(seed)
-    probes = {n: [x for x in p if x not in set(spread(p, ENROLL_PHOTOS))] for n, p in photos.items()}
+    enrolled = {n: set(spread(p, ENROLL_PHOTOS)) for n, p in photos.items()}
+    probes = {n: [x for x in p if x not in enrolled[n]] for n, p in photos.items()}
     current: dict[str, np.ndarray] = {}
 
     def pick(name: str, index: int | None = None) -> np.ndarray:
