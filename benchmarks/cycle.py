@@ -99,7 +99,8 @@ def enrol(data: Path, roster, models, faces_cfg, per_student: int = ENROLL_PHOTO
                 vecs.append(got[0])
     if not vecs:
         raise BenchError(f"{data / 'seed-faces'}: no usable enrollment photo")
-    return Gallery.from_embeddings(np.array(ids), np.stack(vecs), models.thresholds.top_k)
+    return Gallery.from_embeddings(np.array(ids), np.stack(vecs), models.thresholds.top_k,
+                                   models.thresholds.head)
 
 
 def render_frames(data: Path, detector, n_frames: int, seed: int = 0) -> tuple[list[np.ndarray], list]:

@@ -106,7 +106,8 @@ def _pipeline(c: Ctx, ocr: bool = True):
     if stale:
         raise ConfigError(f"{settings.recognition.model}: {stale} of the {len(ids)} enrolled photo vectors were made "
                           "by another face model; run `rollcall enroll PHOTOS_DIR` again (it replaces them)")
-    return Pipeline(settings, models, roster, Gallery.from_embeddings(ids, vecs, models.thresholds.top_k))
+    return Pipeline(settings, models, roster, Gallery.from_embeddings(ids, vecs, models.thresholds.top_k,
+                                                                           models.thresholds.head))
 
 
 # ------------------------------------------------------------------------------------- enroll, roster
@@ -348,12 +349,12 @@ def evaluate(ctx: typer.Context,
     c: Ctx = ctx.obj
     rec = c.settings.recognition
     # identities are scored by the rule the bot's thresholds were calibrated for
-    top_k = load_thresholds(rec.thresholds_path()).top_k
+    th = load_thresholds(rec.thresholds_path())
     total = len(ev.list_photos(directory)[1]) if directory.is_dir() else None
     with c.progress() as prog:
         task = prog.add_task("evaluating", total=total)
         result = ev.evaluate(directory, rec.model_path(), folds=folds, peer=peer, shrink_px=shrink,
-                             tick=lambda: prog.advance(task), top_k=top_k)
+                             tick=lambda: prog.advance(task), top_k=th.top_k, head=th.head)
     if as_json:
         out.print_json(json.dumps(result))
     else:

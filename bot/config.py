@@ -193,8 +193,8 @@ def _validate(s: Settings) -> None:
     check(s.faces.blur_min >= 0, "faces.blur_min", "must be >= 0")
     check(s.recognition.t_verify == -1 or -1 <= s.recognition.t_verify <= 1,
           "recognition.t_verify", "must be a cosine in [-1, 1] (or -1 for the calibrated value)")
-    check(s.recognition.margin == -1 or 0 <= s.recognition.margin <= 2,
-          "recognition.margin", "must be in [0, 2] (or -1 for the calibrated value)")
+    check(s.recognition.margin == -1 or 0 <= s.recognition.margin <= 10,
+          "recognition.margin", "must be in [0, 10] (or -1 for the calibrated value)")
     check(1 <= s.tracking.confirm_n <= s.tracking.window_m, "tracking.confirm_n",
           "must be between 1 and tracking.window_m")
     for ch in s.alerts.channels:

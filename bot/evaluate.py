@@ -6,7 +6,8 @@ detected once and the largest face is embedded once; the folds are then played o
 * folds split the photos of each identity (seeded, deterministic); for each fold the other K-1 folds
   are enrolled and every held-out photo is identified as the best-scoring identity (closed set), scored
   by the bot's own rule (decide.Gallery, `top_k` from thresholds.json: the mean of the k nearest
-  enrolled photos, or with 0 one prototype per identity). A photo in which no face was found (or that
+  enrolled photos, or with 0 one prototype per identity; and where thresholds.json has a "head", the
+  class head fitted on the enrolled folds, as the bot fits it on a class). A photo in which no face was found (or that
   cannot be read) counts as wrong. Per-identity precision and recall follow.
 * verification: the true accept rate at a false accept rate of 1% and 0.1%, over every pair of photos
   with a face (genuine: same identity; impostor: different identities), scored by cosine similarity.
@@ -20,7 +21,7 @@ re-encoded as JPEG quality 40 (a face in a crowded gallery, through a video code
 the full-size photos; verification then pairs shrunk probes against full-size photos.
 
 The peer is dlib's ResNet exactly as the `face_recognition` package runs it (DlibPeer below), on the same
-photos, folds, scoring rule and metrics; it keeps its own metric (Euclidean distance on the raw 128-d
+photos, folds, scoring rule (the class head aside) and metrics; it keeps its own metric (Euclidean distance on the raw 128-d
 vectors, a prototype being the plain mean), as a face_recognition user would.
 """
 from __future__ import annotations
@@ -33,7 +34,7 @@ from typing import Callable, Protocol
 import cv2
 import numpy as np
 
-from .decide import Gallery, top_k_scores
+from .decide import Gallery, HeadRule, class_scores, fit_head
 from .embed import Embedder
 from .faces import FaceDetector, find_faces
 
@@ -192,17 +193,21 @@ def _prototypes(labels: np.ndarray, vecs: np.ndarray, metric: str) -> tuple[np.n
 
 
 def identity_scores(probes: np.ndarray, labels: np.ndarray, vecs: np.ndarray, metric: str = "cosine",
-                    top_k: int = 0) -> tuple[np.ndarray, np.ndarray]:
-    """(identities, probe x identity scores) against the enrolled vecs, by decide.Gallery's rule."""
+                    top_k: int = 0, head: HeadRule | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """(identities, probe x identity ranking scores) against the enrolled vecs, by decide.Gallery's
+    rule: with `head` (cosine, top_k >= 1, 3+ identities), the class head fitted on these vecs."""
     if top_k <= 0:
         ids, protos = _prototypes(labels, vecs, metric)
         return ids, score_matrix(probes, protos, metric)
     ids, owner = np.unique(labels, return_inverse=True)
-    return ids, top_k_scores(score_matrix(probes, vecs, metric), owner, len(ids), top_k)
+    use_head = head is not None and metric == "cosine" and len(ids) >= 3
+    alpha = fit_head(vecs, owner, len(ids), head.lam) if use_head else None
+    return ids, class_scores(score_matrix(probes, vecs, metric), owner, len(ids), top_k, alpha,
+                             head.weight if use_head else 0.0)[1]
 
 
 def identify_folds(labels: np.ndarray, folds: np.ndarray, enroll: Vectors, probe: Vectors,
-                   metric: str = "cosine", top_k: int = 0) -> np.ndarray:
+                   metric: str = "cosine", top_k: int = 0, head: HeadRule | None = None) -> np.ndarray:
     """Predicted identity per photo when its fold is held out; -1 where the probe has no face."""
     preds = np.full(len(labels), -1, np.int64)
     for f in np.unique(folds):
@@ -210,7 +215,7 @@ def identify_folds(labels: np.ndarray, folds: np.ndarray, enroll: Vectors, probe
         test = np.flatnonzero((folds == f) & probe.ok)
         if not len(test) or not train.any():
             continue
-        ids, s = identity_scores(probe.vecs[test], labels[train], enroll.vecs[train], metric, top_k)
+        ids, s = identity_scores(probe.vecs[test], labels[train], enroll.vecs[train], metric, top_k, head)
         preds[test] = ids[np.argmax(s, axis=1)]
     return preds
 
@@ -265,14 +270,15 @@ def tar_at_far(genuine: np.ndarray, impostor: np.ndarray, fars=FARS) -> dict[str
 
 
 def scores(labels: np.ndarray, names: list[str], folds: np.ndarray, enroll: Vectors,
-           probe: Vectors | None = None, metric: str = "cosine", top_k: int = 0) -> dict:
+           probe: Vectors | None = None, metric: str = "cosine", top_k: int = 0,
+           head: HeadRule | None = None) -> dict:
     """faces_found, identification_accuracy, per_student, tar_at_far, ms_per_face for one system.
 
     probe defaults to enroll (no shrinking). faces_found and ms are those of the probes.
     """
     shrunk = probe is not None
     probe = enroll if probe is None else probe
-    preds = identify_folds(labels, folds, enroll, probe, metric, top_k)
+    preds = identify_folds(labels, folds, enroll, probe, metric, top_k, head)
     gen, imp = pair_scores(labels, probe, enroll if shrunk else None, metric)
     ms = probe.ms[probe.ok]
     return {"faces_found": float(probe.ok.mean()) if len(labels) else 0.0,
@@ -337,10 +343,13 @@ def _setup(photos_dir: Path, model_path: Path | None, folds: int, sizes: tuple[i
     return names, paths, labels, embedder, detector or FaceDetector()
 
 
-def _system(labels, names, fold_of, vec: dict[str, Vectors], system: str, px: int | None, top_k: int) -> dict:
+def _system(labels, names, fold_of, vec: dict[str, Vectors], system: str, px: int | None, top_k: int,
+            head: HeadRule | None) -> dict:
+    # the class head is ours: the peer is scored as face_recognition is used, by distance alone
     metric = DlibPeer.metric if system == "peer" else "cosine"
     probe = vec[f"{system}@{px}"] if px else None
-    s = _rounded(scores(labels, names, fold_of, vec[system], probe, metric, top_k))
+    s = _rounded(scores(labels, names, fold_of, vec[system], probe, metric, top_k,
+                        head if system == "ours" else None))
     if system == "peer":
         s.pop("per_student")
         s = {"name": DlibPeer.name, **s}
@@ -349,12 +358,13 @@ def _system(labels, names, fold_of, vec: dict[str, Vectors], system: str, px: in
 
 def evaluate(photos_dir: Path, model_path: Path | None = None, folds: int = 5, peer: bool = False,
              shrink_px: int | None = None, seed: int = 0, tick: Callable[[], None] = lambda: None,
-             detector: FaceDetector | None = None, embedder: EmbedsFaces | None = None, top_k: int = 0) -> dict:
+             detector: FaceDetector | None = None, embedder: EmbedsFaces | None = None, top_k: int = 0,
+             head: HeadRule | None = None) -> dict:
     """The Evaluate JSON of DESIGN.md for DIR/<Name>/*; `tick()` is called once per photo.
 
     `embedder` (anything with .embed(N x 112 x 112 x 3 uint8) -> unit vectors) replaces the model at
     model_path; `detector` replaces the default BlazeFace. `top_k` is the scoring rule (decide.Gallery),
-    the same for both systems. With shrink_px the dict also holds "shrink_px". `peer` is None unless
+    the same for both systems; `head` (thresholds.json) adds the class head to ours. With shrink_px the dict also holds "shrink_px". `peer` is None unless
     asked for and dlib + face_recognition_models import.
     """
     sizes = (shrink_px,) if shrink_px is not None else ()
@@ -365,15 +375,15 @@ def evaluate(photos_dir: Path, model_path: Path | None = None, folds: int = 5, p
     result = {"dir": Path(photos_dir).name, "identities": len(names), "photos": len(paths), "folds": folds}
     if shrink_px is not None:
         result["shrink_px"] = shrink_px
-    result.update(_system(labels, names, fold_of, vec, "ours", shrink_px, top_k))
-    result["peer"] = _system(labels, names, fold_of, vec, "peer", shrink_px, top_k) if dlib_peer else None
+    result.update(_system(labels, names, fold_of, vec, "ours", shrink_px, top_k, head))
+    result["peer"] = _system(labels, names, fold_of, vec, "peer", shrink_px, top_k, None) if dlib_peer else None
     return result
 
 
 def by_face_size(photos_dir: Path, model_path: Path | None = None, sizes: tuple[int, ...] = (120, 80, 56, 40),
                  folds: int = 5, peer: bool = False, seed: int = 0, tick: Callable[[], None] = lambda: None,
                  detector: FaceDetector | None = None, embedder: EmbedsFaces | None = None,
-                 top_k: int = 0) -> dict:
+                 top_k: int = 0, head: HeadRule | None = None) -> dict:
     """Identification by face size: evaluate(shrink_px=px) for every px in sizes, the full-size photos
     detected and embedded only once. {"dir", "identities", "photos", "folds", "full": {ours figures,
     "peer"}, "sizes": {"120": {ours figures, "peer"}, ...}}; per_student is left out."""
@@ -384,9 +394,9 @@ def by_face_size(photos_dir: Path, model_path: Path | None = None, sizes: tuple[
     fold_of = make_folds(labels, folds, seed)
 
     def row(px: int | None) -> dict:
-        r = _system(labels, names, fold_of, vec, "ours", px, top_k)
+        r = _system(labels, names, fold_of, vec, "ours", px, top_k, head)
         r.pop("per_student")
-        r["peer"] = _system(labels, names, fold_of, vec, "peer", px, top_k) if dlib_peer else None
+        r["peer"] = _system(labels, names, fold_of, vec, "peer", px, top_k, None) if dlib_peer else None
         return r
 
     return {"dir": Path(photos_dir).name, "identities": len(names), "photos": len(paths), "folds": folds,

@@ -178,6 +178,7 @@ _MAX_COMPONENTS = 400  # more is video texture; the first (leftmost) are enough 
 # (0.15: one name fewer right and 20% more width to run; 0.5: three fewer).
 _FAST_PAD = (0.3, 0.3)
 _LABEL_MAX_X = 0.2     # a bottom label starts in this left fraction of the tile (Zoom, Meet)
+_LABEL_MAX_H = 0.5     # and its line is at most this fraction of the bottom band high
 
 
 def _rapidocr_models() -> Path:
@@ -339,35 +340,42 @@ class NameReader:
                 continue
             self.stats["misses"] += 1
             todo.append(i)
-        retry = []
+        retry, fast_keys = [], {}
         found = {i: fast(imgs[i]) for i in todo}
         located = [(i, None if f is None else f[0]) for i, f in found.items()]
-        for i, text, score in self._read_labels(located, _FAST_MIN_SCORE):
-            if text is None:
+        for i, text, score, ckey in self._read_labels(located, _FAST_MIN_SCORE):
+            if text is None or (ckey in self._cache and not text):
                 # Nothing bright and text-shaped anywhere a label goes: Zoom and Meet always draw
                 # the name light on dark, so there is no name (a video tile of a face, a blank
-                # camera-off tile); the detector would only read texture.
+                # camera-off tile); the detector would only read texture. Or a label already found
+                # unreadable both ways.
                 out[i] = ""
             elif (score >= _FAST_MIN_SCORE and text) or found[i][1]:
                 out[i] = text if text and score >= _MIN_REC_SCORE else ""
                 self.stats["fast"] += 1
             else:
                 retry.append(i)
+                fast_keys[i] = ckey
         self.stats["slow"] += len(retry)
-        for i, text, score in self._read_labels([(i, slow(imgs[i])) for i in retry], _MIN_REC_SCORE):
+        for i, text, score, _ in self._read_labels([(i, slow(imgs[i])) for i in retry], _MIN_REC_SCORE):
             out[i] = text if text and score >= _MIN_REC_SCORE else ""
+            if not out[i] and fast_keys[i] is not None:
+                # unreadable both ways (Hangul, text too small): the same label next cycle is
+                # not worth the detector again
+                self._remember(fast_keys[i], "")
         for key, text in zip(keys, out):
             if key is not None:
                 self._remember(key, text or "")
         return [t or "" for t in out]
 
     def _read_labels(self, located, min_score: float):
-        """(index, label crop or None) -> (index, text or None, score), the recogniser run once for
-        all crops that the label cache does not already know; reads of `min_score` are cached."""
+        """(index, label crop or None) -> (index, text or None, score, the crop's label key), the
+        recogniser run once for all crops that the label cache does not already know; reads of
+        `min_score` are cached."""
         results, crops, owners = [], [], []
         for i, crop in located:
             if crop is None:
-                results.append((i, None, 0.0))
+                results.append((i, None, 0.0, None))
                 continue
             # Live video behind a label changes the region's key every cycle, but the label itself
             # stays put: a second key on the cut-out label skips the recogniser (most of the cost).
@@ -375,12 +383,12 @@ class NameReader:
             if ckey in self._cache:
                 self._cache.move_to_end(ckey)
                 self.stats["label_hits"] += 1
-                results.append((i, self._cache[ckey], 1.0))
+                results.append((i, self._cache[ckey], 1.0, ckey))
                 continue
             crops.append(_for_recogniser(crop))
             owners.append((i, ckey))
         for (i, ckey), (text, score) in zip(owners, self._recognise(crops)):
-            results.append((i, text, score))
+            results.append((i, text, score, ckey))
             if text and score >= min_score:
                 self._remember(ckey, text)
         return results
@@ -493,8 +501,11 @@ def _bright_label_in_band(band: np.ndarray) -> _Found | None:
     line = _pick_label(_bright_lines(band), band.shape, prefer="bottom", left_weight=1.0)
     if line is None:
         return None
-    # a line against the bottom edge is a toolbar or a cut-off tile more often than a label
-    placed = line.x0 <= _LABEL_MAX_X * band.shape[1] and line.y1 < band.shape[0] - 1
+    # a line against the bottom edge is a toolbar or a cut-off tile more often than a label; one as
+    # tall as half the band is the label joined with something bright behind it (a spoon, a lamp),
+    # which the detector cuts apart
+    placed = (line.x0 <= _LABEL_MAX_X * band.shape[1] and line.y1 < band.shape[0] - 1
+              and line.h <= _LABEL_MAX_H * band.shape[0])
     return _crop_line(band, line, *_FAST_PAD), placed
 
 

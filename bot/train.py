@@ -760,7 +760,8 @@ def leave_one_out_scores(emb: np.ndarray, lab: np.ndarray, top_k: int) -> np.nda
 
 
 def calibrate(cache: Path, model_path: Path, out: Path, seed: int = 0, far: float = 0.01,
-              class_size: int = 30, top_k: int = 3, min_gallery: int = 7) -> dict:
+              class_size: int = 30, top_k: int = 3, min_gallery: int = 7, head_lambda: float = 0.05,
+              head_weight: float = 1.0) -> dict:
     """Thresholds from held-out identities, computed through the exported TFLite model as the bot runs it.
 
     Every held-out face is a probe against every held-out identity, scored by decide.Gallery's rule
@@ -772,7 +773,11 @@ def calibrate(cache: Path, model_path: Path, out: Path, seed: int = 0, far: floa
     other identity is ahead of the probe's own in at most `far` of those pairs. Both are per pair, so
     they do not depend on how many students a class has; what a class of `class_size` then sees is
     simulated and stored.
+
+    With head_lambda > 0 (and top_k >= 1) the class head joins the ranking (decide.Gallery) and its
+    margin comes from classes of `class_size` (head_margin); t_verify stays on the cosine.
     """
+    from .decide import HeadRule, Thresholds
     from .embed import Embedder
     z = load_cache(cache)
     idents = z["identities"]
@@ -807,52 +812,91 @@ def calibrate(cache: Path, model_path: Path, out: Path, seed: int = 0, far: floa
     pair_sims = emb @ emb.T
     alike = [float(pair_sims[np.ix_(lab == k, lab == k)][np.triu_indices(int((lab == k).sum()), 1)].mean())
              for k in range(int(lab.max()) + 1)]
+    head = None
+    if head_lambda > 0 and top_k > 0:
+        head = HeadRule(head_lambda, head_weight,
+                        head_margin(emb, lab, head_lambda, head_weight, top_k, class_size, far, seed))
+    th = Thresholds(t_verify=t_verify, margin=margin, far=far, top_k=top_k, head=head)
     result = {"t_verify": round(t_verify, 4), "margin": round(margin, 4), "far": far, "top_k": int(top_k),
               "tar_at_t_verify": round(float((genuine >= t_verify).mean()), 4),
-              "alike": round(float(np.quantile(alike, 0.95)), 4),
-              "in_a_class": _class_outcomes(sims, lab, t_verify, margin, class_size, seed),
-              "calibration": {"identities": int(lab.max() + 1), "probes": int(len(genuine)),
-                              "impostor_comparisons": int(len(impostor)), "min_gallery": int(min_gallery),
-                              "method": (f"mean of the {top_k} nearest faces of an identity" if top_k > 0
-                                         else "leave-one-out prototypes") +
-                                        f"; identities with {min_gallery}+ faces beside the probe; t_verify "
-                                        "and margin per (probe, other identity) pair at `far`"}}
+              "alike": round(float(np.quantile(alike, 0.95)), 4)}
+    if head:
+        result["head"] = {"lambda": head.lam, "weight": head.weight, "margin": round(head.margin, 4),
+                          "method": f"ridge onto +-1 per student, standardised and added to the nearest-{top_k} "
+                                    f"score; margin: one other member ahead in at most `far` of (probe, other "
+                                    f"member) pairs, classes of {class_size} held-out identities, a third of each "
+                                    "one's faces as probes"}
+    result["in_a_class"] = _class_outcomes(emb, lab, th, class_size, seed)
+    result["calibration"] = {"identities": int(lab.max() + 1), "probes": int(len(genuine)),
+                             "impostor_comparisons": int(len(impostor)), "min_gallery": int(min_gallery),
+                             "method": (f"mean of the {top_k} nearest faces of an identity" if top_k > 0
+                                        else "leave-one-out prototypes") +
+                                       f"; identities with {min_gallery}+ faces beside the probe; t_verify "
+                                       "and margin per (probe, other identity) pair at `far`"}
     out.write_text(json.dumps(result, indent=1) + "\n")
     print(json.dumps(result))
     return result
 
 
-def _class_outcomes(sims: np.ndarray, own_k: np.ndarray, t_verify: float, margin: float, size: int,
-                    seed: int, trials: int = 200) -> dict:
-    """decide.py's verdict for genuine probes in random classes of `size` held-out identities (the
-    probe's own among them): the share verified, unknown_face and (wrongly) mismatch; and how often a
-    face of an identity outside the class passes as a given student (verified: the impostor FAR the
-    lecturer sees when someone not enrolled sits in)."""
+def class_trials(lab: np.ndarray, size: int, seed: int, trials: int):
+    """Random classes of `size` identities (never all of them: outsiders remain), each member's faces
+    split at random, a third of them (at least one) as probes and the rest enrolled, as a lecturer
+    enrolls from photos and the bot then sees other ones. Yields (members, enrolled, probes): face
+    indices into lab."""
     rng = np.random.default_rng(seed)
-    n_ids = sims.shape[1]
+    n_ids = int(lab.max()) + 1
     size = min(size, n_ids - 1)
-    counts = {"verified": 0, "unknown_face": 0, "mismatch": 0}
-    outsider_pass, outsiders = 0, 0
     for _ in range(trials):
         members = rng.choice(n_ids, size=size, replace=False)
-        inside = np.isin(own_k, members)
-        for r in np.flatnonzero(inside):
-            s = sims[r, members]
-            k = int(np.flatnonzero(members == own_k[r])[0])
-            s_own, s_rest = s[k], np.delete(s, k)
-            j = int(np.argmax(s_rest))
-            if s_rest[j] >= t_verify and s_rest[j] - s_own >= margin:
-                counts["mismatch"] += 1
-            elif s_own >= t_verify:
-                counts["verified"] += 1
-            else:
-                counts["unknown_face"] += 1
-        # a face from outside the class, shown under a random member's name
-        for r in np.flatnonzero(~inside)[:50]:
+        enrolled, probes = [], []
+        for m in members:
+            faces = rng.permutation(np.flatnonzero(lab == m))
+            k = max(1, len(faces) // 3)
+            probes.append(faces[:k])
+            enrolled.append(faces[k:])
+        yield members, np.concatenate(enrolled), np.concatenate(probes)
+
+
+def head_margin(emb: np.ndarray, lab: np.ndarray, lam: float, weight: float, top_k: int, size: int,
+                far: float, seed: int, trials: int = 100, floor: float = 0.1) -> float:
+    """The class head's margin: in classes of `size` held-out identities (class_trials), how far one
+    other member's ranking score (decide.class_scores) leads the probe's own in at most `far` of
+    (probe, other member) pairs; at least `floor`. The ranking is standardised per face, so its
+    units do not depend on the model; its spread does depend on the class size."""
+    from .decide import class_scores, fit_head
+    leads = []
+    for members, enrolled, probes in class_trials(lab, size, seed, trials):
+        index = {int(m): i for i, m in enumerate(members)}
+        owner = np.array([index[int(v)] for v in lab[enrolled]])
+        own = np.array([index[int(v)] for v in lab[probes]])
+        alpha = fit_head(emb[enrolled], owner, len(members), lam)
+        _, rank = class_scores(emb[probes] @ emb[enrolled].T, owner, len(members), top_k, alpha, weight)
+        rows = np.arange(len(probes))
+        other = np.ones_like(rank, bool)
+        other[rows, own] = False
+        leads.append((rank - rank[rows, own][:, None])[other])
+    return float(max(floor, np.quantile(np.concatenate(leads), 1 - far)))
+
+
+def _class_outcomes(emb: np.ndarray, lab: np.ndarray, th, size: int, seed: int, trials: int = 200) -> dict:
+    """decide.py's verdicts for the probes of classes of `size` held-out identities (class_trials),
+    each shown under its own name: the share verified, unknown_face and (wrongly) mismatch; and how
+    often a face of an identity outside the class, shown under a random member's name, is verified
+    (the false accept rate the lecturer sees when someone not enrolled sits in)."""
+    from .decide import Gallery, decide
+    rng = np.random.default_rng(seed + 1)
+    counts = {"verified": 0, "unknown_face": 0, "mismatch": 0}
+    outsider_pass, outsiders = 0, 0
+    for members, enrolled, probes in class_trials(lab, size, seed, trials):
+        gallery = Gallery.from_embeddings(lab[enrolled].astype(str), emb[enrolled], th.top_k, th.head)
+        for i in probes:
+            counts[decide(str(lab[i]), emb[i], gallery, th).verdict] += 1
+        outside = np.flatnonzero(~np.isin(lab, members))
+        for i in rng.permutation(outside)[:50]:
             outsiders += 1
-            outsider_pass += bool(sims[r, rng.choice(members)] >= t_verify)
+            outsider_pass += decide(str(rng.choice(members)), emb[i], gallery, th).verdict == "verified"
     total = max(1, sum(counts.values()))
-    return {"class_size": int(size), **{k: round(v / total, 4) for k, v in counts.items()},
+    return {"class_size": int(min(size, int(lab.max()))), **{k: round(v / total, 4) for k, v in counts.items()},
             "outsider_verified": round(outsider_pass / max(1, outsiders), 4)}
 
 
@@ -901,6 +945,9 @@ def main(argv: list[str] | None = None) -> int:
     c.add_argument("--far", type=float, default=0.01, help="false accept rate per (face, other student) pair")
     c.add_argument("--top-k", type=int, default=3,
                    help="score a face by its k nearest enrolled faces (0: prototype)")
+    c.add_argument("--head-lambda", type=float, default=0.05,
+                   help="ridge penalty of the class head fitted at enrollment; 0: no head")
+    c.add_argument("--head-weight", type=float, default=1.0, help="the head's share of the ranking score")
     c.add_argument("--min-gallery", type=int, default=7,
                    help="only identities with this many faces besides the probe")
     a = sub.add_parser("all", help="prepare, fit, export and calibrate; each resumes where it stopped")
@@ -936,7 +983,7 @@ def main(argv: list[str] | None = None) -> int:
         export(args.run, args.out, args.float16, args.cache, args.vector)
     elif args.step == "calibrate":
         calibrate(args.cache, args.model, args.out, far=args.far, top_k=args.top_k,
-                  min_gallery=args.min_gallery)
+                  min_gallery=args.min_gallery, head_lambda=args.head_lambda, head_weight=args.head_weight)
     elif args.step == "prepare":
         prepare(args.data, args.cache, args.limit_ids)
     elif args.step == "fit":

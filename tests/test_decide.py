@@ -4,7 +4,7 @@ import json
 import numpy as np
 import pytest
 
-from bot.decide import Gallery, Thresholds, ThresholdError, decide, gate, load_thresholds
+from bot.decide import Gallery, HeadRule, Thresholds, ThresholdError, decide, gate, load_thresholds
 from bot.types import Face
 
 TH = Thresholds(t_verify=0.5, margin=0.1)
@@ -109,5 +109,70 @@ def test_thresholds_name_their_scoring_rule(tmp_path):
     p.write_text(json.dumps({"t_verify": 0.6, "margin": 0.08}))
     assert load_thresholds(p).top_k == 0
     p.write_text(json.dumps({"t_verify": 0.6, "margin": 0.08, "top_k": -2}))
+    with pytest.raises(ThresholdError, match="t.json"):
+        load_thresholds(p)
+
+
+# ------------------------------------------------------------------ the class head
+def _lit_class():
+    """Dimensions: A, B, C and the light of a room. B and C are mostly seen in that light, A once."""
+    ids = np.array(list("AAABBBCCC"))
+    vecs = np.stack([unit([1, 0, 0, 0]), unit([1, 0, 0, 0]), unit([1, 0, 0, .8]),
+                     unit([0, 1, 0, 1]), unit([0, 1, 0, 1.2]), unit([0, 1, 0, 0.2]),
+                     unit([0, 0, 1, 1]), unit([0, 0, 1, 1.2]), unit([0, 0, 1, 0.2])])
+    return ids, vecs
+
+
+def test_the_head_is_ridge_regression_onto_plus_minus_one():
+    from bot.decide import fit_head
+    ids, vecs = _lit_class()
+    owner = np.searchsorted(["A", "B", "C"], ids)
+    alpha = fit_head(vecs, owner, 3, lam=0.05)
+    y = -np.ones((9, 3))
+    y[np.arange(9), owner] = 1
+    w = np.linalg.solve(vecs.T @ vecs + 0.05 * np.eye(4), vecs.T @ y)  # the primal form
+    probe = unit([0.3, 0.2, 0.1, 0.9])
+    assert np.allclose((vecs @ probe) @ alpha, probe @ w, atol=1e-4)
+    assert ((vecs @ vecs.T) @ alpha).argmax(1).tolist() == owner.tolist()  # it fits its own photos
+
+
+def test_the_head_tells_a_student_in_another_students_light():
+    ids, vecs = _lit_class()
+    th = Thresholds(t_verify=0.4, margin=0.02, top_k=3, head=HeadRule(lam=0.05, weight=1.0, margin=0.3))
+    probe = unit([0.8, 0.3, 0, 1.6])  # A, lit like B and C usually are
+    plain = Gallery.from_embeddings(ids, vecs, top_k=3)
+    headed = Gallery.from_embeddings(ids, vecs, top_k=3, head=th.head)
+    # the nearest photos alone put B ahead of A by more than the margin: a false accusation
+    assert decide("A", probe, plain, th).verdict == "mismatch"
+    v = decide("A", probe, headed, th)
+    assert v.verdict == "verified" and v.best_other == "B"
+    # similarities stay the cosine of the nearest photos (what t_verify is calibrated on)
+    assert v.similarity == round(float(plain.similarities(probe)[0]), 4)
+    assert headed.margin(th) == 0.3 and plain.margin(th) == 0.02
+    # and B's own face is still B's and not A's
+    assert decide("A", unit([0, 1, 0, 1.1]), headed, th).verdict == "mismatch"
+
+
+def test_no_head_for_fewer_than_three_students():
+    ids, vecs = _lit_class()
+    two = Gallery.from_embeddings(ids[:6], vecs[:6], top_k=3, head=HeadRule(0.05, 1.0, 0.3))
+    assert two.alpha is None and two.head is None
+    sim, rank = two.scores(unit([1, 0, 0, 0]))
+    assert np.array_equal(sim, rank)
+
+
+def test_thresholds_with_a_head(tmp_path):
+    p = tmp_path / "t.json"
+    p.write_text(json.dumps({"t_verify": 0.34, "margin": 0.02, "top_k": 3,
+                             "head": {"lambda": 0.05, "weight": 1.0, "margin": 0.29}}))
+    th = load_thresholds(p)
+    assert th.head == HeadRule(0.05, 1.0, 0.29)
+    # a margin set in settings replaces the one in effect: the head's
+    assert load_thresholds(p, margin=0.5).head.margin == 0.5
+    p.write_text(json.dumps({"t_verify": 0.34, "margin": 0.02, "top_k": 3, "head": {"lambda": 0, "weight": 1,
+                                                                                   "margin": 0.3}}))
+    with pytest.raises(ThresholdError, match="t.json.*lambda"):
+        load_thresholds(p)
+    p.write_text(json.dumps({"t_verify": 0.34, "margin": 0.02, "head": {"lambda": 0.05}}))
     with pytest.raises(ThresholdError, match="t.json"):
         load_thresholds(p)

@@ -94,6 +94,24 @@ def test_identification_follows_the_bots_top_k_rule():
     assert ev.identify_folds(labels, folds, scaled, scaled, "euclidean", top_k=1).tolist() == [1, 0, 0, 1, 1]
 
 
+def test_identification_with_the_class_head_ranks_as_the_bot_does():
+    from bot.decide import Gallery, HeadRule
+    rng = np.random.default_rng(0)
+    vecs = rng.normal(size=(12, 6)).astype(np.float32)
+    vecs /= np.linalg.norm(vecs, axis=1, keepdims=True)
+    labels = np.repeat(np.arange(4), 3)
+    probes = rng.normal(size=(5, 6)).astype(np.float32)
+    probes /= np.linalg.norm(probes, axis=1, keepdims=True)
+    head = HeadRule(0.05, 1.0, 0.3)
+    ids, ranked = ev.identity_scores(probes, labels, vecs, top_k=3, head=head)
+    bot = Gallery.from_embeddings(labels.astype(str), vecs, top_k=3, head=head)
+    assert np.allclose(ranked, np.stack([bot.scores(p)[1] for p in probes]), atol=1e-5)
+    assert not np.allclose(ranked, ev.identity_scores(probes, labels, vecs, top_k=3)[1])
+    # the peer's Euclidean scores never get the head
+    assert np.allclose(ev.identity_scores(probes, labels, vecs, "euclidean", 3, head)[1],
+                       ev.identity_scores(probes, labels, vecs, "euclidean", 3)[1])
+
+
 def test_an_identity_nobody_is_identified_as_has_zero_precision():
     labels = np.array([0, 0, 1, 1])
     preds = np.array([0, 0, 0, -1])

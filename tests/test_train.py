@@ -92,16 +92,52 @@ def test_tiny_training_run_end_to_end(tmp_path, data_dir, capsys):
     assert json.loads((run3 / "history.json").read_text())[-1]["epoch"] == 2.0
 
 
+def _four_identities():
+    """Six faces each, all directions orthogonal unless said: 0 and 1 each one direction (always
+    themselves), 2 six unrelated directions (like nobody, itself included), 3 a look-alike of 0 (0's
+    direction plus its own noise: 0.89 to 0's faces, 0.80 to its own)."""
+    eye = np.eye(16, dtype=np.float32)
+    faces = [eye[0]] * 6 + [eye[1]] * 6 + [eye[2 + i] for i in range(6)]
+    faces += [(eye[0] + 0.5 * eye[8 + i]) / np.sqrt(1.25) for i in range(6)]
+    return np.stack(faces), np.repeat(np.arange(4), 6)
+
+
 def test_class_outcomes_follow_the_verdict_rules():
+    from bot.decide import Thresholds
     from bot.train import _class_outcomes
-    # one probe per identity, each with a verdict that holds in any class it is part of:
-    # 0 is clearly itself (verified), 1 is below t_verify for everyone (unknown_face), 2 looks far
-    # more like 0 and 1 than like itself (a wrong mismatch); as an outsider only 2 passes t_verify
-    sims = np.array([[0.9, 0.1, 0.1], [0.2, 0.3, 0.2], [0.95, 0.95, 0.4]], np.float32)
-    out = _class_outcomes(sims, np.array([0, 1, 2]), t_verify=0.5, margin=0.2, size=3, seed=0, trials=600)
-    assert out["class_size"] == 2  # a class never holds every identity: outsiders must exist
-    for verdict in ("verified", "unknown_face", "mismatch", "outsider_verified"):
-        assert abs(out[verdict] - 1 / 3) < 0.05, out
+    emb, lab = _four_identities()
+    th = Thresholds(t_verify=0.5, margin=0.05, top_k=3)
+    out = _class_outcomes(emb, lab, th, size=3, seed=0, trials=600)
+    assert out["class_size"] == 3
+    # 3 of the 4 identities per class, 2 probes each. 3's probes are a mismatch whenever 0 is in the class
+    # (half the classes, a third of their probes): 1/6; 2's are unknown_face: 1/4; the rest verified
+    assert abs(out["mismatch"] - 1 / 6) < 0.03, out
+    assert abs(out["unknown_face"] - 1 / 4) < 0.03, out
+    assert abs(out["verified"] - 7 / 12) < 0.03, out
+    # the outsider passes when it is 3 shown as 0 or 0 shown as 3: 1/4 x 1/3 twice
+    assert abs(out["outsider_verified"] - 1 / 6) < 0.03, out
+
+
+def test_head_margin_is_the_far_quantile_of_other_members_leads():
+    from bot.decide import class_scores, fit_head
+    from bot.train import class_trials, head_margin
+    rng = np.random.default_rng(3)
+    centres = rng.normal(size=(12, 32))
+    lab = np.repeat(np.arange(12), 9)
+    emb = centres[lab] + rng.normal(scale=2.0, size=(len(lab), 32))  # hard enough that 5% of leads are > 0
+    emb = (emb / np.linalg.norm(emb, axis=1, keepdims=True)).astype(np.float32)
+    m = head_margin(emb, lab, 0.05, 1.0, 3, size=6, far=0.05, seed=0, trials=40, floor=0.0)
+    ahead = total = 0
+    for members, enrolled, probes in class_trials(lab, 6, 0, 40):
+        index = {int(v): i for i, v in enumerate(members)}
+        owner, own = (np.array([index[int(v)] for v in lab[ix]]) for ix in (enrolled, probes))
+        _, rank = class_scores(emb[probes] @ emb[enrolled].T, owner, 6, 3, fit_head(emb[enrolled], owner, 6, 0.05), 1.0)
+        lead = rank - rank[np.arange(len(probes)), own][:, None]
+        lead[np.arange(len(probes)), own] = -np.inf
+        ahead += int((lead > m).sum())
+        total += len(probes) * 5
+    assert m > 0.5 and 0.03 < ahead / total <= 0.05
+    assert head_margin(emb, lab, 0.05, 1.0, 3, size=6, far=0.05, seed=0, trials=40, floor=9.0) == 9.0
 
 
 def test_leave_one_out_scores_match_a_direct_count():
