@@ -147,16 +147,22 @@ class Gallery:
         return self.scores(emb)[0]
 
     def scores(self, emb: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """(similarity, ranking) of one face against each student (class_scores); with the
-        prototype rule both are the cosine to the prototype."""
-        if not len(self.student_ids):
-            return np.zeros(0, np.float32), np.zeros(0, np.float32)
-        if self.top_k <= 0 or self.vectors is None:
-            sim = self.prototypes @ emb
-            return sim, sim
-        sim, rank = class_scores((self.vectors @ emb)[None], self.owner, len(self.student_ids), self.top_k,
-                                 self.alpha, self.head.weight if self.head else 0.0)
+        """(similarity, ranking) of one face against each student (rank)."""
+        sim, rank = self.rank(np.asarray(emb)[None])
         return sim[0], rank[0]
+
+    def rank(self, embs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(similarity, ranking), each (P, S), of P faces against each student (class_scores); with
+        the prototype rule both are the cosine to the prototype."""
+        embs = np.atleast_2d(embs)
+        if not len(self.student_ids):
+            empty = np.zeros((len(embs), 0), np.float32)
+            return empty, empty
+        if self.top_k <= 0 or self.vectors is None:
+            sim = embs @ self.prototypes.T
+            return sim, sim
+        return class_scores(embs @ self.vectors.T, self.owner, len(self.student_ids), self.top_k,
+                            self.alpha, self.head.weight if self.head else 0.0)
 
     def margin(self, th: "Thresholds") -> float:
         """The lead that makes another student ahead, in the units of the ranking."""

@@ -34,7 +34,7 @@ from typing import Callable, Protocol
 import cv2
 import numpy as np
 
-from .decide import Gallery, HeadRule, class_scores, fit_head
+from .decide import Gallery, HeadRule, top_k_scores
 from .embed import Embedder
 from .faces import FaceDetector, find_faces
 
@@ -199,11 +199,11 @@ def identity_scores(probes: np.ndarray, labels: np.ndarray, vecs: np.ndarray, me
     if top_k <= 0:
         ids, protos = _prototypes(labels, vecs, metric)
         return ids, score_matrix(probes, protos, metric)
+    if metric == "cosine":
+        g = Gallery.from_embeddings(labels, vecs, top_k, head)
+        return np.array(g.student_ids), g.rank(probes)[1]
     ids, owner = np.unique(labels, return_inverse=True)
-    use_head = head is not None and metric == "cosine" and len(ids) >= 3
-    alpha = fit_head(vecs, owner, len(ids), head.lam) if use_head else None
-    return ids, class_scores(score_matrix(probes, vecs, metric), owner, len(ids), top_k, alpha,
-                             head.weight if use_head else 0.0)[1]
+    return ids, top_k_scores(score_matrix(probes, vecs, metric), owner, len(ids), top_k)
 
 
 def identify_folds(labels: np.ndarray, folds: np.ndarray, enroll: Vectors, probe: Vectors,

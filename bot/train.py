@@ -863,14 +863,12 @@ def head_margin(emb: np.ndarray, lab: np.ndarray, lam: float, weight: float, top
     other member's ranking score (decide.class_scores) leads the probe's own in at most `far` of
     (probe, other member) pairs; at least `floor`. The ranking is standardised per face, so its
     units do not depend on the model; its spread does depend on the class size."""
-    from .decide import class_scores, fit_head
+    from .decide import Gallery, HeadRule
     leads = []
-    for members, enrolled, probes in class_trials(lab, size, seed, trials):
-        index = {int(m): i for i, m in enumerate(members)}
-        owner = np.array([index[int(v)] for v in lab[enrolled]])
-        own = np.array([index[int(v)] for v in lab[probes]])
-        alpha = fit_head(emb[enrolled], owner, len(members), lam)
-        _, rank = class_scores(emb[probes] @ emb[enrolled].T, owner, len(members), top_k, alpha, weight)
+    for _, enrolled, probes in class_trials(lab, size, seed, trials):
+        gallery = Gallery.from_embeddings(lab[enrolled], emb[enrolled], top_k, HeadRule(lam, weight, 0.0))
+        own = np.searchsorted(gallery.student_ids, lab[probes])
+        _, rank = gallery.rank(emb[probes])
         rows = np.arange(len(probes))
         other = np.ones_like(rank, bool)
         other[rows, own] = False
