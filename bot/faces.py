@@ -375,7 +375,7 @@ class FaceMemory:
         self.counts = {"still": 0, "roi": 0, "full": 0}  # how each tile was served, for tests and tuning
 
     @staticmethod
-    def _key(box) -> tuple:
+    def key(box) -> tuple:
         return tuple(int(round(v / 8)) for v in box)  # as names.LabelMemory: a tile moved a few px is the same
 
     def find(self, detector: FaceDetector, box, tile_bgr: np.ndarray) -> list[Face]:
@@ -407,7 +407,7 @@ class FaceMemory:
 
     def _find(self, detector: FaceDetector, box, tile_bgr: np.ndarray) -> tuple[list[Face], str]:
         # one tile position is only ever handled by one thread at a time: no lock needed on _seen
-        key = self._key(box)
+        key = self.key(box)
         thumb = thumbnail(tile_bgr) if min(tile_bgr.shape[:2]) >= 8 else np.zeros((18, 32), np.float32)
         seen = self._seen.get(key)
         faces = None

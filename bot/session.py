@@ -52,6 +52,11 @@ class Pipeline:
     gallery: Gallery
     _labels: LabelMemory = field(default_factory=LabelMemory, init=False)
     _faces: FaceMemory = field(default_factory=FaceMemory, init=False)
+    # label text -> its match: roster and settings are fixed for a pipeline, labels repeat every capture
+    _matches: dict = field(default_factory=dict, init=False)
+    # tile position -> (aligned face, its vector): a still tile hands back the very same face
+    # (FaceMemory), whose vector need not be made again
+    _vectors: dict = field(default_factory=dict, init=False)
 
     def process(self, frame: np.ndarray, keep_crops: bool = False) -> tuple[list[Observation], dict]:
         ms: dict[str, float] = {}
@@ -69,7 +74,9 @@ class Pipeline:
                 texts[i] = txt
                 self._labels.remember(tiles[i].box, crops[i], txt)
         texts = [t or "" for t in texts]
-        matches = [resolve(txt, self.roster, self.settings.names) for txt in texts]
+        for txt in set(texts) - self._matches.keys():
+            self._matches[txt] = resolve(txt, self.roster, self.settings.names)
+        matches = [self._matches[txt] for txt in texts]
         ms["names"] = _lap(t)
 
         t = time.perf_counter()
@@ -85,8 +92,7 @@ class Pipeline:
         t = time.perf_counter()
         fs = self.settings.faces
         judged = [[f for f in fl if not gate(f, fs.min_face_px, fs.blur_min)] for fl in faces]
-        to_embed = [fl[0].aligned for fl in judged if len(fl) == 1]
-        vectors = iter(self.models.embedder.embed(np.stack(to_embed)) if to_embed else [])
+        vectors = self._embed(tiles, judged)
         ms["embed"] = _lap(t)
 
         t = time.perf_counter()
@@ -102,7 +108,7 @@ class Pipeline:
             elif not jl:
                 v = Verdict("unjudged", reason=gate(fl[0], fs.min_face_px, fs.blur_min))
             else:
-                v = decide(m.student_id, next(vectors), self.gallery, th)
+                v = decide(m.student_id, vectors[i], self.gallery, th)
             face = (jl or fl or [None])[0]
             fbox = None
             if face is not None:
@@ -116,6 +122,22 @@ class Pipeline:
                 verdict=v, participant=participant, crop=crops[i] if keep_crops else None))
         ms["decide"] = _lap(t)
         return obs, ms
+
+    def _embed(self, tiles: list, judged: list[list]) -> dict[int, np.ndarray]:
+        """Tile index -> vector of its one judged face; faces seen unchanged last capture keep theirs."""
+        keys = {i: FaceMemory.key(tiles[i].box) for i, fl in enumerate(judged) if len(fl) == 1}
+        out, todo = {}, []
+        for i, key in keys.items():
+            last = self._vectors.get(key)
+            if last is not None and last[0] is judged[i][0].aligned:
+                out[i] = last[1]
+            else:
+                todo.append(i)
+        if todo:
+            for i, vec in zip(todo, self.models.embedder.embed(np.stack([judged[i][0].aligned for i in todo]))):
+                out[i] = vec
+        self._vectors = {keys[i]: (judged[i][0].aligned, out[i]) for i in keys}
+        return out
 
 
 def _lap(t0: float) -> float:
