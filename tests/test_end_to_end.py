@@ -35,10 +35,10 @@ def lecture(tmp_path_factory, data_dir):
 # The face model in models/ identifies 98.1% of the class in 5 random folds, 97.1% of the other photos when
 # enrolled on 40 spread over each folder, as here (see models/README.md). On this recording the swapped
 # captures of the impersonated tile are mismatch naming Siti, but Nanda's photo of captures 5-9 stays under
-# t_verify (0.26-0.28 against 0.332): a second, unknown_face alert. (Enrolled on each student's first 40 photos instead, one sitting
-# for Mareta, her own photos scored nearer Novia and her one alert named Novia.) These two tests say what
-# the bot must do once the face model issue lands a model that meets its targets; strict, so they fail
-# loudly the day they pass.
+# t_verify (0.26-0.28 against 0.332): a second, unknown_face alert. (Enrolled on each student's first 40
+# photos instead, one sitting for Mareta, her own photos scored nearer Novia and her one alert named
+# Novia.) These two tests say what the bot must do once the face model issue lands a model that meets its
+# targets; strict, so they fail loudly the day they pass.
 MODEL_NOT_GOOD_ENOUGH = pytest.mark.xfail(strict=True, reason="face model below its accuracy targets (issue 7)")
 
 
