@@ -169,10 +169,13 @@ class Gallery:
         return self.head.margin if self.alpha is not None else th.margin
 
 
-def gate(face: Face, min_face_px: int, blur_min: float) -> str:
-    """Why a face cannot be judged ("" when it can): too small or too blurred to accuse anyone."""
+def gate(face: Face, min_face_px: int, blur_min: float, min_in_view: float = 0.0) -> str:
+    """Why a face cannot be judged ("" when it can): too small, too much of it outside the tile
+    (faces.in_view), or too blurred to accuse anyone."""
     if face.box[2] < min_face_px:
         return "small"
+    if face.in_view < min_in_view:
+        return "cut"
     if face.blur < blur_min:
         return "blur"
     return ""

@@ -87,9 +87,9 @@ def embed_photo(path: Path, detector: FaceDetector, embedder: Embedder, faces_cf
     if len(faces) > 1 and faces[1].box[2] >= 0.5 * faces[0].box[2]:
         return "several faces"
     face = faces[0]
-    why = gate(face, faces_cfg.min_face_px, faces_cfg.blur_min)
+    why = gate(face, faces_cfg.min_face_px, faces_cfg.blur_min, faces_cfg.min_in_view)
     if why:
-        return {"small": "face too small", "blur": "too blurred"}[why]
+        return {"small": "face too small", "cut": "face cut off", "blur": "too blurred"}[why]
     vec = embedder.embed(face.aligned[None])[0]
     ok, jpg = cv2.imencode(".jpg", cv2.cvtColor(face.aligned, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, 85])
     return vec, float(face.score), jpg.tobytes()

@@ -91,7 +91,7 @@ class Pipeline:
 
         t = time.perf_counter()
         fs = self.settings.faces
-        judged = [[f for f in fl if not gate(f, fs.min_face_px, fs.blur_min)] for fl in faces]
+        judged = [[f for f in fl if not gate(f, fs.min_face_px, fs.blur_min, fs.min_in_view)] for fl in faces]
         vectors = self._embed(tiles, judged)
         ms["embed"] = _lap(t)
 
@@ -106,7 +106,7 @@ class Pipeline:
             elif len(jl) >= 2:
                 v = Verdict("multiple_faces", reason=f"{len(jl)} faces")
             elif not jl:
-                v = Verdict("unjudged", reason=gate(fl[0], fs.min_face_px, fs.blur_min))
+                v = Verdict("unjudged", reason=gate(fl[0], fs.min_face_px, fs.blur_min, fs.min_in_view))
             else:
                 v = decide(m.student_id, vectors[i], self.gallery, th)
             face = (jl or fl or [None])[0]

@@ -28,7 +28,7 @@ import cv2
 import numpy as np
 
 from .config import PROJECT_DIR
-from .faces import FaceDetector, find_faces
+from .faces import INNER_FACE, FaceDetector, find_faces
 
 DEFAULT_DATA = PROJECT_DIR.parent / "shared" / "data"
 DEFAULT_CACHE = PROJECT_DIR / "cache" / "aligned.npz"
@@ -192,8 +192,9 @@ def augment(batch: np.ndarray, size: int, rng: np.random.Generator) -> np.ndarra
 
 def _inner_face_mask() -> np.ndarray:
     """1 over the template's brows-to-chin, cheek-to-cheek ellipse, 0 around it, a soft edge between."""
+    cx, cy, rx, ry = INNER_FACE
     yy, xx = np.mgrid[0:112, 0:112].astype(np.float32)
-    inside = (((xx - 56) / 34) ** 2 + ((yy - 62) / 46) ** 2 <= 1).astype(np.float32)
+    inside = (((xx - cx) / rx) ** 2 + ((yy - cy) / ry) ** 2 <= 1).astype(np.float32)
     return cv2.GaussianBlur(inside, (0, 0), 3)[..., None]
 
 
@@ -302,11 +303,17 @@ def _backend() -> str:
     return keras.backend.backend()
 
 
-def _training_model(backbone, n_classes: int, dim: int, ce_weight: float, distill: float, s: float, m: float):
+def _training_model(backbone, n_classes: int, dim: int, ce_weight: float, distill: float, s: float, m: float,
+                    relational: float = 0.0):
     """The backbone plus CosFace weights, with the training loss as its compute_loss, in keras.ops only:
-    the same code trains under TensorFlow here and torch or JAX on a GPU machine."""
+    the same code trains under TensorFlow here and torch or JAX on a GPU machine.
+
+    `relational` > 0 adds a loss on the vector the bot actually uses (the pooled features, which the
+    other two losses shape only through the 128-d head): within a batch, the cosines between the
+    batch-centred pooled features of every two faces should equal the cosines of their teacher vectors."""
     import keras
     ops = keras.ops
+    both = keras.Model(backbone.input, [backbone.output, backbone.get_layer(POOLED).output]) if relational else None
 
     class FaceTrainer(keras.Model):
         def __init__(self):
@@ -316,10 +323,15 @@ def _training_model(backbone, n_classes: int, dim: int, ce_weight: float, distil
                                              initializer=keras.initializers.RandomNormal(stddev=0.01))
 
         def call(self, x, training=False):
+            if both is not None:
+                return both(x, training=training)
             return self.backbone(x, training=training)
 
         def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
             labels = ops.cast(y["labels"], "int32")
+            pooled = None
+            if both is not None:
+                y_pred, pooled = y_pred
             e = ops.normalize(ops.cast(y_pred, "float32"), axis=1)
             w = ops.normalize(self.cosface_w, axis=0)
             onehot = ops.one_hot(ops.maximum(labels, 0), n_classes)
@@ -330,7 +342,15 @@ def _training_model(backbone, n_classes: int, dim: int, ce_weight: float, distil
             has_t = ops.cast(y["has_teacher"], "float32")
             cos_t = ops.sum(e * ops.cast(y["teacher"], "float32"), axis=1)
             dist = ops.sum((1.0 - cos_t) * has_t) / ops.maximum(ops.sum(has_t), 1.0)
-            return ce_weight * ce + distill * dist
+            loss = ce_weight * ce + distill * dist
+            if pooled is not None:
+                p = ops.reshape(ops.cast(pooled, "float32"), (ops.shape(pooled)[0], -1))
+                p = ops.normalize(p - ops.mean(p, axis=0, keepdims=True), axis=1)
+                t = ops.cast(y["teacher"], "float32")
+                pair = has_t[:, None] * has_t[None, :] * (1.0 - ops.eye(ops.shape(has_t)[0]))
+                gap = ops.matmul(p, ops.transpose(p)) - ops.matmul(t, ops.transpose(t))
+                loss = loss + relational * ops.sum(ops.square(gap) * pair) / ops.maximum(ops.sum(pair), 1.0)
+            return loss
 
     return FaceTrainer()
 
@@ -346,7 +366,7 @@ class Trainer:
     def __init__(self, cache: Path, run: Path, size: int = 96, alpha: float = 0.5, dim: int = 128,
                  batch: int = 128, epochs: int = 40, lr: float = 0.05, distill: float = 40.0,
                  ce: float = 1.0, cos_s: float = 32.0, cos_m: float = 0.35, seed: int = 0,
-                 target_weight: int = 1, workers: int = 1, bf16: bool = False):
+                 target_weight: int = 1, relational: float = 0.0, workers: int = 1, bf16: bool = False):
         import keras
         self.keras = keras
         keras.utils.set_random_seed(seed)
@@ -356,7 +376,7 @@ class Trainer:
         self.workers = workers
         self.config = dict(size=size, alpha=alpha, dim=dim, batch=batch, epochs=epochs, lr=lr,
                            distill=distill, ce=ce, cos_s=cos_s, cos_m=cos_m, seed=seed,
-                           target_weight=target_weight, cache=str(cache))
+                           target_weight=target_weight, relational=relational, cache=str(cache))
         z = load_cache(cache)
         self.faces = z["faces"]
         idents = z["identities"]
@@ -380,7 +400,7 @@ class Trainer:
         self.val_ids = idents[self.val_idx]
         self.n_classes = len(names)
         self.backbone = build_backbone(size, alpha, dim)
-        self.model = _training_model(self.backbone, self.n_classes, dim, ce, distill, cos_s, cos_m)
+        self.model = _training_model(self.backbone, self.n_classes, dim, ce, distill, cos_s, cos_m, relational)
         self.steps_per_epoch = max(1, len(self.epoch_idx) // batch)
         self.total_steps = self.steps_per_epoch * epochs
         sched = keras.optimizers.schedules.CosineDecay(lr, self.total_steps)
@@ -920,6 +940,8 @@ def main(argv: list[str] | None = None) -> int:
     f.add_argument("--ce", type=float, default=1.0, help="weight of the CosFace loss (0: distillation only)")
     f.add_argument("--target-weight", type=int, default=2,
                    help="times an epoch each face like our students (Indonesian, hijab) is shown")
+    f.add_argument("--relational", type=float, default=0.0,
+                   help="weight of the loss matching pooled-feature cosines to the teacher's within a batch")
     f.add_argument("--seed", type=int, default=0)
     f.add_argument("--max-minutes", type=float, default=None, help="stop (checkpointed) after this long")
     f.add_argument("--init-from", type=Path, default=None, help="start a new run from this run's weights")
@@ -957,7 +979,7 @@ def main(argv: list[str] | None = None) -> int:
     a.add_argument("--limit-ids", type=int, default=None)
     for flag, typ, default in (("--size", int, 96), ("--alpha", float, 0.5), ("--dim", int, 128),
                                ("--batch", int, 128), ("--epochs", int, 40), ("--lr", float, 0.05),
-                               ("--distill", float, 40.0), ("--ce", float, 1.0), ("--target-weight", int, 2), ("--seed", int, 0), ("--max-minutes", float, None)):
+                               ("--distill", float, 40.0), ("--ce", float, 1.0), ("--target-weight", int, 2), ("--relational", float, 0.0), ("--seed", int, 0), ("--max-minutes", float, None)):
         a.add_argument(flag, type=typ, default=default)
     v = sub.add_parser("average", help="mean weights of several checkpoints -> a run folder to export")
     v.add_argument("--run", type=Path, default=DEFAULT_RUN, help="the run whose config the checkpoints share")
@@ -995,12 +1017,12 @@ def main(argv: list[str] | None = None) -> int:
 
 def _run_config(args) -> dict:
     """A resumed run keeps the settings it started with; new runs take the command line's."""
-    keys = ("size", "alpha", "dim", "batch", "epochs", "lr", "distill", "ce", "target_weight", "seed")
+    keys = ("size", "alpha", "dim", "batch", "epochs", "lr", "distill", "ce", "target_weight", "relational", "seed")
     cfg = {k: getattr(args, k) for k in keys}
     saved = args.run / "config.json"
     if saved.exists():
         # a run begun before a setting existed trained as that setting's neutral value does
-        old = {"ce": 1.0, "target_weight": 1, **json.loads(saved.read_text())}
+        old = {"ce": 1.0, "target_weight": 1, "relational": 0.0, **json.loads(saved.read_text())}
         cfg.update({k: old[k] for k in keys if k in old and k != "epochs"})
     return cfg
 

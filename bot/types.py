@@ -41,6 +41,7 @@ class Face:
     landmarks: np.ndarray                           # (6, 2): right eye, left eye, nose, mouth, right ear, left ear
     aligned: np.ndarray | None = None               # 112x112x3 uint8 RGB
     blur: float = 0.0                               # variance of the Laplacian on the aligned face
+    in_view: float = 1.0                            # share of the inner face inside the image (faces.in_view)
 
 
 @dataclass

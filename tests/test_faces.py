@@ -1,4 +1,6 @@
 """Detection, alignment and the size / blur gates on real photos."""
+from pathlib import Path
+
 import cv2
 import numpy as np
 import pytest
@@ -49,6 +51,30 @@ def test_face_coordinates_follow_the_image(detector, photos):
     shifted = cv2.copyMakeBorder(img, 40, 0, 70, 0, cv2.BORDER_CONSTANT, value=(30, 30, 30))
     f2 = find_faces(detector, shifted)[0]
     assert abs((f2.box[0] - f1.box[0]) - 70) < 6 and abs((f2.box[1] - f1.box[1]) - 40) < 6
+
+
+def test_a_face_running_off_the_image_is_cut_and_not_judged(detector, photos, tmp_path):
+    from bot.config import FaceSettings
+    from bot.decide import gate
+    from bot.embed import Embedder
+    from bot.enroll import embed_photo
+    img = cv2.imread(str(photos[3]))
+    whole = find_faces(detector, img)[0]
+    assert whole.in_view == 1.0 and gate(whole, 36, 15.0, 0.8) == ""
+    x, y, w, h = (int(v) for v in whole.box)
+    # forehead out of frame, as with a student close to the webcam; then also half the face off the side
+    brows_off = img[y + int(0.35 * h):]
+    cut = find_faces(detector, brows_off)[0]
+    assert 0.5 < cut.in_view < 0.8 and gate(cut, 36, 15.0, 0.8) == "cut"
+    half_off = img[:, x + w // 2:]
+    assert find_faces(detector, half_off)[0].in_view < 0.7
+    slightly = find_faces(detector, img[y + int(0.05 * h):])[0]
+    assert slightly.in_view > 0.9 and gate(slightly, 36, 15.0, 0.8) == ""
+    # a cut-off photo is no enrollment photo either
+    p = tmp_path / "cut.jpg"
+    cv2.imwrite(str(p), brows_off)
+    model = Path(__file__).resolve().parents[1] / "models" / "face_embed.tflite"
+    assert embed_photo(p, detector, Embedder(model), FaceSettings()) == "face cut off"
 
 
 def test_blur_gate_sees_defocus(detector, photos):

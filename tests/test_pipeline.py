@@ -63,3 +63,15 @@ def test_still_tiles_keep_their_vectors_and_verdicts(setup):
     assert counting.faces > judged
     fresh, _ = Pipeline(settings, models, roster, gallery).process(b)
     assert [(v, who) for v, who, _ in _verdicts(other)] == [(v, who) for v, who, _ in _verdicts(fresh)]
+
+
+def test_a_face_half_off_its_tile_is_unjudged_on_a_real_capture(setup, data_dir):
+    """zoom-gallery-clipped-01: the window's edge cuts one tile, and half of that student's face with it."""
+    import cv2
+    settings, models, roster, gallery, _ = setup
+    frame = cv2.imread(str(data_dir / "meeting-screens" / "zoom-gallery-clipped-01.png"))
+    obs, _ = Pipeline(settings, models, roster, gallery).process(frame)
+    # four tiles: a whole face (judged; no OCR here, so unlabeled), the cut one, two that show no face
+    assert [(o.verdict.verdict, o.verdict.reason) for o in obs] == [
+        ("unlabeled", ""), ("unjudged", "cut"), ("no_face", ""), ("no_face", "")]
+    assert frame.shape[1] - (obs[1].box[0] + obs[1].box[2]) <= 2  # the tile the window's edge cuts

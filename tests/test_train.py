@@ -160,3 +160,27 @@ def test_leave_one_out_scores_match_a_direct_count():
                 else:
                     want = np.sort(emb[gal] @ emb[i])[::-1][:top_k].mean()
                 assert abs(got[i, k] - want) < 1e-5, (top_k, i, k)
+
+
+def test_relational_loss_is_zero_exactly_when_pooled_cosines_are_the_teachers():
+    import keras
+    from bot.train import _training_model, build_backbone
+    backbone = build_backbone(32, 0.35, 8)
+    model = _training_model(backbone, n_classes=3, dim=8, ce_weight=0.0, distill=0.0, s=32, m=0.35, relational=1.0)
+    x = np.random.default_rng(0).uniform(0, 255, (6, 32, 32, 3)).astype(np.float32)
+    emb, pooled = (keras.ops.convert_to_numpy(v) for v in model(x, training=True))  # batch statistics: an
+    # untrained network in inference mode gives features of ~1e-13
+    p = pooled.reshape(6, -1)
+    p = p - p.mean(0)
+    p /= np.linalg.norm(p, axis=1, keepdims=True)
+    # teacher vectors of the head's width (8) with exactly the pooled features' cosines
+    lam, u = np.linalg.eigh(p @ p.T)
+    t = np.zeros((6, 8), np.float32)
+    t[:, :6] = u * np.sqrt(np.clip(lam, 0, None))
+    y = {"labels": np.full(6, -1), "teacher": t, "has_teacher": np.ones(6, bool)}
+    loss = lambda y: float(model.compute_loss(y=y, y_pred=(emb, pooled)))  # noqa: E731
+    assert loss(y) < 1e-6
+    swapped = {**y, "teacher": t[[5, 1, 2, 3, 4, 0]]}  # faces 0 and 5 given each other's teacher vector
+    assert loss(swapped) > 1e-3
+    # only pairs that both have a teacher vector count: (0, 5) alone keeps its cosine
+    assert loss({**swapped, "has_teacher": np.array([1, 0, 0, 0, 0, 1], bool)}) < 1e-6
