@@ -184,3 +184,26 @@ def test_relational_loss_is_zero_exactly_when_pooled_cosines_are_the_teachers():
     assert loss(swapped) > 1e-3
     # only pairs that both have a teacher vector count: (0, 5) alone keeps its cosine
     assert loss({**swapped, "has_teacher": np.array([1, 0, 0, 0, 0, 1], bool)}) < 1e-6
+
+
+def test_cut_off_repeats_the_edge_beyond_the_line(data_dir):
+    from bot.faces import FaceDetector, find_faces
+    from bot.train import _cut_off
+    photo = sorted((data_dir / "seed-faces" / "Siti Zubaidah").iterdir())[0]
+    face = find_faces(FaceDetector(), cv2.imread(str(photo)))[0].aligned
+    seen = set()
+    for seed in range(40):
+        out = _cut_off(face, np.random.default_rng(seed))
+        assert out.shape == face.shape and not np.array_equal(out, face)
+        rows = np.flatnonzero((out == out[:1]).all(axis=(1, 2)))        # rows equal to the first
+        cols = np.flatnonzero((out == out[:, :1]).all(axis=(0, 2)))
+        rcols = np.flatnonzero((out == out[:, -1:]).all(axis=(0, 2)))
+        if len(rows) > 20:
+            seen.add("top")
+            assert (out[rows.max() + 1:] == face[rows.max() + 1:]).all()  # below the line: the face untouched
+        elif len(cols) > 20:
+            seen.add("left")
+        else:
+            assert len(rcols) > 20
+            seen.add("right")
+    assert seen == {"top", "left", "right"}
