@@ -45,7 +45,7 @@ def _inner_face_points(step: int = 4) -> np.ndarray:
     return np.stack([xx[inside], yy[inside]], axis=1)
 
 
-_INNER_POINTS = _inner_face_points()  # ~390 points of the 112x112 template
+_INNER_POINTS = _inner_face_points()  # 302 points of the 112x112 template, every 4th px
 
 _FULL_INPUT = 192
 _ROI_INPUT = 128
