@@ -41,6 +41,7 @@ class FaceSettings:
     min_face_px: int = 36
     blur_min: float = 15.0
     min_in_view: float = 0.8
+    flag_in_view: float = 0.95
 
 
 @dataclass(frozen=True)
@@ -193,6 +194,8 @@ def _validate(s: Settings) -> None:
     check(s.faces.min_face_px > 0, "faces.min_face_px", "must be > 0")
     check(s.faces.blur_min >= 0, "faces.blur_min", "must be >= 0")
     check(0 <= s.faces.min_in_view <= 1, "faces.min_in_view", "must be between 0 and 1")
+    check(s.faces.min_in_view <= s.faces.flag_in_view <= 1, "faces.flag_in_view",
+          "must be between faces.min_in_view and 1")
     check(s.recognition.t_verify == -1 or -1 <= s.recognition.t_verify <= 1,
           "recognition.t_verify", "must be a cosine in [-1, 1] (or -1 for the calibrated value)")
     check(s.recognition.margin == -1 or 0 <= s.recognition.margin <= 10,

@@ -87,7 +87,7 @@ def embed_photo(path: Path, detector: FaceDetector, embedder: Embedder, faces_cf
     if len(faces) > 1 and faces[1].box[2] >= 0.5 * faces[0].box[2]:
         return "several faces"
     face = faces[0]
-    why = gate(face, faces_cfg.min_face_px, faces_cfg.blur_min, faces_cfg.min_in_view)
+    why = gate(face, faces_cfg)
     if why:
         return {"small": "face too small", "cut": "face cut off", "blur": "too blurred"}[why]
     vec = embedder.embed(face.aligned[None])[0]

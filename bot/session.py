@@ -14,7 +14,7 @@ import cv2
 import numpy as np
 
 from .config import Settings
-from .decide import Gallery, Thresholds, decide, gate, load_thresholds
+from .decide import Gallery, Thresholds, decide, gate, hold_back, load_thresholds
 from .embed import Embedder
 from .faces import FaceDetector, FaceMemory
 from .names import LabelMemory, NameReader, normalise, resolve
@@ -91,14 +91,15 @@ class Pipeline:
 
         t = time.perf_counter()
         fs = self.settings.faces
-        judged = [[f for f in fl if not gate(f, fs.min_face_px, fs.blur_min, fs.min_in_view)] for fl in faces]
+        why = [[gate(f, fs) for f in fl] for fl in faces]
+        judged = [[f for f, w in zip(fl, wl) if not w] for fl, wl in zip(faces, why)]
         vectors = self._embed(tiles, judged)
         ms["embed"] = _lap(t)
 
         t = time.perf_counter()
         obs = []
         th = self.models.thresholds
-        for i, (tl, m, fl, jl) in enumerate(zip(tiles, matches, faces, judged)):
+        for i, (tl, m, fl, jl, wl) in enumerate(zip(tiles, matches, faces, judged, why)):
             if tl.camera_off:
                 v = Verdict("camera_off")
             elif not fl:
@@ -106,9 +107,9 @@ class Pipeline:
             elif len(jl) >= 2:
                 v = Verdict("multiple_faces", reason=f"{len(jl)} faces")
             elif not jl:
-                v = Verdict("unjudged", reason=gate(fl[0], fs.min_face_px, fs.blur_min, fs.min_in_view))
+                v = Verdict("unjudged", reason=wl[0])
             else:
-                v = decide(m.student_id, vectors[i], self.gallery, th)
+                v = hold_back(decide(m.student_id, vectors[i], self.gallery, th), jl[0], fs)
             face = (jl or fl or [None])[0]
             fbox = None
             if face is not None:

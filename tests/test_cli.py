@@ -65,6 +65,7 @@ def test_malformed_settings_file(capsys, tmp_path, home):
     ("[alerts.webhook]\nformat = 'xml'\n", "alerts.webhook.format"),
     ("[faces]\nmin_face_px = 'big'\n", "faces.min_face_px"),
     ("[faces]\nmin_in_view = 1.5\n", "faces.min_in_view"),
+    ("[faces]\nflag_in_view = 0.5\n", "faces.flag_in_view"),
 ])
 def test_bad_setting_named(capsys, tmp_path, home, text, key):
     cfg = tmp_path / "s.toml"

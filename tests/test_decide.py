@@ -4,7 +4,8 @@ import json
 import numpy as np
 import pytest
 
-from bot.decide import Gallery, HeadRule, Thresholds, ThresholdError, decide, gate, load_thresholds
+from bot.config import FaceSettings
+from bot.decide import Gallery, HeadRule, Thresholds, ThresholdError, decide, gate, hold_back, load_thresholds
 from bot.types import Face
 
 TH = Thresholds(t_verify=0.5, margin=0.1)
@@ -64,12 +65,31 @@ def test_student_without_photos(gallery):
 
 
 def test_gates():
+    fs = FaceSettings(min_face_px=36, blur_min=15.0, min_in_view=0.8)
     f = Face(box=(0, 0, 30, 30), score=0.9, landmarks=np.zeros((6, 2)), blur=100.0)
-    assert gate(f, 36, 15) == "small"
+    assert gate(f, fs) == "small"
     f.box = (0, 0, 60, 60)
-    assert gate(f, 36, 15) == ""
+    assert gate(f, fs) == ""
+    f.in_view = 0.79
+    assert gate(f, fs) == "cut"
+    f.in_view = 1.0
     f.blur = 3.0
-    assert gate(f, 36, 15) == "blur"
+    assert gate(f, fs) == "blur"
+
+
+def test_a_face_partly_out_of_view_is_verified_but_never_accused(gallery):
+    fs = FaceSettings(min_in_view=0.8, flag_in_view=0.95)
+    f = Face(box=(0, 0, 60, 60), score=0.9, landmarks=np.zeros((6, 2)), blur=100.0, in_view=0.9)
+    own, other, nobody = (decide("A", probe(*p), gallery, TH) for p in
+                          [(0.9, 0.1, 0.1), (0.1, 0.9, 0.1), (0.1, 0.1, 0.1)])
+    assert [v.verdict for v in (own, other, nobody)] == ["verified", "mismatch", "unknown_face"]
+    assert hold_back(own, f, fs) == own
+    held = hold_back(other, f, fs)
+    assert (held.verdict, held.reason, held.identified_as) == ("unjudged", "cut", None)
+    assert held.similarity == other.similarity and held.best_other == "B"  # the scores stay on record
+    assert hold_back(nobody, f, fs).verdict == "unjudged"
+    f.in_view = 0.95
+    assert hold_back(other, f, fs) == other and hold_back(nobody, f, fs) == nobody
 
 
 def test_thresholds_file(tmp_path):

@@ -34,12 +34,11 @@ def lecture(tmp_path_factory, data_dir):
 
 # The face model in models/ identifies 98.1% of the class in 5 random folds, 97.1% of the other photos when
 # enrolled on 40 spread over each folder, as here (see models/README.md). On this recording the swapped
-# captures of the impersonated tile are mismatch naming Siti, but Nanda's photo of captures 5-9 stays under
-# t_verify (0.26-0.28 against 0.332): a second, unknown_face alert. (Enrolled on each student's first 40
-# photos instead, one sitting for Mareta, her own photos scored nearer Novia and her one alert named
-# Novia.) These two tests say what the bot must do once the face model issue lands a model that meets its
-# targets; strict, so they fail loudly the day they pass.
-MODEL_NOT_GOOD_ENOUGH = pytest.mark.xfail(strict=True, reason="face model below its accuracy targets (issue 7)")
+# captures of the impersonated tile are mismatch naming Siti; Nanda's close selfie of captures 5-9 has her
+# forehead out of view (0.88-0.92 of the inner face in view) and scores under t_verify: held back as
+# `unjudged` (cut), not an unknown_face alert (decide.hold_back). Not every recording is this kind to the
+# model: rendered with seeds 1-12 instead of 7, 9 of 12 pass the test below; the other 3 raise a second
+# alert on a whole face of Nanda or Siti (unknown_face twice, a mismatch naming Mareta once): issue 7.
 
 
 def test_pipeline_records_every_capture_and_alerts_once_per_episode(lecture):
@@ -63,7 +62,6 @@ def test_pipeline_records_every_capture_and_alerts_once_per_episode(lecture):
     assert verdicts.get("camera_off") == rec.frames  # the lecturer's initials tile, every capture
 
 
-@MODEL_NOT_GOOD_ENOUGH
 def test_exactly_the_impersonated_tile_alerts_once(lecture, data_dir):
     home, rec = lecture
     db = sqlite3.connect(home / "rollcall.db")
@@ -76,7 +74,6 @@ def test_exactly_the_impersonated_tile_alerts_once(lecture, data_dir):
     assert db.execute("SELECT channel, attempt, ok FROM deliveries").fetchall() == [("console", 1, 1)]
 
 
-@MODEL_NOT_GOOD_ENOUGH
 def test_every_capture_stored_and_reported(lecture, tmp_path):
     home, rec = lecture
     out = tmp_path / "r.json"

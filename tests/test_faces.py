@@ -60,16 +60,16 @@ def test_a_face_running_off_the_image_is_cut_and_not_judged(detector, photos, tm
     from bot.enroll import embed_photo
     img = cv2.imread(str(photos[3]))
     whole = find_faces(detector, img)[0]
-    assert whole.in_view == 1.0 and gate(whole, 36, 15.0, 0.8) == ""
+    assert whole.in_view == 1.0 and gate(whole, FaceSettings()) == ""
     x, y, w, h = (int(v) for v in whole.box)
     # forehead out of frame, as with a student close to the webcam; then also half the face off the side
     brows_off = img[y + int(0.35 * h):]
     cut = find_faces(detector, brows_off)[0]
-    assert 0.5 < cut.in_view < 0.8 and gate(cut, 36, 15.0, 0.8) == "cut"
+    assert 0.5 < cut.in_view < 0.8 and gate(cut, FaceSettings()) == "cut"
     half_off = img[:, x + w // 2:]
     assert find_faces(detector, half_off)[0].in_view < 0.7
     slightly = find_faces(detector, img[y + int(0.05 * h):])[0]
-    assert slightly.in_view > 0.9 and gate(slightly, 36, 15.0, 0.8) == ""
+    assert slightly.in_view > 0.9 and gate(slightly, FaceSettings()) == ""
     # a cut-off photo is no enrollment photo either
     p = tmp_path / "cut.jpg"
     cv2.imwrite(str(p), brows_off)
