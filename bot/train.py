@@ -670,7 +670,7 @@ def verification_figures(emb: np.ndarray, ids: np.ndarray) -> dict:
 
 # ---------------------------------------------------------------- export and calibrate
 def export(run: Path, out: Path, float16: bool = False, cache: Path = DEFAULT_CACHE,
-           vector: str = "pooled") -> Path:
+           vector: str = "pooled", int8: bool = False) -> Path:
     """The run's latest checkpoint -> TFLite taking SxS RGB float [0, 255], giving L2-normalised vectors.
 
     vector "pooled" (the default): the 1280 pooled features the training head projects from, centred
@@ -707,6 +707,11 @@ def export(run: Path, out: Path, float16: bool = False, cache: Path = DEFAULT_CA
     if float16:
         conv.optimizations = [tf.lite.Optimize.DEFAULT]
         conv.target_spec.supported_types = [tf.float16]
+    if int8:
+        conv.optimizations = [tf.lite.Optimize.DEFAULT]
+        conv.representative_dataset = _representative(cache, cfg["size"], cfg.get("seed", 0))
+        conv.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+        extra["int8"] = True
     data = conv.convert()
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_suffix(".tmp")
@@ -715,6 +720,19 @@ def export(run: Path, out: Path, float16: bool = False, cache: Path = DEFAULT_CA
     meta = {"checkpoint": Path(found.get("stem") or found["legacy"]).name, **cfg, **extra, "bytes": len(data)}
     print(json.dumps(meta))
     return out
+
+
+def _representative(cache: Path, size: int, seed: int = 0, n: int = 400):
+    """Training faces (held-out identities excluded) for the int8 converter to set activation ranges."""
+    z = load_cache(cache)
+    train = np.flatnonzero(~split_identities(z["identities"], seed))
+    pick = np.sort(np.random.default_rng(seed + 1).choice(train, min(n, len(train)), replace=False))
+    faces = resize_batch(z["faces"][pick], size)
+
+    def gen():
+        for f in faces:
+            yield [f[None].astype(np.float32)]
+    return gen
 
 
 def pooled_mean(pooled, cache: Path, size: int, seed: int = 0, n: int = 3000) -> np.ndarray:
@@ -976,6 +994,8 @@ def main(argv: list[str] | None = None) -> int:
     e.add_argument("--run", type=Path, default=DEFAULT_RUN)
     e.add_argument("--out", type=Path, default=PROJECT_DIR / "models" / "face_embed.tflite")
     e.add_argument("--float16", action="store_true", help="float16 weights (half the file)")
+    e.add_argument("--int8", action="store_true",
+                   help="int8 weights and activations, ranges set on training faces (a quarter of the file)")
     e.add_argument("--cache", type=Path, default=DEFAULT_CACHE, help="training faces to centre the vectors on")
     e.add_argument("--vector", choices=("pooled", "embedding"), default="pooled",
                    help="pooled: the 1280 pooled features, centred (default); embedding: the 128-d head")
@@ -1021,7 +1041,7 @@ def main(argv: list[str] | None = None) -> int:
         model = export(args.run, args.models / "face_embed.tflite", cache=args.cache)
         calibrate(args.cache, model, args.models / "thresholds.json")
     elif args.step == "export":
-        export(args.run, args.out, args.float16, args.cache, args.vector)
+        export(args.run, args.out, args.float16, args.cache, args.vector, args.int8)
     elif args.step == "calibrate":
         calibrate(args.cache, args.model, args.out, far=args.far, top_k=args.top_k,
                   min_gallery=args.min_gallery, head_lambda=args.head_lambda, head_weight=args.head_weight)
