@@ -103,9 +103,12 @@ def enrol(data: Path, roster, models, faces_cfg, per_student: int = ENROLL_PHOTO
                                    models.thresholds.head)
 
 
-def render_frames(data: Path, detector, n_frames: int, seed: int = 0) -> tuple[list[np.ndarray], list]:
-    """`n_frames` galleries: same names, layout and camera-off tiles; other webcam views each frame.
-    Returns the frames and the true tile boxes (the same in every frame)."""
+def render_frames(data: Path, detector, n_frames: int, seed: int = 0,
+                  same_sitters: bool = False) -> tuple[list[np.ndarray], list]:
+    """`n_frames` galleries: same names, layout and camera-off tiles; other webcam views each frame, or
+    (same_sitters) the first frame's views each moved a few pixels, rescaled by up to 2% and given fresh
+    sensor noise, as one webcam's frames a few seconds apart. Returns the frames and the true tile
+    boxes (the same in every frame)."""
     from tests.gallery import TileSpec, load_photo, render_gallery, seed_photos
     from tests.recording import webcam_view
 
@@ -126,9 +129,24 @@ def render_frames(data: Path, detector, n_frames: int, seed: int = 0) -> tuple[l
     labels = [names[i % len(names)] if i < len(names) else f"{names[i % len(names)]} {i // len(names) + 1}"
               for i in range(TILES)]
     avatars = {i: load_photo(probes[names[i % len(names)]][0]) for i in CAMERA_OFF}
+    first = {i: view(names[i % len(names)]) for i in range(TILES) if i not in CAMERA_OFF} if same_sitters else {}
+
+    def moved(img: np.ndarray) -> np.ndarray:
+        import cv2
+        h, w = img.shape[:2]
+        k = rng.uniform(0.98, 1.02)
+        m = cv2.getRotationMatrix2D((w / 2, h / 2), 0, k)
+        m[:, 2] += rng.uniform(-4, 4, 2)
+        out = cv2.warpAffine(img, m, (w, h), borderMode=cv2.BORDER_REFLECT)
+        return np.clip(out + rng.normal(0, 2, out.shape), 0, 255).astype(np.uint8)
+
     frames, boxes = [], []
     for f in range(n_frames):
-        specs = [TileSpec(labels[i], avatars.get(i) if i in CAMERA_OFF else view(names[i % len(names)]),
+        def live(i: int) -> np.ndarray:
+            if not same_sitters:
+                return view(names[i % len(names)])
+            return first[i] if f == 0 else moved(first[i])
+        specs = [TileSpec(labels[i], avatars.get(i) if i in CAMERA_OFF else live(i),
                           CAMERA_OFF.get(i, "none"), speaking=(i == f % len(names)))
                  for i in range(TILES)]
         frame, boxes = render_gallery(specs, size=SIZE, theme="zoom", seed=seed + f)
@@ -229,7 +247,7 @@ def benchmark(args, say=lambda msg: None) -> dict:
     load_s = time.perf_counter() - t
     say("enrolling and rendering the gallery")
     gallery = enrol(data, roster, models, settings.faces)
-    frames, truth = render_frames(data, models.detector, args.frames)
+    frames, truth = render_frames(data, models.detector, args.frames, same_sitters=args.same_sitters)
     capture = Capture()
     start = datetime(2024, 5, 1, 10, 0, tzinfo=timezone.utc)
     with tempfile.TemporaryDirectory(prefix="rollcall-bench-") as home, Store(home) as store:
@@ -270,7 +288,7 @@ def benchmark(args, say=lambda msg: None) -> dict:
         "ratio": round(peer_ms / steady_ms, 1) if peer_ms and steady_ms else None,
         "setup": {
             "frame": list(SIZE), "tiles": TILES, "tiles_found": len(obs),
-            "tiles_matched": tiles_matched([o.box for o in obs], truth), "frames": len(frames),
+            "tiles_matched": tiles_matched([o.box for o in obs], truth), "frames": len(frames), "same_sitters": args.same_sitters,
             "cycles": args.cycles, "capture": capture.mode, "model": str(settings.recognition.model_path()),
             "models_load_s": round(load_s, 2), "first_cycle_ms": round(sum(first.values()), 1),
             "verdicts": dict(Counter(o.verdict.verdict for o in obs).most_common()),
@@ -326,6 +344,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--json", action="store_true", help="print the figures as one JSON object")
     ap.add_argument("--cycles", type=int, default=20, help="cycles of each kind (default 20)")
     ap.add_argument("--frames", type=int, default=3, help="distinct frames the cycles go round (default 3)")
+    ap.add_argument("--same-sitters", action="store_true",
+                    help="every frame the same webcam views, moved slightly with fresh noise (a lecture's "
+                         "steady state) instead of other photos each frame (the harder default)")
     ap.add_argument("--peer-runs", type=int, default=3, help="peer runs on the frame (0: skip the peer)")
     ap.add_argument("--config", help="settings file (default: the packaged settings)")
     ap.add_argument("--model", help="face model .tflite (default: the settings' recognition.model)")

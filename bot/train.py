@@ -995,7 +995,7 @@ def main(argv: list[str] | None = None) -> int:
     e.add_argument("--out", type=Path, default=PROJECT_DIR / "models" / "face_embed.tflite")
     e.add_argument("--float16", action="store_true", help="float16 weights (half the file)")
     e.add_argument("--int8", action="store_true",
-                   help="int8 weights and activations, ranges set on training faces (a quarter of the file)")
+                   help="int8 weights and activations, ranges set on training faces (a third of the file)")
     e.add_argument("--cache", type=Path, default=DEFAULT_CACHE, help="training faces to centre the vectors on")
     e.add_argument("--vector", choices=("pooled", "embedding"), default="pooled",
                    help="pooled: the 1280 pooled features, centred (default); embedding: the 128-d head")

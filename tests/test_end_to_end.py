@@ -37,7 +37,7 @@ def lecture(tmp_path_factory, data_dir):
 # captures of the impersonated tile are mismatch naming Siti; Nanda's close selfie of captures 5-9 has her
 # forehead out of view (0.88-0.92 of the inner face in view) and scores under t_verify: held back as
 # `unjudged` (cut), not an unknown_face alert (decide.hold_back). Not every recording is this kind to the
-# model: rendered with seeds 1-12 instead of 7, 9 of 12 pass the test below; the other 3 raise a second
+# model: rendered with each of seeds 1-12 (7 among them), 9 of 12 pass the test below; the other 3 raise a second
 # alert on a whole face of Nanda or Siti (unknown_face twice, a mismatch naming Mareta once): issue 7.
 
 
