@@ -38,6 +38,7 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:  # run as a script: make `bot` and `tests` (the gallery renderer) importable
     sys.path.insert(0, str(ROOT))
 
+import cv2  # noqa: E402
 import numpy as np  # noqa: E402
 
 STAGES = ("capture", "segment", "names", "detect", "embed", "decide", "store")
@@ -129,24 +130,23 @@ def render_frames(data: Path, detector, n_frames: int, seed: int = 0,
     labels = [names[i % len(names)] if i < len(names) else f"{names[i % len(names)]} {i // len(names) + 1}"
               for i in range(TILES)]
     avatars = {i: load_photo(probes[names[i % len(names)]][0]) for i in CAMERA_OFF}
-    first = {i: view(names[i % len(names)]) for i in range(TILES) if i not in CAMERA_OFF} if same_sitters else {}
+    live = [i for i in range(TILES) if i not in CAMERA_OFF]
+    first = {i: view(names[i % len(names)]) for i in live} if same_sitters else {}
 
     def moved(img: np.ndarray) -> np.ndarray:
-        import cv2
         h, w = img.shape[:2]
-        k = rng.uniform(0.98, 1.02)
-        m = cv2.getRotationMatrix2D((w / 2, h / 2), 0, k)
+        m = cv2.getRotationMatrix2D((w / 2, h / 2), 0, rng.uniform(0.98, 1.02))
         m[:, 2] += rng.uniform(-4, 4, 2)
         out = cv2.warpAffine(img, m, (w, h), borderMode=cv2.BORDER_REFLECT)
         return np.clip(out + rng.normal(0, 2, out.shape), 0, 255).astype(np.uint8)
 
     frames, boxes = [], []
     for f in range(n_frames):
-        def live(i: int) -> np.ndarray:
-            if not same_sitters:
-                return view(names[i % len(names)])
-            return first[i] if f == 0 else moved(first[i])
-        specs = [TileSpec(labels[i], avatars.get(i) if i in CAMERA_OFF else live(i),
+        if not same_sitters:
+            faces = {i: view(names[i % len(names)]) for i in live}
+        else:
+            faces = first if f == 0 else {i: moved(v) for i, v in first.items()}
+        specs = [TileSpec(labels[i], avatars[i] if i in CAMERA_OFF else faces[i],
                           CAMERA_OFF.get(i, "none"), speaking=(i == f % len(names)))
                  for i in range(TILES)]
         frame, boxes = render_gallery(specs, size=SIZE, theme="zoom", seed=seed + f)
@@ -288,7 +288,8 @@ def benchmark(args, say=lambda msg: None) -> dict:
         "ratio": round(peer_ms / steady_ms, 1) if peer_ms and steady_ms else None,
         "setup": {
             "frame": list(SIZE), "tiles": TILES, "tiles_found": len(obs),
-            "tiles_matched": tiles_matched([o.box for o in obs], truth), "frames": len(frames), "same_sitters": args.same_sitters,
+            "tiles_matched": tiles_matched([o.box for o in obs], truth), "frames": len(frames),
+            "same_sitters": args.same_sitters,
             "cycles": args.cycles, "capture": capture.mode, "model": str(settings.recognition.model_path()),
             "models_load_s": round(load_s, 2), "first_cycle_ms": round(sum(first.values()), 1),
             "verdicts": dict(Counter(o.verdict.verdict for o in obs).most_common()),

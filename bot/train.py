@@ -692,9 +692,15 @@ def export(run: Path, out: Path, float16: bool = False, cache: Path = DEFAULT_CA
     # embed.py resizes the aligned 112x112 face to the model's side with cv2 INTER_AREA, as training
     # does (TFLite has no area resize)
     inp = keras.Input((cfg["size"], cfg["size"], 3), name="aligned_face")
+    z = None
+    if vector == "pooled" or int8:  # both read training faces: the cache is loaded once
+        if not Path(cache).exists():
+            raise SystemExit(f"{cache}: no aligned-face cache to centre the vectors on or set int8 ranges; "
+                             "run `python -m bot.train prepare`")
+        z = load_cache(cache)
     if vector == "pooled":
         pooled = keras.Model(model.input, keras.layers.Flatten()(model.get_layer(POOLED).output))
-        mean = pooled_mean(pooled, cache, cfg["size"], cfg.get("seed", 0))
+        mean = pooled_mean(pooled, z, cfg["size"], cfg.get("seed", 0))
         x = pooled(inp, training=False)
         x = keras.layers.Normalization(mean=mean, variance=np.ones_like(mean), name="centre")(x)
         extra = {"vector": "pooled", "centred_on": f"{cache.name}: training faces"}
@@ -709,7 +715,7 @@ def export(run: Path, out: Path, float16: bool = False, cache: Path = DEFAULT_CA
         conv.target_spec.supported_types = [tf.float16]
     if int8:
         conv.optimizations = [tf.lite.Optimize.DEFAULT]
-        conv.representative_dataset = _representative(cache, cfg["size"], cfg.get("seed", 0))
+        conv.representative_dataset = _representative(z, cfg["size"], cfg.get("seed", 0))
         conv.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
         extra["int8"] = True
     data = conv.convert()
@@ -722,12 +728,17 @@ def export(run: Path, out: Path, float16: bool = False, cache: Path = DEFAULT_CA
     return out
 
 
-def _representative(cache: Path, size: int, seed: int = 0, n: int = 400):
-    """Training faces (held-out identities excluded) for the int8 converter to set activation ranges."""
-    z = load_cache(cache)
+def _training_faces(z: dict, seed: int, n: int, draw: int) -> np.ndarray:
+    """Up to n aligned faces of the training identities (held-out ones excluded), drawn with rng `draw`,
+    in cache order."""
     train = np.flatnonzero(~split_identities(z["identities"], seed))
-    pick = np.sort(np.random.default_rng(seed + 1).choice(train, min(n, len(train)), replace=False))
-    faces = resize_batch(z["faces"][pick], size)
+    pick = np.sort(np.random.default_rng(draw).choice(train, min(n, len(train)), replace=False))
+    return z["faces"][pick]
+
+
+def _representative(z: dict, size: int, seed: int = 0, n: int = 400):
+    """Training faces for the int8 converter to set activation ranges."""
+    faces = resize_batch(_training_faces(z, seed, n, draw=seed + 1), size)
 
     def gen():
         for f in faces:
@@ -735,17 +746,13 @@ def _representative(cache: Path, size: int, seed: int = 0, n: int = 400):
     return gen
 
 
-def pooled_mean(pooled, cache: Path, size: int, seed: int = 0, n: int = 3000) -> np.ndarray:
+def pooled_mean(pooled, z: dict, size: int, seed: int = 0, n: int = 3000) -> np.ndarray:
     """Mean pooled feature of up to n training faces (held-out identities excluded), clean: the pooled
     features share one large direction, which centring removes from every cosine."""
     import keras
-    if not Path(cache).exists():
-        raise SystemExit(f"{cache}: no aligned-face cache to centre the vectors on; run `python -m bot.train prepare`")
-    z = load_cache(cache)
-    train = np.flatnonzero(~split_identities(z["identities"], seed))
-    pick = np.sort(np.random.default_rng(seed).choice(train, min(n, len(train)), replace=False))
-    feats = [keras.ops.convert_to_numpy(pooled(resize_batch(z["faces"][pick[i:i + 256]], size), training=False))
-             for i in range(0, len(pick), 256)]
+    faces = _training_faces(z, seed, n, draw=seed)
+    feats = [keras.ops.convert_to_numpy(pooled(resize_batch(faces[i:i + 256], size), training=False))
+             for i in range(0, len(faces), 256)]
     return np.concatenate(feats).astype(np.float64).mean(0).astype(np.float32)
 
 
