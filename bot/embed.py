@@ -89,9 +89,8 @@ class Embedder:
         if len(faces) == 0:
             return np.zeros((0, self.dim), np.float32)
         n = len(faces)
-        e = self._embed(np.concatenate([view(faces, v) for v in self.views]))
-        e = e.reshape(len(self.views), n, -1).sum(0)
-        return e / np.maximum(np.linalg.norm(e, axis=1, keepdims=True), 1e-12)
+        e = _unit(self._embed(np.concatenate([view(faces, v) for v in self.views])))
+        return _unit(e.reshape(len(self.views), n, -1).sum(0))
 
     def _embed(self, faces: np.ndarray) -> np.ndarray:
         out = []
@@ -105,3 +104,8 @@ class Embedder:
             self.interp.invoke()
             out.append(self.interp.get_tensor(self._out).copy())
         return np.concatenate(out)
+
+
+def _unit(e: np.ndarray) -> np.ndarray:
+    # each view's vector too: an int8 model leaves normalisation out (bot/train.py export)
+    return e / np.maximum(np.linalg.norm(e, axis=1, keepdims=True), 1e-12)
