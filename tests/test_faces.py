@@ -112,7 +112,7 @@ def test_missing_or_damaged_detector(tmp_path):
 
 # --- short range near a known face, and the per-tile memory (FaceMemory) ---------------------------
 
-from bot.faces import FaceMemory, ssd_anchors  # noqa: E402
+from bot.faces import FaceDetector, FaceMemory, roll_degrees, ssd_anchors  # noqa: E402
 
 TILE = (216, 384)
 
@@ -267,6 +267,58 @@ def test_a_tile_seen_once_is_not_yet_trusted_to_the_short_model(detector, photos
     mem.find(detector, box, _tile(detector, photos[1], at=(150, 50)))
     mem.find(detector, box, _tile(detector, photos[1], at=(160, 50)))
     assert mem.counts == {"still": 0, "roi": 0, "full": 2}
+
+
+def _turned(tile, face, angle):
+    x, y, w, h = face.box
+    m = cv2.getRotationMatrix2D((x + w / 2, y + h / 2), angle, 1.0)
+    return cv2.warpAffine(tile, m, (tile.shape[1], tile.shape[0]), borderMode=cv2.BORDER_REPLICATE)
+
+
+def test_near_searches_a_tilted_head_upright(detector, photos):
+    """A head known to be tilted is searched on the square turned upright: one short-range pass gives
+    landmarks as level as the full pass's upright ones, so `upright` has nothing left to do."""
+    level = 0
+    for p in photos[:6]:
+        flat = _tile(detector, p)
+        tile = _turned(flat, find_faces(detector, flat)[0], 22)
+        full = find_faces(detector, tile)
+        assert len(full) == 1, p
+        roll = roll_degrees(full[0].landmarks)
+        assert abs(roll) > 10, (p, roll)
+        near = detector.detect_near(tile, _x0y0x1y1(full[0]), roll=roll)
+        assert len(near) == 1 and not near[0].cut, p
+        w = full[0].box[2]
+        eye = np.linalg.norm(full[0].landmarks[0] - full[0].landmarks[1])
+        # the box is the face's own size, measured upright: the full model's box of a tilted face is
+        # smaller by up to a quarter
+        centre = (near[0].box[:2] + near[0].box[2:]) / 2 - (_x0y0x1y1(full[0])[:2] + _x0y0x1y1(full[0])[2:]) / 2
+        assert np.abs(centre).max() < 0.12 * w and 0.9 < (near[0].box[2] - near[0].box[0]) / w < 1.4, (p, near[0].box, full[0].box)
+        assert np.abs(near[0].landmarks[:4] - full[0].landmarks[:4]).max() < 0.25 * eye, p
+        level += near[0].level
+        if near[0].level:
+            assert detector.upright(tile, near[0]) is near[0]
+        # not turned, the same search leaves the landmarks to `upright`
+        assert not any(d.level for d in detector.detect_near(tile, _x0y0x1y1(full[0])))
+    assert level >= 5
+
+
+def test_memory_follows_a_tilted_head_without_the_full_model(photos):
+    det = FaceDetector()
+    calls = []
+    full_detect = det.full.detect
+    det.full.detect = lambda img: calls.append(1) or full_detect(img)
+    mem = FaceMemory(full_every=10, still_diff=0)
+    box = (0, 0, TILE[1], TILE[0])
+    flat = _tile(det, photos[0], face_w=64, at=(150, 50))
+    tile = _turned(flat, find_faces(det, flat)[0], 20)
+    first = _primed(mem, det, box, tile)
+    assert len(first) == 1 and abs(roll_degrees(first[0].landmarks)) > 12
+    del calls[:]
+    moved = mem.find(det, box, np.roll(tile, 14, axis=1))
+    assert mem.counts["roi"] == 1 and calls == [], (mem.counts, calls)
+    assert len(moved) == 1 and abs(moved[0].box[0] - first[0].box[0] - 14) < 5
+    assert abs(roll_degrees(moved[0].landmarks) - roll_degrees(first[0].landmarks)) < 4
 
 
 def test_a_tilted_head_is_aligned_upright(data_dir):
