@@ -89,16 +89,23 @@ class Embedder:
         if len(faces) == 0:
             return np.zeros((0, self.dim), np.float32)
         n = len(faces)
-        e = _unit(self._embed(np.concatenate([view(faces, v) for v in self.views])))
+        fitted = self._fit(faces)
+        # the mirror of the resized face is the resized mirror, to the bit (INTER_AREA is symmetric)
+        views = [fitted if v == "face" else fitted[:, :, ::-1] if v == "mirror" else self._fit(view(faces, v))
+                 for v in self.views]
+        e = _unit(self._embed(np.concatenate(views)))
         return _unit(e.reshape(len(self.views), n, -1).sum(0))
+
+    def _fit(self, faces: np.ndarray) -> np.ndarray:
+        """Faces at the model's side, resized as training resizes them."""
+        if faces.shape[1] == self.side:
+            return faces
+        return np.stack([cv2.resize(f, (self.side, self.side), interpolation=cv2.INTER_AREA) for f in faces])
 
     def _embed(self, faces: np.ndarray) -> np.ndarray:
         out = []
         for i in range(0, len(faces), self.max_batch):
-            chunk = faces[i:i + self.max_batch]
-            if chunk.shape[1] != self.side:
-                chunk = np.stack([cv2.resize(f, (self.side, self.side), interpolation=cv2.INTER_AREA) for f in chunk])
-            chunk = chunk.astype(np.float32)
+            chunk = faces[i:i + self.max_batch].astype(np.float32)
             self._resize(len(chunk))
             self.interp.set_tensor(self._in, chunk)
             self.interp.invoke()

@@ -609,10 +609,11 @@ class LabelMemory:
     @staticmethod
     def _mask(tile: np.ndarray) -> np.ndarray:
         band = tile[int(tile.shape[0] * 0.6):]
-        small = cv2.resize(band, (96, max(4, round(96 * band.shape[0] / max(band.shape[1], 1)))),
+        # grey before shrinking: one channel to average, not three (the same mask but for rounding)
+        gray = cv2.cvtColor(band, cv2.COLOR_BGR2GRAY) if band.ndim == 3 else band
+        small = cv2.resize(gray, (96, max(4, round(96 * band.shape[0] / max(band.shape[1], 1)))),
                            interpolation=cv2.INTER_AREA)
-        gray = cv2.cvtColor(small, cv2.COLOR_BGR2GRAY) if small.ndim == 3 else small
-        return gray > 190
+        return small > 190
 
     def recall(self, box, tile: np.ndarray) -> str | None:
         hit = self._seen.get(self._key(box))
