@@ -214,3 +214,25 @@ def test_cut_off_repeats_the_edge_beyond_the_line(data_dir):
             assert len(rcols) > 20
             seen.add("right")
     assert seen == {"top", "left", "right"}
+
+
+def test_misalign_moves_the_face_as_landmark_noise_does(data_dir):
+    """A pixel or two, a few percent, a few degrees: measured back by locating the eyes again."""
+    from bot.faces import FaceDetector, find_faces
+    from bot.train import _misalign
+    det = FaceDetector()
+    photo = sorted((data_dir / "seed-faces" / "Siti Zubaidah").iterdir())[3]
+    face = find_faces(det, cv2.imread(str(photo)))[0].aligned
+    moves = []
+    for seed in range(12):
+        out = _misalign(face, np.random.default_rng(seed))
+        assert out.shape == face.shape and out.dtype == np.uint8
+        shift, _ = cv2.phaseCorrelate(cv2.cvtColor(face, cv2.COLOR_RGB2GRAY).astype(np.float64),
+                                      cv2.cvtColor(out, cv2.COLOR_RGB2GRAY).astype(np.float64))
+        moves.append(np.hypot(*shift))
+    assert 0.5 < np.median(moves) < 3.5 and max(moves) < 6, moves
+    # augment applies it to the share of faces it is given
+    batch = np.repeat(face[None], 8, axis=0)
+    plain = augment(batch, 112, np.random.default_rng(5))
+    moved = augment(batch, 112, np.random.default_rng(5), jitter=1.0)
+    assert not np.array_equal(plain, moved)
