@@ -249,10 +249,9 @@ class FaceDetector:
         px, py = ox + (k - 1) / 2, oy + (k - 1) / 2
         turn = cv2.getRotationMatrix2D(((cx - px) / k, (cy - py) / k), roll, k / f)
         turn[:, 2] += [size / 2 - (cx - px) / k, size / 2 - (cy - py) / k]
-        to_square = np.vstack([turn @ np.array([[1 / k, 0, -px / k], [0, 1 / k, -py / k], [0, 0, 1]]),
-                               [0, 0, 1]])
+        to_square = turn @ np.array([[1 / k, 0, -px / k], [0, 1 / k, -py / k], [0, 0, 1]])
         square = cv2.warpAffine(crop, turn, (size, size), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT)
-        back = np.linalg.inv(to_square)[:2]
+        back = cv2.invertAffineTransform(to_square)
         # the model's coordinates run from the input's corner, warpAffine's from pixel centres
         back[:, 2] += 0.5 - back[:, :2].sum(1) * 0.5
         margin = 0.04 * size
@@ -301,8 +300,7 @@ class FaceDetector:
             return det
         centre = np.array([side / 2, side / 2])
         best = min(found, key=lambda d: float(np.linalg.norm((d.box[:2] + d.box[2:]) / 2 - centre)))
-        back = cv2.invertAffineTransform(turn)
-        pts = np.hstack([best.landmarks, np.ones((len(best.landmarks), 1), np.float32)]) @ back.T
+        pts = _apply(cv2.invertAffineTransform(turn), best.landmarks)
         return Detection(det.box, det.score, pts.astype(np.float32), det.cut)
 
 
@@ -316,6 +314,7 @@ def _roi_side(size: int, face: float, grow: float) -> int:
 
 
 def _apply(m: np.ndarray, pts: np.ndarray) -> np.ndarray:
+    """(N, 2) points through a 2x3 affine matrix."""
     return pts @ m[:, :2].T + m[:, 2]
 
 
@@ -402,8 +401,7 @@ def in_view(image_shape: tuple, landmarks: np.ndarray) -> float:
     genuine faces passing t_verify 74% whole, 56-63% at >= 0.9 in view, 42-48% at 0.8-0.9, 32% at
     0.75-0.8, 11% below 0.7; hence `faces.min_in_view` 0.8 (under half the whole-face rate below it)."""
     m = similarity_transform(landmarks[:4], TEMPLATE_4).astype(np.float64)
-    inv = cv2.invertAffineTransform(m)
-    pts = _INNER_POINTS @ inv[:, :2].T + inv[:, 2]
+    pts = _apply(cv2.invertAffineTransform(m), _INNER_POINTS)
     h, w = image_shape[:2]
     inside = (pts[:, 0] >= 0) & (pts[:, 0] < w) & (pts[:, 1] >= 0) & (pts[:, 1] < h)
     return float(inside.mean())

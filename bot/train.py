@@ -727,9 +727,8 @@ def export(run: Path, out: Path, float16: bool = False, cache: Path = DEFAULT_CA
             bn = model.get_layer(POOLED)
             gamma, beta, *stats = bn.get_weights()
             bn.set_weights([gamma, beta - mean, *stats])
-            x = pooled(inp, training=False)
-        else:
-            x = pooled(inp, training=False)
+        x = pooled(inp, training=False)
+        if not int8:
             x = keras.layers.Normalization(mean=mean, variance=np.ones_like(mean), name="centre")(x)
         extra = {"vector": "pooled", "centred_on": f"{cache.name}: training faces"}
     else:
