@@ -18,7 +18,7 @@ from .decide import Gallery, Thresholds, decide, gate, hold_back, load_threshold
 from .embed import Embedder
 from .faces import FaceDetector, FaceMemory
 from .names import LabelMemory, NameReader, normalise, resolve
-from .tiles import segment
+from .tiles import LayoutMemory
 from .track import Tracker
 from .types import Observation, Student, Verdict
 
@@ -50,6 +50,7 @@ class Pipeline:
     models: Models
     roster: list[Student]
     gallery: Gallery
+    _layout: LayoutMemory = field(default_factory=LayoutMemory, init=False)
     _labels: LabelMemory = field(default_factory=LabelMemory, init=False)
     _faces: FaceMemory = field(default_factory=FaceMemory, init=False)
     # label text -> its match: roster and settings are fixed for a pipeline, labels repeat every capture
@@ -61,7 +62,7 @@ class Pipeline:
     def process(self, frame: np.ndarray, keep_crops: bool = False) -> tuple[list[Observation], dict]:
         ms: dict[str, float] = {}
         t = time.perf_counter()
-        tiles = segment(frame, self.settings.tiles)
+        tiles = self._layout.segment(frame, self.settings.tiles)
         ms["segment"] = _lap(t)
 
         t = time.perf_counter()
