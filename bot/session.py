@@ -71,9 +71,10 @@ class Pipeline:
         todo = [i for i, txt in enumerate(texts) if txt is None]
         if todo and self.models.reader:
             # whole tiles: the label sits bottom-left, or large and centred on a camera-off tile
-            for i, txt in zip(todo, self.models.reader.read_tiles([crops[i] for i in todo])):
+            where: list = [None] * len(todo)
+            for i, txt, at in zip(todo, self.models.reader.read_tiles([crops[i] for i in todo], where), where):
                 texts[i] = txt
-                self._labels.remember(tiles[i].box, crops[i], txt)
+                self._labels.remember(tiles[i].box, crops[i], txt, at)
         texts = [t or "" for t in texts]
         for txt in set(texts) - self._matches.keys():
             self._matches[txt] = resolve(txt, self.roster, self.settings.names)
