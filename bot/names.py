@@ -620,8 +620,8 @@ class LabelMemory:
     """Skips OCR for a tile whose name label looks as it did at the same place when it was read.
 
     Two checks; either lets the last reading stand:
-    - the tile's bottom band, grey at 96 px wide, is still (no pixel moved by more than 24): a still
-      picture, a camera-off tile. (A mask of its bright pixels compared by overlap, used before,
+    - the tile's bottom band, grey, is still (no pixel moved by more than 24): a still picture, a
+      camera-off tile. (A mask of its bright pixels compared by overlap, used before,
       let a renamed label pass over a bright video: the video's pixels outweighed the text's.)
     - the label's own place (the crop the reader read it from, less its margin, and one line
       height to its right) shows the same light text pixel by pixel (`_same_text`), whatever the
@@ -632,7 +632,7 @@ class LabelMemory:
     """
 
     LINE_EXT = 1.0   # line heights to the right of the label: a suffix ("Siti Zubaidah 2") starts there
-    STILL = 24       # grey levels a pixel of the shrunk band may move and the band count as still
+    STILL = 24       # grey levels a pixel of the band may move and the band count as still
     _EDGE = 3        # pixels along the tile's edges never part of a label (speaker border, neighbour)
 
     def __init__(self, max_age: int = 30):
@@ -646,17 +646,16 @@ class LabelMemory:
 
     @staticmethod
     def _band(tile: np.ndarray) -> np.ndarray:
+        # at full resolution: shrunk, a thin digit over a bright video averages away ("Mareta Aliana 5"
+        # renamed "Mareta Aliana" on a Meet tile passed a 96-px band)
         band = tile[int(tile.shape[0] * 0.6):]
-        # grey before shrinking: one channel to average, not three
-        gray = cv2.cvtColor(band, cv2.COLOR_BGR2GRAY) if band.ndim == 3 else band
-        return cv2.resize(gray, (96, max(4, round(96 * band.shape[0] / max(band.shape[1], 1)))),
-                          interpolation=cv2.INTER_AREA).astype(np.int16)
+        return (cv2.cvtColor(band, cv2.COLOR_BGR2GRAY) if band.ndim == 3 else band).astype(np.int16)
 
     def _line(self, tile: np.ndarray, crop_box: tuple | None) -> tuple | None:
         """The label's place in tile pixels: the crop the reader read it from, kept off the tile's
         edges and narrowed to the rows and columns that hold the text's strokes (the locator's line
         can take in a bright edge of the video above it), then widened LINE_EXT line heights to the
-        right; None without a crop or strokes."""
+        right; None without a crop or strokes. (x0, y0, x1, y1, where the text itself ends)"""
         if crop_box is None:
             return None
         h, w = tile.shape[:2]
@@ -680,8 +679,16 @@ class LabelMemory:
         cols = np.flatnonzero(strokes[r0:r1].any(0))
         if r1 - r0 < 4 or cols.size < 4:
             return None
-        nx1 = min(w - e, x0 + int(cols[-1]) + 1 + int(round(self.LINE_EXT * (r1 - r0))))
-        return x0 + int(cols[0]), y0 + r0, nx1, y0 + r1
+        end = x0 + int(cols[-1]) + 1
+        return x0 + int(cols[0]), y0 + r0, min(w - e, end + int(round(self.LINE_EXT * (r1 - r0)))), y0 + r1, end
+
+    @staticmethod
+    def _dark(gray: np.ndarray, line: tuple) -> np.ndarray:
+        """Pixels of the text's own width away from its strokes (beyond a pixel of anything light):
+        what it is drawn on. (Right of the text lies the video, whatever it shows.)"""
+        dark = ~cv2.dilate((gray > 160).astype(np.uint8), np.ones((3, 3), np.uint8)).astype(bool)
+        dark[:, line[4] - line[0]:] = False
+        return dark
 
     @staticmethod
     def _gray(tile: np.ndarray, r: tuple) -> np.ndarray:
@@ -700,7 +707,7 @@ class LabelMemory:
         if now.shape == band.shape and int(np.abs(now - band).max()) <= self.STILL:
             self.counts["still"] += 1
         elif line is not None and line[3] <= tile.shape[0] and line[2] <= tile.shape[1] \
-                and _same_text(gray, self._gray(tile, line)):
+                and _same_text(gray, self._gray(tile, line[:4]), self._dark(gray, line)):
             self.counts["label"] += 1
         else:
             self.counts["read"] += 1
@@ -712,11 +719,17 @@ class LabelMemory:
         """The reading of a tile; `crop_box` is where in it the reader found the label
         (`NameReader.read_tiles(where=...)`): without it only a still band keeps the reading."""
         line = self._line(tile, crop_box) if text and tile.ndim == 3 else None
-        gray = self._gray(tile, line) if line is not None else None
+        gray = self._gray(tile, line[:4]) if line is not None else None
+        if gray is not None:
+            dark = self._dark(gray, line)[:, :line[4] - line[0]]
+            # the text must stand on something dark (Zoom's box, a dark room): on a bright video a
+            # changed glyph can hide in it, and only the recogniser can tell
+            if dark.mean() < 0.1 or np.percentile(gray[:, :dark.shape[1]][dark], 90) > 140:
+                line = gray = None
         self._seen[self._key(box)] = (self._band(tile), line, gray, text, 0)
 
 
-def _same_text(old: np.ndarray, new: np.ndarray) -> bool:
+def _same_text(old: np.ndarray, new: np.ndarray, dark: np.ndarray) -> bool:
     """Whether two grey crops of a label's place show the same light text, whatever lies behind it.
 
     With u = 255 - pixel, a text pixel of coverage a over a background b reads u = (1 - a)(255 - b): the
@@ -726,7 +739,10 @@ def _same_text(old: np.ndarray, new: np.ndarray) -> bool:
     text, or a label box that grew or shrank over brighter or darker video, breaks one of the two
     (measured on the benchmark gallery: different labels, "Siti Zubaidah" against "Siti Zubaidah 3"
     included, break them at 2 or more pixels; a label over the same video breaks none). A label over
-    bright video with no box (Meet) breaks them too: it is read again, which costs time, never a name."""
+    bright video with no box (Meet) is not trusted to this check at all (`LabelMemory.remember`), and
+    nothing light may appear where the old text had its dark ground (`dark`)."""
+    if int((new[dark] > 140).sum()) > 2:
+        return False  # something light where the old text had only its dark ground
     uo, un = 255 - old, 255 - new
     lo, hi = np.minimum(uo, un), np.maximum(uo, un)
     return not bool((((lo < 30) & (hi > 60)) | ((lo < 60) & (hi > 125))).any())

@@ -442,8 +442,12 @@ def test_label_memory_never_keeps_a_changed_label(data_dir, reader, theme, seed)
     # odd tiles take the name of the tile 8 on (the same student, another suffix), even ones the next
     after = _gallery_tiles(data_dir, theme, seed,
                            rename=lambda i, sp: sp[(i + 8) % 25].name if i % 2 else sp[(i + 1) % 25].name)
-    changed = [(b, c, s0.name, s1.name) for (b, c, s1), (_, _, s0) in zip(after, before) if s0.name != s1.name]
-    assert len(changed) >= 20
+    # and every name given a suffix, or losing it
+    suffixed = _gallery_tiles(data_dir, theme, seed, rename=lambda i, sp: (
+        sp[i].name + " 2" if sp[i].name[-1].isalpha() else sp[i].name[:-2]))
+    changed = [(b, c, s0.name, s1.name) for frames in (after, suffixed)
+               for (b, c, s1), (_, _, s0) in zip(frames, before) if s0.name != s1.name]
+    assert len(changed) >= 40
     kept = [(old, new) for box, crop, old, new in changed if mem.recall(box, crop) is not None]
     assert kept == []
 
