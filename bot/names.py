@@ -11,6 +11,7 @@ import re
 import unicodedata
 from collections import OrderedDict
 from pathlib import Path
+from typing import NamedTuple
 
 import cv2
 import numpy as np
@@ -616,6 +617,16 @@ def _clean_read(text: str) -> str:
     return text.strip()
 
 
+class _Reading(NamedTuple):
+    """One tile's last reading, and what tells whether its label is still the same."""
+    band: np.ndarray            # the bottom band, grey (int16)
+    line: tuple | None          # the label's place (LabelMemory._line), None: the band alone decides
+    gray: np.ndarray | None     # that place, grey (int16)
+    dark: np.ndarray | None     # its pixels the text is drawn on (LabelMemory._dark)
+    text: str
+    age: int                    # captures since it was read
+
+
 class LabelMemory:
     """Skips OCR for a tile whose name label looks as it did at the same place when it was read.
 
@@ -641,7 +652,7 @@ class LabelMemory:
 
     def __init__(self, max_age: int = 30):
         self.max_age = max_age
-        self._seen: dict[tuple, tuple[np.ndarray, tuple | None, np.ndarray | None, str, int]] = {}
+        self._seen: dict[tuple, _Reading] = {}
         self.counts = {"still": 0, "label": 0, "read": 0}  # how each recall went, for tests and tuning
 
     @staticmethod
@@ -668,18 +679,14 @@ class LabelMemory:
         if x1 - x0 < 8 or y1 - y0 < 4:
             return None
         strokes = _strokes(cv2.cvtColor(tile[y0:y1, x0:x1], cv2.COLOR_BGR2GRAY))
-        rows = strokes.sum(1) >= 2
         # the longest run of stroke rows: the text line, not a bright edge above or below it
-        runs, start = [], None
-        for i, on in enumerate(np.append(rows, False)):
-            if on and start is None:
-                start = i
-            elif not on and start is not None:
-                runs.append((i - start, start, i))
-                start = None
-        if not runs:
+        edges = np.flatnonzero(np.diff(np.concatenate([[0], (strokes.sum(1) >= 2).astype(np.int8), [0]])))
+        if edges.size == 0:
             return None
-        _, r0, r1 = max(runs)
+        starts, ends = edges[::2], edges[1::2]
+        lengths = ends - starts
+        longest = len(lengths) - 1 - int(np.argmax(lengths[::-1]))  # of equal runs, the lowest
+        r0, r1 = int(starts[longest]), int(ends[longest])
         cols = np.flatnonzero(strokes[r0:r1].any(0))
         if r1 - r0 < 4 or cols.size < 4:
             return None
@@ -701,41 +708,39 @@ class LabelMemory:
         return (cv2.cvtColor(part, cv2.COLOR_BGR2GRAY) if part.ndim == 3 else part).astype(np.int16)
 
     def recall(self, box, tile: np.ndarray) -> str | None:
-        hit = self._seen.get(self._key(box))
-        if hit is None:
-            return None
-        band, line, gray, text, age = hit
-        if age >= self.max_age:
+        r = self._seen.get(self._key(box))
+        if r is None or r.age >= self.max_age:
             return None
         now = self._band(tile)
-        if now.shape == band.shape and int(np.abs(now - band).max()) <= self.STILL:
+        if now.shape == r.band.shape and int(np.abs(now - r.band).max()) <= self.STILL:
             self.counts["still"] += 1
-        elif line is not None and line[3] <= tile.shape[0] and line[2] <= tile.shape[1] \
-                and _same_text(gray, self._gray(tile, line[:4]), self._dark(gray, line)):
+        elif r.line is not None and r.line[3] <= tile.shape[0] and r.line[2] <= tile.shape[1] \
+                and _same_text(r.gray, self._gray(tile, r.line[:4]), r.dark):
             self.counts["label"] += 1
         else:
             self.counts["read"] += 1
             return None
-        self._seen[self._key(box)] = (band, line, gray, text, age + 1)
-        return text
+        self._seen[self._key(box)] = r._replace(age=r.age + 1)
+        return r.text
 
     def remember(self, box, tile: np.ndarray, text: str, crop_box: tuple | None = None) -> None:
         """The reading of a tile; `crop_box` is where in it the reader found the label
         (`NameReader.read_tiles(where=...)`): without it only a still band keeps the reading."""
         line = self._line(tile, crop_box) if text and tile.ndim == 3 else None
-        gray = self._gray(tile, line[:4]) if line is not None else None
-        if gray is not None:
-            dark = self._dark(gray, line)[:, :line[4] - line[0]]
+        gray = dark = None
+        if line is not None:
+            gray = self._gray(tile, line[:4])
+            dark = self._dark(gray, line)
             # the text must stand on something dark (Zoom's box, a dark room): on a bright video a
             # changed glyph can hide in it, and only the recogniser can tell
-            if dark.mean() < 0.1 or np.percentile(gray[:, :dark.shape[1]][dark], 90) > 140:
-                line = gray = None
+            if dark[:, :line[4] - line[0]].mean() < 0.1 or np.percentile(gray[dark], 90) > 140:
+                line = gray = dark = None
         # a tile's first reading starts part-way to max_age (from its position, the same every run):
         # the forced re-reads of a gallery read at once spread over half of max_age captures
         # instead of all falling on one (25 labels, ~0.4 s)
         key = self._key(box)
         age = hash(key) % max(1, self.max_age // 2) if key not in self._seen else 0
-        self._seen[key] = (self._band(tile), line, gray, text, age)
+        self._seen[key] = _Reading(self._band(tile), line, gray, dark, text, age)
 
 
 def _same_text(old: np.ndarray, new: np.ndarray, dark: np.ndarray) -> bool:

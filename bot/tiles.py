@@ -24,7 +24,6 @@ separated from it and from each other by gaps of that colour (PRIOR-ART.md, "Fin
 """
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass
 
 import cv2
@@ -47,9 +46,15 @@ _DARK_LINE = 0.75      # a gap line of that lattice is at least this fraction da
 
 def segment(frame: np.ndarray, settings: TileSettings) -> list[Tile]:
     """Cut a gallery frame (BGR) into tiles, in reading order; [] when there are none."""
+    frame = _usable(frame)
+    return [] if frame is None else _segment(frame, settings)[0]
+
+
+def _usable(frame: np.ndarray | None) -> np.ndarray | None:
+    """The frame's first three channels, contiguous; None for what holds no gallery."""
     if frame is None or frame.ndim != 3 or frame.shape[0] < 16 or frame.shape[1] < 16:
-        return []
-    return _segment(np.ascontiguousarray(frame[:, :, :3]), settings)[0]
+        return None
+    return np.ascontiguousarray(frame[:, :, :3])
 
 
 @dataclass
@@ -58,11 +63,21 @@ class _Layout:
     shape: tuple
     bg: np.ndarray          # the background colour the tiles were cut from
     f: int                  # working scale
-    mask: np.ndarray        # content mask at 1/f
     tiles: list[Tile]
     gaps: np.ndarray        # working pixels outside every tile that were background
     n_gaps: int
-    inner: list[tuple]      # each tile's box at 1/f, a band in from its edges
+    inner: list[tuple]      # each tile's box at 1/f
+
+    @classmethod
+    def of(cls, shape: tuple, bg: np.ndarray, f: int, mask: np.ndarray, tiles: list[Tile]) -> "_Layout":
+        """From the content mask (at 1/f) the tiles were cut from."""
+        gaps = ~mask
+        inner = []
+        for t in tiles:
+            x, y, w, h = (v // f for v in t.box)
+            gaps[y:y + h + 1, x:x + w + 1] = False
+            inner.append((x, y, x + w, y + h))
+        return cls(shape, bg, f, tiles, gaps, int(gaps.sum()), inner)
 
 
 class LayoutMemory:
@@ -85,10 +100,10 @@ class LayoutMemory:
         self.counts = {"kept": 0, "found": 0}  # how each frame was served, for tests and tuning
 
     def segment(self, frame: np.ndarray, settings: TileSettings) -> list[Tile]:
-        if frame is None or frame.ndim != 3 or frame.shape[0] < 16 or frame.shape[1] < 16:
+        frame = _usable(frame)
+        if frame is None:
             self._last = None
             return []
-        frame = np.ascontiguousarray(frame[:, :, :3])
         last = self._last
         if last is not None and last.shape == frame.shape:
             mask = _content_mask(frame, last.bg, last.f)
@@ -98,20 +113,8 @@ class LayoutMemory:
                 return [Tile(box=t.box, name_box=t.name_box, camera_off=_camera_off(small, t.box, last.f))
                         for t in last.tiles]
         tiles, self._last = _segment(frame, settings)
-        if self._last is not None:
-            self._last = self._with_check(self._last)
         self.counts["found"] += 1
         return tiles
-
-    @staticmethod
-    def _with_check(lay: _Layout) -> _Layout:
-        gaps = ~lay.mask
-        inner = []
-        for t in lay.tiles:
-            x, y, w, h = (v // lay.f for v in t.box)
-            gaps[y:y + h + 1, x:x + w + 1] = False
-            inner.append((x, y, x + w, y + h))
-        return dataclasses.replace(lay, gaps=gaps, n_gaps=int(gaps.sum()), inner=inner)
 
     def _stands(self, mask: np.ndarray, last: _Layout) -> bool:
         if int(mask[last.gaps].sum()) > self.GAP_CHANGE * last.n_gaps + 16:
@@ -166,7 +169,7 @@ def _segment(frame: np.ndarray, settings: TileSettings) -> tuple[list[Tile], _La
     out = _reading_order(out)
     if not (flat and out and best_bg is not None):
         return out, None
-    return out, _Layout(frame.shape, best_bg, f, best_mask, out, np.zeros(0, bool), 0, [])
+    return out, _Layout.of(frame.shape, best_bg, f, best_mask, out)
 
 
 def _cmax(a: np.ndarray) -> np.ndarray:
