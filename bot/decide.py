@@ -27,6 +27,8 @@ class Thresholds:
     alike: float | None = None
     # the per-class head (Gallery): None where thresholds.json has no "head" (the nearest-faces rule alone)
     head: "HeadRule | None" = None
+    # when the first view alone settles a face (settled): None, every face is embedded in every view
+    quick: "QuickRule | None" = None
 
 
 @dataclass(frozen=True)
@@ -39,6 +41,17 @@ class HeadRule:
     lam: float
     weight: float
     margin: float
+
+
+@dataclass(frozen=True)
+class QuickRule:
+    """When one view of a face settles its verdict, so the embedder's other views are not made.
+
+    view: the view embedded first (bot/embed.py VIEWS); gap: how far the expected student's similarity
+    must lead every other student's, and t_verify, on that view alone. Calibrated on held-out classes (bot/train.py
+    calibrate): past the largest gap at which the other views still changed a verdict, with room."""
+    view: str
+    gap: float
 
 
 def load_thresholds(path: Path, t_verify: float = -1.0, margin: float = -1.0) -> Thresholds:
@@ -55,6 +68,10 @@ def load_thresholds(path: Path, t_verify: float = -1.0, margin: float = -1.0) ->
         head = HeadRule(float(h["lambda"]), float(h["weight"]), float(h["margin"])) if h else None
         if head and head.lam <= 0:
             raise ValueError(f"head lambda must be > 0, got {head.lam}")
+        q = data.get("quick")
+        quick = QuickRule(str(q["view"]), float(q["gap"])) if q else None
+        if quick and quick.gap <= 0:
+            raise ValueError(f"quick gap must be > 0, got {quick.gap}")
     except FileNotFoundError:
         raise ThresholdError(f"{path}: thresholds file not found") from None
     except (ValueError, KeyError, TypeError) as e:
@@ -62,7 +79,7 @@ def load_thresholds(path: Path, t_verify: float = -1.0, margin: float = -1.0) ->
     if head and margin != -1:
         head = HeadRule(head.lam, head.weight, margin)
     return Thresholds(t_verify=t if t_verify == -1 else t_verify, margin=m if margin == -1 else margin,
-                      far=data.get("far"), top_k=top_k, alike=alike, head=head)
+                      far=data.get("far"), top_k=top_k, alike=alike, head=head, quick=quick)
 
 
 def top_k_scores(sims: np.ndarray, owner: np.ndarray, n_owners: int, k: int) -> np.ndarray:
@@ -238,3 +255,19 @@ def decide(expected: str | None, emb: np.ndarray, gallery: Gallery, th: Threshol
     if s_exp >= th.t_verify and not ahead:
         return Verdict("verified", identified_as=expected, **common)
     return Verdict("unknown_face", identified_as=None, **common)
+
+
+def settled(expected: str | None, emb: np.ndarray, gallery: Gallery, th: Thresholds) -> bool:
+    """Whether one view's vector `emb` already verifies the face as `expected` beyond what the other
+    views could change (th.quick): verified, the expected student's similarity ahead of every other
+    student's by quick.gap and above t_verify by as much. Anything short of that (a doubt, a mismatch, an unknown face, no
+    other student to be ahead of) is decided on every view."""
+    q = th.quick
+    ids = gallery.student_ids
+    if q is None or expected not in ids or len(ids) < 2:
+        return False
+    if decide(expected, emb, gallery, th).verdict != "verified":
+        return False
+    sims = gallery.similarities(emb)
+    k = ids.index(expected)
+    return min(float(sims[k] - np.delete(sims, k).max()), float(sims[k]) - th.t_verify) >= q.gap

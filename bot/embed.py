@@ -86,16 +86,21 @@ class Embedder:
 
     def embed(self, faces: np.ndarray) -> np.ndarray:
         """(N, 112, 112, 3) uint8 RGB -> (N, dim) float32, unit length."""
+        return unit(self.view_vectors(faces).sum(0))
+
+    def view_vectors(self, faces: np.ndarray, views: tuple[str, ...] | None = None) -> np.ndarray:
+        """(N, 112, 112, 3) uint8 RGB -> (len(views), N, dim): each view's own unit vector (views: the
+        embedder's by default). `embed` is their normalised sum; a caller may add them up in parts."""
+        views = self.views if views is None else tuple(views)
         faces = np.asarray(faces)
-        if len(faces) == 0:
-            return np.zeros((0, self.dim), np.float32)
         n = len(faces)
+        if n == 0:
+            return np.zeros((len(views), 0, self.dim), np.float32)
         fitted = self._fit(faces)
         # the mirror of the resized face is the resized mirror, to the bit (INTER_AREA is symmetric)
-        views = [fitted if v == "face" else fitted[:, :, ::-1] if v == "mirror" else self._fit(view(faces, v))
-                 for v in self.views]
-        e = _unit(self._embed(np.concatenate(views)))
-        return _unit(e.reshape(len(self.views), n, -1).sum(0))
+        vs = [fitted if v == "face" else fitted[:, :, ::-1] if v == "mirror" else self._fit(view(faces, v))
+              for v in views]
+        return unit(self._embed(np.concatenate(vs))).reshape(len(views), n, -1)
 
     def _fit(self, faces: np.ndarray) -> np.ndarray:
         """Faces at the model's side, resized as training resizes them."""
@@ -114,6 +119,7 @@ class Embedder:
         return np.concatenate(out)
 
 
-def _unit(e: np.ndarray) -> np.ndarray:
+def unit(e: np.ndarray) -> np.ndarray:
+    """Each row to unit length."""
     # each view's vector too: an int8 model leaves normalisation out (bot/train.py export)
     return e / np.maximum(np.linalg.norm(e, axis=1, keepdims=True), 1e-12)

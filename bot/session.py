@@ -14,8 +14,8 @@ import cv2
 import numpy as np
 
 from .config import Settings
-from .decide import Gallery, Thresholds, decide, gate, hold_back, load_thresholds
-from .embed import Embedder
+from .decide import Gallery, Thresholds, decide, gate, hold_back, load_thresholds, settled
+from .embed import Embedder, unit
 from .faces import FaceDetector, FaceMemory
 from .names import LabelMemory, NameReader, normalise, resolve
 from .tiles import LayoutMemory
@@ -95,7 +95,7 @@ class Pipeline:
         fs = self.settings.faces
         why = [[gate(f, fs) for f in fl] for fl in faces]
         judged = [[f for f, w in zip(fl, wl) if not w] for fl, wl in zip(faces, why)]
-        vectors = self._embed(tiles, judged)
+        vectors = self._embed(tiles, judged, [m.student_id for m in matches])
         ms["embed"] = _lap(t)
 
         t = time.perf_counter()
@@ -126,7 +126,7 @@ class Pipeline:
         ms["decide"] = _lap(t)
         return obs, ms
 
-    def _embed(self, tiles: list, judged: list[list]) -> dict[int, np.ndarray]:
+    def _embed(self, tiles: list, judged: list[list], expected: list) -> dict[int, np.ndarray]:
         """Tile index -> vector of its one judged face; faces seen unchanged last capture keep theirs."""
         keys = {i: FaceMemory.key(tiles[i].box) for i, fl in enumerate(judged) if len(fl) == 1}
         out, todo = {}, []
@@ -137,10 +137,26 @@ class Pipeline:
             else:
                 todo.append(i)
         if todo:
-            for i, vec in zip(todo, self.models.embedder.embed(np.stack([judged[i][0].aligned for i in todo]))):
-                out[i] = vec
+            vecs = self._vectors_of(np.stack([judged[i][0].aligned for i in todo]), [expected[i] for i in todo])
+            out.update(zip(todo, vecs))
         self._vectors = {keys[i]: (judged[i][0].aligned, out[i]) for i in keys}
         return out
+
+    def _vectors_of(self, faces: np.ndarray, expected: list) -> np.ndarray:
+        """The faces' vectors; a face its first view already verifies beyond doubt (decide.settled)
+        keeps that view's vector, the rest get every view (most of a lecture's faces are its own
+        students', clearly: the embedding stage then makes a third of the views)."""
+        embedder, th = self.models.embedder, self.models.thresholds
+        q = th.quick
+        if q is None or len(embedder.views) < 2 or embedder.views[0] != q.view \
+                or not set(expected) & set(self.gallery.student_ids):
+            return embedder.embed(faces)
+        first = embedder.view_vectors(faces, embedder.views[:1])[0]
+        rest = [k for k, (e, v) in enumerate(zip(expected, first)) if not settled(e, v, self.gallery, th)]
+        if rest:
+            more = embedder.view_vectors(faces[rest], embedder.views[1:])
+            first[rest] = unit(first[rest] + more.sum(0))
+        return first
 
 
 def _lap(t0: float) -> float:

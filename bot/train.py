@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import dataclasses
 import io
 import json
 import os
@@ -903,8 +904,8 @@ def calibrate(cache: Path, model_path: Path, out: Path, seed: int = 0, far: floa
     With head_lambda > 0 (and top_k >= 1) the class head joins the ranking (decide.Gallery) and its
     margin comes from classes of `class_size` (head_margin); t_verify stays on the cosine.
     """
-    from .decide import HeadRule, Thresholds
-    from .embed import Embedder
+    from .decide import HeadRule, QuickRule, Thresholds
+    from .embed import Embedder, unit
     z = load_cache(cache)
     idents = z["identities"]
     held = split_identities(idents, seed)
@@ -923,7 +924,9 @@ def calibrate(cache: Path, model_path: Path, out: Path, seed: int = 0, far: floa
               f"using galleries of {min_gallery}+", flush=True)
     keep = big[lab]
     idx, lab = idx[keep], np.unique(lab[keep], return_inverse=True)[1]
-    emb = Embedder(model_path).embed(z["faces"][idx])
+    embedder = Embedder(model_path)
+    per_view = embedder.view_vectors(z["faces"][idx])
+    emb = unit(per_view.sum(0))
     sims = leave_one_out_scores(emb, lab, top_k)
     rows = np.arange(len(lab))
     genuine = sims[rows, lab]
@@ -943,6 +946,16 @@ def calibrate(cache: Path, model_path: Path, out: Path, seed: int = 0, far: floa
         head = HeadRule(head_lambda, head_weight,
                         head_margin(emb, lab, head_lambda, head_weight, top_k, class_size, far, seed))
     th = Thresholds(t_verify=t_verify, margin=margin, far=far, top_k=top_k, head=head)
+    quick = None
+    if len(embedder.views) > 1:
+        gap, share = quick_gap(emb, per_view[0], lab, th, class_size, seed)
+        quick = {"view": embedder.views[0], "gap": round(gap, 4), "settled": round(share, 4),
+                 "method": f"a face verified on its first view alone, ahead of every other member by `gap` "
+                           f"there, keeps that verdict: 2 x the largest such lead (the lesser of the "
+                           f"lead over t_verify and over the best other) at which the other views changed a verdict, classes of {class_size} held-out identities, probes "
+                           "under their own name, another member's and (outsiders) a member's; `settled`: "
+                           "the share of own-name probes it spares the other views"}
+        th = dataclasses.replace(th, quick=QuickRule(quick["view"], gap))
     result = {"t_verify": round(t_verify, 4), "margin": round(margin, 4), "far": far, "top_k": int(top_k),
               "tar_at_t_verify": round(float((genuine >= t_verify).mean()), 4),
               "alike": round(float(np.quantile(alike, 0.95)), 4)}
@@ -952,6 +965,8 @@ def calibrate(cache: Path, model_path: Path, out: Path, seed: int = 0, far: floa
                                     f"score; margin: one other member ahead in at most `far` of (probe, other "
                                     f"member) pairs, classes of {class_size} held-out identities, a third of each "
                                     "one's faces as probes"}
+    if quick:
+        result["quick"] = quick
     result["in_a_class"] = _class_outcomes(emb, lab, th, class_size, seed)
     result["calibration"] = {"identities": int(lab.max() + 1), "probes": int(len(genuine)),
                              "impostor_comparisons": int(len(impostor)), "min_gallery": int(min_gallery),
@@ -1000,6 +1015,39 @@ def head_margin(emb: np.ndarray, lab: np.ndarray, lam: float, weight: float, top
         other[rows, own] = False
         leads.append((rank - rank[rows, own][:, None])[other])
     return float(max(floor, np.quantile(np.concatenate(leads), 1 - far)))
+
+
+def quick_gap(emb: np.ndarray, first: np.ndarray, lab: np.ndarray, th, size: int, seed: int,
+              trials: int = 100, floor: float = 0.05, room: float = 2.0) -> tuple[float, float]:
+    """(gap, settled share) for decide.QuickRule: in classes of `size` held-out identities, every probe
+    under its own name, under another member's and (an outsider's face) under a member's is decided on
+    its first view (`first`) and on all views (`emb`); where the first view verifies but all views do
+    not, the first view's lead (the lesser of its lead over the best other member and over t_verify)
+    is noted. gap: `room` x the largest of those (at least `floor`); share: of own-name probes, those
+    the first view settles at that gap."""
+    from .decide import Gallery, decide
+    rng = np.random.default_rng(seed + 2)
+    changed, leads, own = [], [], 0  # leads where the other views changed a verdict; of own-name probes
+    for members, enrolled, probes in class_trials(lab, size, seed, trials):
+        gallery = Gallery.from_embeddings(lab[enrolled].astype(str), emb[enrolled], th.top_k, th.head)
+        ids = gallery.student_ids
+        outside = rng.permutation(np.flatnonzero(~np.isin(lab, members)))[:len(probes) // 2]
+        shown = [(i, str(lab[i])) for i in probes]
+        shown += [(i, str(rng.choice([m for m in members if m != lab[i]]))) for i in probes]
+        shown += [(i, str(rng.choice(members))) for i in outside]
+        own += len(probes)
+        for n, (i, name) in enumerate(shown):
+            if decide(name, first[i], gallery, th).verdict != "verified":
+                continue
+            sims = gallery.similarities(first[i])
+            k = ids.index(name)
+            lead = min(float(sims[k] - np.delete(sims, k).max()), float(sims[k]) - th.t_verify)
+            if n < len(probes):
+                leads.append(lead)
+            if decide(name, emb[i], gallery, th).verdict != "verified":
+                changed.append(lead)
+    gap = max(floor, room * max(changed, default=0.0))
+    return gap, float((np.array(leads) >= gap).sum() / max(1, own))
 
 
 def _class_outcomes(emb: np.ndarray, lab: np.ndarray, th, size: int, seed: int, trials: int = 200) -> dict:

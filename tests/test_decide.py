@@ -5,7 +5,8 @@ import numpy as np
 import pytest
 
 from bot.config import FaceSettings
-from bot.decide import Gallery, HeadRule, Thresholds, ThresholdError, decide, gate, hold_back, load_thresholds
+from bot.decide import (Gallery, HeadRule, QuickRule, Thresholds, ThresholdError, decide, gate, hold_back,
+                         load_thresholds, settled)
 from bot.types import Face
 
 TH = Thresholds(t_verify=0.5, margin=0.1)
@@ -196,3 +197,32 @@ def test_thresholds_with_a_head(tmp_path):
     p.write_text(json.dumps({"t_verify": 0.34, "margin": 0.02, "head": {"lambda": 0.05}}))
     with pytest.raises(ThresholdError, match="t.json"):
         load_thresholds(p)
+
+
+def test_thresholds_with_a_quick_rule(tmp_path):
+    p = tmp_path / "t.json"
+    p.write_text(json.dumps({"t_verify": 0.34, "margin": 0.02, "quick": {"view": "face", "gap": 0.12}}))
+    assert load_thresholds(p).quick == QuickRule("face", 0.12)
+    p.write_text(json.dumps({"t_verify": 0.34, "margin": 0.02}))
+    assert load_thresholds(p).quick is None
+    p.write_text(json.dumps({"t_verify": 0.34, "margin": 0.02, "quick": {"view": "face", "gap": 0}}))
+    with pytest.raises(ThresholdError, match="t.json.*gap"):
+        load_thresholds(p)
+
+
+def test_one_view_settles_a_face_only_beyond_doubt(gallery):
+    th = Thresholds(t_verify=0.5, margin=0.1, quick=QuickRule("face", 0.15))
+    assert settled("A", probe(0.8, 0.2, 0.1), gallery, th)
+    # verified, but another student within the gap, or t_verify within it: the other views decide
+    assert decide("A", probe(0.62, 0.55, 0.0), gallery, th).verdict == "verified"
+    assert not settled("A", probe(0.62, 0.55, 0.0), gallery, th)
+    assert decide("A", probe(0.6, 0.2, 0.1), gallery, th).verdict == "verified"
+    assert not settled("A", probe(0.6, 0.2, 0.1), gallery, th)
+    # anything but verified, an unresolved name, a student not enrolled, no rule: never settled
+    assert not settled("A", probe(0.2, 0.8, 0.1), gallery, th)       # mismatch
+    assert not settled("B", probe(0.8, 0.2, 0.1), gallery, th)
+    assert not settled(None, probe(0.8, 0.2, 0.1), gallery, th)
+    assert not settled("Z", probe(0.8, 0.2, 0.1), gallery, th)
+    assert not settled("A", probe(0.8, 0.2, 0.1), gallery, TH)
+    alone = Gallery.from_embeddings(np.array(["A"]), unit([1, 0, 0, 0])[None])
+    assert not settled("A", probe(0.9, 0.0, 0.0), alone, th)

@@ -34,14 +34,21 @@ def setup(data_dir):
 
 
 class Counting:
-    """The embedder, counting the faces it is given."""
+    """The embedder, counting the face views it makes."""
 
     def __init__(self, embedder):
-        self.inner, self.faces = embedder, 0
+        self.inner, self.made = embedder, 0
+
+    def __getattr__(self, name):
+        return getattr(self.inner, name)
 
     def embed(self, faces):
-        self.faces += len(faces)
+        self.made += len(faces) * len(self.inner.views)
         return self.inner.embed(faces)
+
+    def view_vectors(self, faces, views=None):
+        self.made += len(faces) * len(self.inner.views if views is None else views)
+        return self.inner.view_vectors(faces, views)
 
 
 def _verdicts(obs):
@@ -54,13 +61,13 @@ def test_still_tiles_keep_their_vectors_and_verdicts(setup):
     pipe = Pipeline(settings, dataclasses.replace(models, embedder=counting), roster, gallery)
     first, _ = pipe.process(a)
     judged = sum(o.verdict.verdict not in ("no_face", "unjudged", "multiple_faces", "camera_off") for o in first)
-    assert judged >= 4 and counting.faces == judged
+    assert judged >= 4 and counting.made == judged * len(models.embedder.views)  # no name: no view settles
     again, _ = pipe.process(a.copy())
-    assert counting.faces == judged  # nothing embedded again
+    assert counting.made == judged * len(models.embedder.views)  # nothing embedded again
     assert _verdicts(again) == _verdicts(first)
     # other photos in the same tiles: every face embedded afresh, and judged as a fresh pipeline does
     other, _ = pipe.process(b)
-    assert counting.faces > judged
+    assert counting.made > judged * len(models.embedder.views)
     fresh, _ = Pipeline(settings, models, roster, gallery).process(b)
     assert [(v, who) for v, who, _ in _verdicts(other)] == [(v, who) for v, who, _ in _verdicts(fresh)]
 
@@ -75,3 +82,53 @@ def test_a_face_half_off_its_tile_is_unjudged_on_a_real_capture(setup, data_dir)
     assert [(o.verdict.verdict, o.verdict.reason) for o in obs] == [
         ("unlabeled", ""), ("unjudged", "cut"), ("no_face", ""), ("no_face", "")]
     assert frame.shape[1] - (obs[1].box[0] + obs[1].box[2]) <= 2  # the tile the window's edge cuts
+
+
+def test_a_face_settled_on_one_view_is_judged_as_on_all(setup, data_dir):
+    """With names read, a class's own faces clearly like their enrolled photos are verified on their
+    first view alone (decide.settled) and their other views are not made; every verdict, an
+    impersonation's mismatch included, is the one all views give."""
+    from .gallery import TileSpec, load_photo
+    from .recording import webcam_view
+    from bot.enroll import spread
+    settings, _, roster, _, _ = setup
+    models = load_models(settings)
+    assert models.thresholds.quick is not None  # the shipped thresholds.json has the rule
+    photos = seed_photos(data_dir)
+    names = sorted(photos)
+    # enrolled on 10 photos spread over each student's folder (as `enroll --max-photos 10`); tiles show others
+    enrolled = {n: spread(p, 10) for n, p in photos.items()}
+    ids, vecs = [], []
+    for st in roster:
+        for p in enrolled.get(st.name, []):
+            got = embed_photo(p, models.detector, models.embedder, settings.faces)
+            if isinstance(got, tuple):
+                ids.append(st.student_id)
+                vecs.append(got[0])
+    gallery = Gallery.from_embeddings(np.array(ids), np.stack(vecs), models.thresholds.top_k, models.thresholds.head)
+    others = {n: [p for p in photos[n] if p not in enrolled[n]] for n in names}
+    frames = []
+    for seed in (8, 10):
+        rng = np.random.default_rng(seed)
+        specs = []
+        for i in range(6):
+            who = names[3] if i == 1 else names[i % 5]  # tile 1 shows another student's face under its name
+            view = None
+            while view is None:  # a webcam's framing of a photo the gallery was not enrolled from
+                photo = load_photo(others[who][int(rng.integers(len(others[who])))])
+                view = webcam_view(photo, models.detector, rng)
+            specs.append(TileSpec(names[i % 5] if i < 5 else f"{names[0]} 2", view, "none", False))
+        frames.append(render_gallery(specs, (1280, 720), seed=seed)[0])
+    runs = {}
+    for rule in ("quick", "all views"):
+        th = models.thresholds if rule == "quick" else dataclasses.replace(models.thresholds, quick=None)
+        counting = Counting(models.embedder)
+        pipe = Pipeline(settings, dataclasses.replace(models, embedder=counting, thresholds=th), roster, gallery)
+        runs[rule] = ([[(o.student_id, o.verdict.verdict, o.verdict.identified_as) for o in pipe.process(f)[0]]
+                       for f in frames], counting.made)
+    (quick, quick_views), (full, full_views) = runs["quick"], runs["all views"]
+    assert quick == full
+    impostor = next(st.student_id for st in roster if st.name == names[3])
+    assert [frame[1][1:] for frame in full] == [("mismatch", impostor)] * 2
+    assert sum(v == "verified" for frame in full for _, v, _ in frame) >= 5
+    assert quick_views <= full_views - 2 * 3  # three faces or more settled on one view of three

@@ -50,7 +50,7 @@ def test_tiny_training_run_end_to_end(tmp_path, data_dir, capsys):
     history = json.loads((run / "history.json").read_text())
     assert history[-1]["epoch"] == 1.0
     th = json.loads((models / "thresholds.json").read_text())
-    assert {"t_verify", "margin", "far"} <= th.keys()
+    assert {"t_verify", "margin", "far", "quick"} <= th.keys() and th["quick"]["gap"] >= 0.05
     emb = Embedder(models / "face_embed.tflite").embed(z["faces"][:4])
     assert emb.shape == (4, 1280)  # the pooled features, not the 128-d training head
     assert np.allclose(np.linalg.norm(emb, axis=1), 1, atol=1e-4)
@@ -123,6 +123,26 @@ def test_class_outcomes_follow_the_verdict_rules():
     assert abs(out["verified"] - 7 / 12) < 0.03, out
     # the outsider passes when it is 3 shown as 0 or 0 shown as 3: 1/4 x 1/3 twice
     assert abs(out["outsider_verified"] - 1 / 6) < 0.03, out
+
+
+def test_quick_gap_lies_past_every_verdict_the_other_views_changed():
+    """Four identities in fixed directions (all views). On the first view alone identity 3 leans toward
+    0 (cosine 0.62 to 0's direction): outside the class and shown as 0 it is verified on that view
+    (lead over t_verify 0.32, the nearest-lead then) but unknown on all views, so the gap is twice that."""
+    from bot.decide import Thresholds
+    from bot.train import quick_gap
+    eye = np.eye(8, dtype=np.float32)
+    lab = np.repeat(np.arange(4), 6)
+    emb = eye[lab]
+    th = Thresholds(t_verify=0.3, margin=0.05, top_k=3)
+    gap, share = quick_gap(emb, emb.copy(), lab, th, size=3, seed=0, trials=40)
+    assert gap == 0.05 and share == 1.0  # one view says what all say: the floor, every own face settled
+    first = emb.copy()
+    first[lab == 3] = (eye[3] + 0.8 * eye[0]) / np.sqrt(1.64)
+    gap, share = quick_gap(emb, first, lab, th, size=3, seed=0, trials=40)
+    assert abs(gap - 2 * (0.8 / np.sqrt(1.64) - 0.3)) < 1e-4
+    # identities 0-2 under their own names lead by 0.7 >= gap; 3's own lead is 0.156: not settled
+    assert 0.6 < share < 1.0
 
 
 def test_head_margin_is_the_far_quantile_of_other_members_leads():
