@@ -12,7 +12,8 @@ margin holds hair, hijab and background that change between rooms). Chosen on th
 identities of the training split (128-d model of session 4): rank-1 58.0 -> 59.9 -> 63.3%, TAR at FAR 1%
 50.4 -> 52.6 -> 54.1%.
 The recipe is part of the model's `fingerprint`: vectors made by one recipe are not compared with
-another's.
+another's. `view_vectors` gives each view's vector apart, for a caller that stops early: the pipeline
+keeps a face's first view alone when it settles the verdict (decide.settled, thresholds.json `quick`).
 """
 from __future__ import annotations
 
