@@ -13,7 +13,9 @@ whose video differs (other photos of the same students) while names and layout s
 and every cycle's frame gets fresh sensor noise on its live tiles: live video never repeats a frame,
 so no cache keyed on exact pixels hits where it would not in a meeting (before session 12 the frames
 repeated exactly and the OCR cache hid the cost of re-reading labels behind changing video).
-The figures are medians over --cycles cycles of each kind.
+The figures are medians over --cycles cycles of each kind. Beside the wall-clock stages, the CPU time
+of a cycle (every thread's): on a shared machine whose speed drifts from minute to minute (session 13:
+the same code's steady cycle 206 and 314 ms ten minutes apart) it tells two versions apart better.
 
 Peak RSS is the process's ru_maxrss taken after the bot's cycles and BEFORE the peer (dlib) is loaded,
 so it is the bot's own peak (plus the harness's rendering of the frames, a few MB).
@@ -210,14 +212,17 @@ class Capture:
 # ---------------------------------------------------------------------------------------------- cycles
 
 def one_cycle(pipeline, capture: Capture, frame: np.ndarray, store, session_id: int, when: datetime):
-    """(observations, ms by stage) of one capture cycle, stored as Session.capture stores it."""
+    """(observations, ms by stage) of one capture cycle, stored as Session.capture stores it; "cpu":
+    the CPU time of the whole cycle, every thread's (what a busy or shared machine does not stretch)."""
+    cpu = time.process_time()
     t = time.perf_counter()
     frame = capture(frame)
     cap_ms = (time.perf_counter() - t) * 1000
     obs, ms = pipeline.process(frame)
     t = time.perf_counter()
     store.add_capture(session_id, when, ms, obs)
-    return obs, {"capture": cap_ms, **ms, "store": (time.perf_counter() - t) * 1000}
+    return obs, {"capture": cap_ms, **ms, "store": (time.perf_counter() - t) * 1000,
+                 "cpu": (time.process_time() - cpu) * 1000}
 
 
 def forget_names(models) -> None:
@@ -303,6 +308,8 @@ def benchmark(args, say=lambda msg: None) -> dict:
     steady_ms = total_median(steady)
     return {
         "cold_ms": total_median(cold), "steady_ms": steady_ms,
+        "cpu_ms": {"cold": round(statistics.median(r["cpu"] for r in cold), 1),
+                   "steady": round(statistics.median(r["cpu"] for r in steady), 1)},
         "stages_ms": {"cold": medians(cold), "steady": medians(steady)},
         "rss_mb": rss_mb, "peer_ms": peer_ms,
         "ratio": round(peer_ms / steady_ms, 1) if peer_ms and steady_ms else None,
@@ -341,6 +348,7 @@ def print_table(r: dict) -> None:
         t.add_row(st, f"{r['stages_ms']['cold'][st]:.1f}", f"{r['stages_ms']['steady'][st]:.1f}")
     t.add_section()
     t.add_row("[b]cycle[/]", f"[b]{r['cold_ms']:.1f}[/]", f"[b]{r['steady_ms']:.1f}[/]")
+    t.add_row("CPU, all threads", f"{r['cpu_ms']['cold']:.0f}", f"{r['cpu_ms']['steady']:.0f}")
     console.print(t)
     f = Table(title="against the floors")
     for c in ("figure", "value", "floor", ""):
