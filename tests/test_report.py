@@ -167,6 +167,11 @@ def test_terminal_summary(lecture):
         line = next(line for line in text.splitlines() if name in line)
         assert status in line
     assert "Alerts (1)" in text and "'iPhone': 3 captures" in text
+    # on an 80-column terminal every id and status is still whole (the clock times give way)
+    narrow = terminal.to_text(report, width=80)
+    assert max(len(line) for line in narrow.splitlines()[2:9]) <= 80
+    for sid, status in ((SITI, "absent"), (MARETA, "flagged"), (RIZKY, "verified"), (NOVIA, "unverified")):
+        assert any(sid in line and status in line for line in narrow.splitlines())
 
 
 def test_missing_session_is_named(lecture):

@@ -3,9 +3,11 @@ from __future__ import annotations
 
 import io
 
+from rich import box
 from rich.console import Console
 from rich.table import Table
 
+NARROW = 110  # columns below which the summary table leaves out the clock times
 STATUS_STYLE = {"verified": "green", "flagged": "bold red", "unverified": "yellow",
                 "camera_off": "dim", "absent": "dim red"}
 
@@ -32,18 +34,23 @@ def print_summary(report: dict, console: Console | None = None) -> None:
         f"duration {_minutes(s['duration_s'])} min  captures {s['captures']} every {s['interval_s']} s",
         highlight=False)
 
-    table = Table(show_lines=False)
+    # an 80-column terminal (a laptop's default) drops the first/last-seen clock times and the column
+    # rules rather than cut every student's id and status short; the json/csv/html reports keep them
+    narrow = console.width < NARROW
+    table = Table(show_lines=False, box=box.SIMPLE_HEAD, padding=(0, 1), collapse_padding=True, show_edge=False) if narrow else Table(show_lines=False)
     table.add_column("student", no_wrap=True, overflow="ellipsis", max_width=32)
     table.add_column("id", no_wrap=True)
     table.add_column("status", no_wrap=True)
     # short headers so a 120-column terminal fits a full name; the caption spells them out
-    for col in ("min", "first", "last", "cam%", "ver%", "mism", "unkn"):
+    cols = ("min", "cam%", "ver%", "mism", "unkn") if narrow else ("min", "first", "last", "cam%", "ver%", "mism", "unkn")
+    for col in cols:
         table.add_column(col, justify="left" if col in ("first", "last") else "right", no_wrap=True)
     table.caption = "min present, cam% camera on, ver% verified of judged, mism/unkn captures"
     for st in report["students"]:
+        clock = () if narrow else (_clock(st["first_seen"]), _clock(st["last_seen"]))
         table.add_row(st["name"], st["student_id"],
                       f"[{STATUS_STYLE.get(st['status'], '')}]{st['status']}[/]",
-                      _minutes(st["present_s"]), _clock(st["first_seen"]), _clock(st["last_seen"]),
+                      _minutes(st["present_s"]), *clock,
                       _fmt(st["camera_on_pct"]), _fmt(st["verified_pct"]),
                       str(st["mismatch_captures"]), str(st["unknown_face_captures"]))
     console.print(table)
