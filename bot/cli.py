@@ -11,6 +11,7 @@ from typing import Optional
 
 import numpy as np
 import typer
+from rich import box
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
@@ -299,13 +300,23 @@ def sessions(ctx: typer.Context):
     """List sessions: id, class, source, start, end, captures, alerts."""
     with ctx.obj.store() as store:
         rows = store.sessions()
-    table = Table()
+    table = Table(box=box.SIMPLE_HEAD, show_edge=False, padding=(0, 1), collapse_padding=True, pad_edge=False)
     for col in ("id", "class", "source", "start", "end", "captures", "alerts", "status"):
-        table.add_column(col)
+        table.add_column(col, no_wrap=True, overflow="ellipsis", max_width=20 if col == "source" else None)
     for s in rows:
-        table.add_row(str(s.id), s.class_name or "", s.source, s.started or "", s.ended or "", str(s.captures),
-                      str(s.alerts), s.status or "")
+        table.add_row(str(s.id), s.class_name or "", s.source, _minute(s.started),
+                      _minute(s.ended, same_day_as=s.started), str(s.captures), str(s.alerts), s.status or "")
     out.print(table)
+
+
+def _minute(iso: str | None, same_day_as: str | None = None) -> str:
+    """"2026-12-03T12:42:39.924Z" -> "2026-12-03 12:42" (UTC, as stored); the time alone on the day
+    of `same_day_as`: an 80-column terminal shows the whole table."""
+    if not iso:
+        return ""
+    if same_day_as and iso[:10] == same_day_as[:10]:
+        return iso[11:16]
+    return f"{iso[:10]} {iso[11:16]}"
 
 
 @app.command()

@@ -62,6 +62,16 @@ def test_pipeline_records_every_capture_and_alerts_once_per_episode(lecture):
     assert verdicts.get("camera_off") == rec.frames  # the lecturer's initials tile, every capture
 
 
+def test_sessions_lists_the_replay_whole_on_80_columns(lecture, capsys):
+    home, rec = lecture
+    db = sqlite3.connect(home / "rollcall.db")
+    started, ended = db.execute("SELECT started, ended FROM sessions ORDER BY id LIMIT 1").fetchone()
+    assert main(["--home", str(home), "sessions"]) == 0
+    line = next(line for line in capsys.readouterr().out.splitlines() if "DL-A" in line)
+    assert f"{started[:10]} {started[11:16]}" in line and ended[11:16] in line
+    assert f" {rec.frames} " in line and "done" in line
+
+
 def test_exactly_the_impersonated_tile_alerts_once(lecture, data_dir):
     home, rec = lecture
     db = sqlite3.connect(home / "rollcall.db")
