@@ -25,13 +25,21 @@ def _clock(iso: str | None) -> str:
     return iso[11:19] if iso else "-"
 
 
+def _stamp(iso: str | None, same_day_as: str | None = None) -> str:
+    """"2024-05-01T10:00:00.000Z" -> "2024-05-01 10:00:00Z"; the time alone on `same_day_as`'s day."""
+    if not iso:
+        return ""
+    return f"{iso[11:19]}Z" if same_day_as and iso[:10] == same_day_as[:10] else f"{iso[:10]} {iso[11:19]}Z"
+
+
 def print_summary(report: dict, console: Console | None = None) -> None:
     console = console or Console()
     s = report["session"]
     console.print(
-        f"[bold]Session {s['id']}[/bold]  class {s['class'] or '-'}  source {s['source']}\n"
-        f"started {s['started']}  ended {s['ended'] or '(not ended)'}  "
-        f"duration {_minutes(s['duration_s'])} min  captures {s['captures']} every {s['interval_s']} s",
+        f"[bold]Session {s['id']}[/bold]  class {s['class'] or '-'}  source {s['source']}  "
+        f"captures {s['captures']} every {s['interval_s']} s\n"
+        f"started {_stamp(s['started'])}  ended {_stamp(s['ended'], s['started']) or '(not ended)'}  "
+        f"duration {_minutes(s['duration_s'])} min",
         highlight=False)
 
     # an 80-column terminal (a laptop's default) drops the first/last-seen clock times and the column
