@@ -48,8 +48,9 @@ class QuickRule:
     """When one view of a face settles its verdict, so the embedder's other views are not made.
 
     view: the view embedded first (bot/embed.py VIEWS); gap: how far the expected student's similarity
-    must lead every other student's, and t_verify, on that view alone. Calibrated on held-out classes (bot/train.py
-    calibrate): past the largest gap at which the other views still changed a verdict, with room."""
+    must lead every other student's, and t_verify, on that view alone (settle_lead). Calibrated on
+    held-out classes (bot/train.py quick_gap): past the largest lead at which the other views still
+    changed a verdict, with room."""
     view: str
     gap: float
 
@@ -257,17 +258,22 @@ def decide(expected: str | None, emb: np.ndarray, gallery: Gallery, th: Threshol
     return Verdict("unknown_face", identified_as=None, **common)
 
 
-def settled(expected: str | None, emb: np.ndarray, gallery: Gallery, th: Thresholds) -> bool:
-    """Whether one view's vector `emb` already verifies the face as `expected` beyond what the other
-    views could change (th.quick): verified, the expected student's similarity ahead of every other
-    student's by quick.gap and above t_verify by as much. Anything short of that (a doubt, a mismatch, an unknown face, no
-    other student to be ahead of) is decided on every view."""
-    q = th.quick
+def settle_lead(expected: str | None, emb: np.ndarray, gallery: Gallery, th: Thresholds) -> float | None:
+    """How far beyond doubt one view's vector `emb` verifies the face as `expected`: the lesser of the
+    expected student's lead in similarity over every other student and over t_verify; None when it
+    is not verified at all (a mismatch, an unknown face, no other student to be ahead of)."""
     ids = gallery.student_ids
-    if q is None or expected not in ids or len(ids) < 2:
-        return False
-    if decide(expected, emb, gallery, th).verdict != "verified":
-        return False
+    if expected not in ids or len(ids) < 2 or decide(expected, emb, gallery, th).verdict != "verified":
+        return None
     sims = gallery.similarities(emb)
     k = ids.index(expected)
-    return min(float(sims[k] - np.delete(sims, k).max()), float(sims[k]) - th.t_verify) >= q.gap
+    return min(float(sims[k] - np.delete(sims, k).max()), float(sims[k]) - th.t_verify)
+
+
+def settled(expected: str | None, emb: np.ndarray, gallery: Gallery, th: Thresholds) -> bool:
+    """Whether one view's vector already verifies the face beyond what the other views could change:
+    its settle_lead reaches th.quick's gap. Anything short of that is decided on every view."""
+    if th.quick is None:
+        return False
+    lead = settle_lead(expected, emb, gallery, th)
+    return lead is not None and lead >= th.quick.gap

@@ -950,11 +950,12 @@ def calibrate(cache: Path, model_path: Path, out: Path, seed: int = 0, far: floa
     if len(embedder.views) > 1:
         gap, share = quick_gap(emb, per_view[0], lab, th, class_size, seed)
         quick = {"view": embedder.views[0], "gap": round(gap, 4), "settled": round(share, 4),
-                 "method": f"a face verified on its first view alone, ahead of every other member by `gap` "
-                           f"there, keeps that verdict: 2 x the largest such lead (the lesser of the "
-                           f"lead over t_verify and over the best other) at which the other views changed a verdict, classes of {class_size} held-out identities, probes "
-                           "under their own name, another member's and (outsiders) a member's; `settled`: "
-                           "the share of own-name probes it spares the other views"}
+                 "method": "a face verified on its first view alone, ahead of every other member and "
+                           "of t_verify by `gap` there, keeps that verdict: 2 x the largest such lead at "
+                           "which the other views changed a verdict, classes of "
+                           f"{class_size} held-out identities, probes under their own name, another "
+                           "member's and (outsiders) a member's; `settled`: the share of own-name probes "
+                           "it spares the other views"}
         th = dataclasses.replace(th, quick=QuickRule(quick["view"], gap))
     result = {"t_verify": round(t_verify, 4), "margin": round(margin, 4), "far": far, "top_k": int(top_k),
               "tar_at_t_verify": round(float((genuine >= t_verify).mean()), 4),
@@ -1022,26 +1023,22 @@ def quick_gap(emb: np.ndarray, first: np.ndarray, lab: np.ndarray, th, size: int
     """(gap, settled share) for decide.QuickRule: in classes of `size` held-out identities, every probe
     under its own name, under another member's and (an outsider's face) under a member's is decided on
     its first view (`first`) and on all views (`emb`); where the first view verifies but all views do
-    not, the first view's lead (the lesser of its lead over the best other member and over t_verify)
-    is noted. gap: `room` x the largest of those (at least `floor`); share: of own-name probes, those
-    the first view settles at that gap."""
-    from .decide import Gallery, decide
+    not, the first view's decide.settle_lead is noted. gap: `room` x the largest of those (at least
+    `floor`); share: of own-name probes, those the first view settles at that gap."""
+    from .decide import Gallery, decide, settle_lead
     rng = np.random.default_rng(seed + 2)
     changed, leads, own = [], [], 0  # leads where the other views changed a verdict; of own-name probes
     for members, enrolled, probes in class_trials(lab, size, seed, trials):
         gallery = Gallery.from_embeddings(lab[enrolled].astype(str), emb[enrolled], th.top_k, th.head)
-        ids = gallery.student_ids
         outside = rng.permutation(np.flatnonzero(~np.isin(lab, members)))[:len(probes) // 2]
         shown = [(i, str(lab[i])) for i in probes]
         shown += [(i, str(rng.choice([m for m in members if m != lab[i]]))) for i in probes]
         shown += [(i, str(rng.choice(members))) for i in outside]
         own += len(probes)
         for n, (i, name) in enumerate(shown):
-            if decide(name, first[i], gallery, th).verdict != "verified":
+            lead = settle_lead(name, first[i], gallery, th)
+            if lead is None:
                 continue
-            sims = gallery.similarities(first[i])
-            k = ids.index(name)
-            lead = min(float(sims[k] - np.delete(sims, k).max()), float(sims[k]) - th.t_verify)
             if n < len(probes):
                 leads.append(lead)
             if decide(name, emb[i], gallery, th).verdict != "verified":

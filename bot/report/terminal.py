@@ -45,13 +45,13 @@ def print_summary(report: dict, console: Console | None = None) -> None:
     # an 80-column terminal (a laptop's default) drops the first/last-seen clock times and the column
     # rules rather than cut every student's id and status short; the json/csv/html reports keep them
     narrow = console.width < NARROW
-    table = Table(show_lines=False, box=box.SIMPLE_HEAD, padding=(0, 1), collapse_padding=True, show_edge=False) if narrow else Table(show_lines=False)
+    table = (Table(box=box.SIMPLE_HEAD, padding=(0, 1), collapse_padding=True, show_edge=False) if narrow
+             else Table(show_lines=False))
     table.add_column("student", no_wrap=True, overflow="ellipsis", max_width=32)
     table.add_column("id", no_wrap=True)
     table.add_column("status", no_wrap=True)
     # short headers so a 120-column terminal fits a full name; the caption spells them out
-    cols = ("min", "cam%", "ver%", "mism", "unkn") if narrow else ("min", "first", "last", "cam%", "ver%", "mism", "unkn")
-    for col in cols:
+    for col in ("min",) + (() if narrow else ("first", "last")) + ("cam%", "ver%", "mism", "unkn"):
         table.add_column(col, justify="left" if col in ("first", "last") else "right", no_wrap=True)
     table.caption = "min present, cam% camera on, ver% verified of judged, mism/unkn captures"
     for st in report["students"]:
