@@ -637,8 +637,9 @@ class LabelMemory:
       let a renamed label pass over a bright video: the video's pixels outweighed the text's.)
     - the label's own place (the crop the reader read it from, narrowed to the text's strokes) shows
       the same light text pixel by pixel, and 1.5 line heights to its right (a suffix's place) no
-      text stroke came or went (`_same_text`), whatever the video behind its translucent box does; trusted only where
-      the text stands on a dark ground (Zoom's box, a dark room), never over a bright video.
+      text stroke came or went (`_same_text`), whatever the video behind its translucent box does;
+      trusted only where the text stands on a dark ground (Zoom's box, a dark room), never over a
+      bright video.
     A renamed label, or one given or stripped of a suffix, over the same video, passes neither
     (tests/test_names.py; 0 of 368 renamed labels in 16 rendered galleries kept, against 318 of 368
     by the bright-mask check before). With the sitter moving too, of 1,051 labels renamed so that the
@@ -776,10 +777,10 @@ def _same_text(old: np.ndarray, new: np.ndarray, dark: np.ndarray, old_strokes: 
     nothing light may appear where the old text had its dark ground (`dark`).
     Right of where the text ends (`old_strokes`, from `_suffix_strokes`) the place can hold the video
     beside the box, whose bright pixels move from capture to capture: there a suffix is looked for as
-    text strokes that came or went, a pixel of movement allowed, not as pixels that changed (on the
-    benchmark's moving webcams that part alone sent 22 of 25 failed checks of unchanged labels to
-    the recogniser, and the pixel rules there let a suffix's digit change pass where the video
-    behind it was bright)."""
+    text strokes that came or went (a pixel of movement and _SUFFIX_PX pixels allowed), not as pixels
+    that changed (on the benchmark's moving webcams that part alone sent 22 of 25 failed checks of
+    unchanged labels to the recogniser, and the pixel rules there let a suffix's digit change pass
+    where the video behind it was bright)."""
     if int((new[dark] > 140).sum()) > 2:
         return False  # something light where the old text had only its dark ground
     text_w = old.shape[1] - old_strokes.shape[1]
