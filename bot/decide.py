@@ -222,11 +222,13 @@ def identify(emb: np.ndarray, gallery: Gallery, th: Thresholds) -> tuple[str | N
     return (gallery.student_ids[best] if sims[best] >= th.t_verify else None), float(sims[best])
 
 
-def decide(expected: str | None, emb: np.ndarray, gallery: Gallery, th: Thresholds) -> Verdict:
+def decide(expected: str | None, emb: np.ndarray, gallery: Gallery, th: Thresholds,
+           scores: tuple[np.ndarray, np.ndarray] | None = None) -> Verdict:
     """Verdict for one judged face whose tile is labelled `expected` (None: the name did not resolve).
 
     Similarities (the cosine rule t_verify is calibrated on) say whether a face is someone known; the
-    ranking (with the class head, gallery.scores) says who is ahead of whom, by gallery.margin."""
+    ranking (with the class head, gallery.scores) says who is ahead of whom, by gallery.margin.
+    `scores`: gallery.scores(emb) when the caller has it already."""
     ids = gallery.student_ids
     if expected is None:
         who, sim = identify(emb, gallery, th)
@@ -238,7 +240,7 @@ def decide(expected: str | None, emb: np.ndarray, gallery: Gallery, th: Threshol
             return Verdict("mismatch", similarity=None, identified_as=who, best_other=who,
                            best_other_similarity=round(sim, 4), reason="expected student not enrolled")
         return Verdict("unjudged", reason="not enrolled")
-    sims, rank = gallery.scores(emb)
+    sims, rank = gallery.scores(emb) if scores is None else scores
     k = ids.index(expected)
     s_exp = float(sims[k])
     others = np.delete(rank, k)
@@ -263,9 +265,12 @@ def settle_lead(expected: str | None, emb: np.ndarray, gallery: Gallery, th: Thr
     expected student's lead in similarity over every other student and over t_verify; None when it
     is not verified at all (a mismatch, an unknown face, no other student to be ahead of)."""
     ids = gallery.student_ids
-    if expected not in ids or len(ids) < 2 or decide(expected, emb, gallery, th).verdict != "verified":
+    if expected not in ids or len(ids) < 2:
         return None
-    sims = gallery.similarities(emb)
+    scores = gallery.scores(emb)
+    if decide(expected, emb, gallery, th, scores).verdict != "verified":
+        return None
+    sims = scores[0]
     k = ids.index(expected)
     return min(float(sims[k] - np.delete(sims, k).max()), float(sims[k]) - th.t_verify)
 

@@ -475,9 +475,13 @@ class NameReader:
 
 # --- locating a label without the detector ---------------------------------------------------------
 
+def _tophat_side(height: int) -> int:
+    return max(5, round(height * _TOPHAT_FRAC) | 1)
+
+
 def _strokes(gray: np.ndarray) -> np.ndarray:
     """Pixels of light strokes thinner than a white top-hat of the region's height (text, not walls)."""
-    k = max(5, round(gray.shape[0] * _TOPHAT_FRAC) | 1)
+    k = _tophat_side(gray.shape[0])
     hat = cv2.morphologyEx(gray, cv2.MORPH_TOPHAT, cv2.getStructuringElement(cv2.MORPH_RECT, (k, k)))
     return (hat > _STROKE_CONTRAST) & (gray > _STROKE_MIN)
 
@@ -760,7 +764,10 @@ _SUFFIX_PX = 4
 
 def _suffix_strokes(gray: np.ndarray, text_w: int) -> np.ndarray:
     """Light strokes of a label's place (grey) right of where its text ends (text_w columns in)."""
-    return _strokes(np.clip(gray, 0, 255).astype(np.uint8))[:, text_w:]
+    # the top-hat reaches less than a kernel's width: from that far left of the suffix's place on,
+    # the strokes there are those of the whole place (not the text's, on every recall)
+    start = max(0, text_w - _tophat_side(gray.shape[0]))
+    return _strokes(np.clip(gray[:, start:], 0, 255).astype(np.uint8))[:, text_w - start:]
 
 
 def _same_text(old: np.ndarray, new: np.ndarray, dark: np.ndarray, old_strokes: np.ndarray) -> bool:
