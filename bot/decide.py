@@ -260,14 +260,17 @@ def decide(expected: str | None, emb: np.ndarray, gallery: Gallery, th: Threshol
     return Verdict("unknown_face", identified_as=None, **common)
 
 
-def settle_lead(expected: str | None, emb: np.ndarray, gallery: Gallery, th: Thresholds) -> float | None:
+def settle_lead(expected: str | None, emb: np.ndarray, gallery: Gallery, th: Thresholds,
+                scores: tuple[np.ndarray, np.ndarray] | None = None) -> float | None:
     """How far beyond doubt one view's vector `emb` verifies the face as `expected`: the lesser of the
     expected student's lead in similarity over every other student and over t_verify; None when it
-    is not verified at all (a mismatch, an unknown face, no other student to be ahead of)."""
+    is not verified at all (a mismatch, an unknown face, no other student to be ahead of).
+    `scores`: gallery.scores(emb) when the caller has it already."""
     ids = gallery.student_ids
     if expected not in ids or len(ids) < 2:
         return None
-    scores = gallery.scores(emb)
+    if scores is None:
+        scores = gallery.scores(emb)
     if decide(expected, emb, gallery, th, scores).verdict != "verified":
         return None
     sims = scores[0]
@@ -275,10 +278,11 @@ def settle_lead(expected: str | None, emb: np.ndarray, gallery: Gallery, th: Thr
     return min(float(sims[k] - np.delete(sims, k).max()), float(sims[k]) - th.t_verify)
 
 
-def settled(expected: str | None, emb: np.ndarray, gallery: Gallery, th: Thresholds) -> bool:
+def settled(expected: str | None, emb: np.ndarray, gallery: Gallery, th: Thresholds,
+            scores: tuple[np.ndarray, np.ndarray] | None = None) -> bool:
     """Whether one view's vector already verifies the face beyond what the other views could change:
     its settle_lead reaches th.quick's gap. Anything short of that is decided on every view."""
     if th.quick is None:
         return False
-    lead = settle_lead(expected, emb, gallery, th)
+    lead = settle_lead(expected, emb, gallery, th, scores)
     return lead is not None and lead >= th.quick.gap

@@ -31,7 +31,19 @@ class Models:
     thresholds: Thresholds
 
 
+def share_cores() -> None:
+    """numpy's BLAS (and OpenCV's copy of it) to one thread in this process: the pipeline's own
+    threads (detection workers, the TFLite and onnxruntime pools) already keep the cores busy, and
+    OpenBLAS's workers spin-wait after every product, taking turns from them. Scoring 22 faces at once
+    against the gallery (one product, not 22) took a same-sitters capture from 238 to 296-314 ms of
+    CPU under two BLAS threads, and to 231 under one (benchmarks/cycle.py --same-sitters, session 14)."""
+    from threadpoolctl import threadpool_limits
+
+    threadpool_limits(1, user_api="blas")
+
+
 def load_models(settings: Settings, ocr: bool = True) -> Models:
+    share_cores()
     rec = settings.recognition
     embedder = Embedder(rec.model_path())
     thresholds = load_thresholds(rec.thresholds_path(), rec.t_verify, rec.margin)
@@ -101,6 +113,9 @@ class Pipeline:
         t = time.perf_counter()
         obs = []
         th = self.models.thresholds
+        # every judged face scored in one product (a face at a time: ~0.2 ms each, 44 a capture)
+        order = sorted(vectors)
+        scored = dict(zip(order, zip(*self.gallery.rank(np.stack([vectors[i] for i in order]))))) if order else {}
         for i, (tl, m, fl, jl, wl) in enumerate(zip(tiles, matches, faces, judged, why)):
             if tl.camera_off:
                 v = Verdict("camera_off")
@@ -111,7 +126,7 @@ class Pipeline:
             elif not jl:
                 v = Verdict("unjudged", reason=wl[0])
             else:
-                v = hold_back(decide(m.student_id, vectors[i], self.gallery, th), jl[0], fs)
+                v = hold_back(decide(m.student_id, vectors[i], self.gallery, th, scored[i]), jl[0], fs)
             face = (jl or fl or [None])[0]
             fbox = None
             if face is not None:
@@ -152,7 +167,9 @@ class Pipeline:
                 or not set(expected) & set(self.gallery.student_ids):
             return embedder.embed(faces)
         first = embedder.view_vectors(faces, embedder.views[:1])[0]
-        rest = [k for k, (e, v) in enumerate(zip(expected, first)) if not settled(e, v, self.gallery, th)]
+        sims, ranks = self.gallery.rank(first)  # every face at once: one product, not one a face
+        rest = [k for k, (e, v) in enumerate(zip(expected, first))
+                if not settled(e, v, self.gallery, th, (sims[k], ranks[k]))]
         if rest:
             more = embedder.view_vectors(faces[rest], embedder.views[1:])
             first[rest] = unit(first[rest] + more.sum(0))
