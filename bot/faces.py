@@ -570,6 +570,13 @@ class FaceMemory:
         if dets is not None and len(dets) == 1 and dets[0].cut:
             # the face moved towards the region's edge: one more look, centred where it is now
             dets = detector.detect_near(tile_bgr, dets[0].box, roll=roll)
+        if dets and len(dets) == 1 and not dets[0].cut and _turned(dets[0], roll):
+            # the head tilted (or straightened) since the last look: one more look, turned as it is
+            # now, instead of a full pass and its upright pass (a short-range pass against two full
+            # ones; 3 of the 7 full passes of the benchmark's capture with other photos, session 14)
+            now = roll_degrees(dets[0].landmarks)
+            roll = now if abs(now) >= UPRIGHT_MIN_ROLL else 0.0
+            dets = detector.detect_near(tile_bgr, dets[0].box, roll=roll)
         if not dets or len(dets) != 1 or dets[0].cut:
             return None  # none, several, or only part of one: the full pass judges
         if dets[0].score < self.roi_min_score:
@@ -578,11 +585,16 @@ class FaceMemory:
         nw = float(dets[0].box[2] - dets[0].box[0])
         if not 0.5 < nw / max(w, 1e-6) < 2.0:
             return None  # far from the size it had: perhaps not the same face
-        if abs(np.sin(np.radians(roll_degrees(dets[0].landmarks) - roll))) > 0.35:
-            # head tilted past ~20 degrees in the square searched: there the two models' landmarks part
-            # most (cosine of the embeddings 0.70 on the benchmark's one such face), and alignment rests on them
+        if _turned(dets[0], roll):
             return None
         return _faces(detector, tile_bgr, dets)
+
+
+def _turned(det: Detection, roll: float) -> bool:
+    """Whether the head is tilted past ~20 degrees in a square searched turned by `roll`: there the
+    two models' landmarks part most (cosine of the embeddings 0.70 on the benchmark's one such face),
+    and alignment rests on them."""
+    return abs(np.sin(np.radians(roll_degrees(det.landmarks) - roll))) > 0.35
 
 
 def largest_face(detector: FaceDetector, image_bgr: np.ndarray) -> Face | None:
