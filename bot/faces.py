@@ -473,7 +473,7 @@ class FaceMemory:
     searched with the short-range model in a square around that face (`FaceDetector.detect_near`; turned
     upright first when the head was tilted, so `upright` costs no full-range pass), accepted when it
     finds exactly one whole face, confidently, of a similar size, head not tilted in that square.
-    On the benchmark's same-sitters gallery (`--same-sitters`) that turn took the full-range passes over
+    On the benchmark's steady gallery (the same sitters moving a little) that turn took the full-range passes over
     its run from 981 to 913 and the upright ones among them from 429 to 320, verdicts the same; detection
     on one thread 99 -> 88 ms a capture (medians of 6 repeats, session 11), on two within noise.
     Anything else (no face last time, two faces, the region finds none or several, a tile moved or

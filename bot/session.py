@@ -35,8 +35,8 @@ def share_cores() -> None:
     """numpy's BLAS (and OpenCV's copy of it) to one thread in this process: the pipeline's own
     threads (detection workers, the TFLite and onnxruntime pools) already keep the cores busy, and
     OpenBLAS's workers spin-wait after every product, taking turns from them. Scoring 22 faces at once
-    against the gallery (one product, not 22) took a same-sitters capture from 238 to 296-314 ms of
-    CPU under two BLAS threads, and to 231 under one (benchmarks/cycle.py --same-sitters, session 14)."""
+    against the gallery (one product, not 22) took a steady capture from 238 to 296-314 ms of CPU
+    under two BLAS threads, and to 231 under one (benchmarks/cycle.py, the same sitters, session 14)."""
     from threadpoolctl import threadpool_limits
 
     threadpool_limits(1, user_api="blas")
