@@ -91,6 +91,7 @@ class Pipeline:
         for txt in set(texts) - self._matches.keys():
             self._matches[txt] = resolve(txt, self.roster, self.settings.names)
         matches = [self._matches[txt] for txt in texts]
+        keys = participant_keys(matches)
         ms["names"] = _lap(t)
 
         t = time.perf_counter()
@@ -132,12 +133,11 @@ class Pipeline:
             if face is not None:
                 x, y, w, h = face.box
                 fbox = (int(tl.box[0] + x), int(tl.box[1] + y), int(w), int(h))
-            participant = m.student_id or (f"name:{normalise(m.text)}" if m.text else f"tile:{i}")
             obs.append(Observation(
                 tile_index=i, box=tuple(int(v_) for v_ in tl.box), display_name=m.text,
                 student_id=m.student_id, camera_off=tl.camera_off, faces=len(fl), face_box=fbox,
                 face_px=int(round(face.box[2])) if face else 0, blur=round(face.blur, 1) if face else None,
-                verdict=v, participant=participant, crop=crops[i] if keep_crops else None))
+                verdict=v, participant=keys[i], crop=crops[i] if keep_crops else None))
         ms["decide"] = _lap(t)
         return obs, ms
 
@@ -174,6 +174,21 @@ class Pipeline:
             more = embedder.view_vectors(faces[rest], embedder.views[1:])
             first[rest] = unit(first[rest] + more.sum(0))
         return first
+
+
+def participant_keys(matches: list) -> list[str]:
+    """Whom each tile's verdicts belong to, for the tracker (tiles in reading order): the resolved
+    student, else the label's normalised text, else the tile's place. When several tiles of one capture
+    share a key (a student on two devices, or someone else joined under a student's name), the second,
+    third... in reading order get keys of their own ("G1A021002#2"): sharing one N-of-M window, the
+    impostor's tile and the student's own took turns in it, and at 3 of 4 the impostor never alerted
+    (tests/test_pipeline.py)."""
+    keys, seen = [], {}
+    for i, m in enumerate(matches):
+        key = m.student_id or (f"name:{normalise(m.text)}" if m.text else f"tile:{i}")
+        seen[key] = seen.get(key, 0) + 1
+        keys.append(key if seen[key] == 1 else f"{key}#{seen[key]}")
+    return keys
 
 
 def _lap(t0: float) -> float:

@@ -237,3 +237,12 @@ def test_report_command_summary_stdout_or_file(lecture, tmp_path, capsys):
     capsys.readouterr()
     assert main(["--home", home, "report", "last", "--format", "pdf"]) == 1
     assert capsys.readouterr().err.strip() == "rollcall: error: --format: 'pdf' is not one of json, csv, html"
+
+
+def test_timelines_give_a_second_tile_under_one_name_its_own_row():
+    caps = [{"id": 1}, {"id": 2}]
+    obs = [{"capture_id": c, "participant": p, "student_id": "S1", "display_name": "Siti Zubaidah", "verdict": v}
+           for c in (1, 2) for p, v in (("S1", "verified"), ("S1#2", "mismatch"))]
+    rows = metrics.timelines(caps, obs, [Student("S1", "Siti Zubaidah")])
+    assert [(r["label"], r["verdicts"]) for r in rows] == [
+        ("Siti Zubaidah", ["verified", "verified"]), ("Siti Zubaidah (tile 2)", ["mismatch", "mismatch"])]

@@ -165,6 +165,9 @@ def timelines(captures: list[dict], observations: list[dict],
         row = rows.get(key)
         if row is None:
             label = names.get(o["student_id"]) or o["display_name"] or key
+            sid = o["student_id"]
+            if sid and key.startswith(f"{sid}#"):  # a second tile under this student's name
+                label = f"{label} (tile {key[len(sid) + 1:]})"
             row = rows[key] = {"participant": key, "label": label, "student_id": o["student_id"],
                                "verdicts": [None] * len(captures)}
         i = index.get(o["capture_id"])
