@@ -472,10 +472,11 @@ class FaceMemory:
     on which the short-range model agreed with the full one at the last full pass (`_agrees`), is
     searched with the short-range model in a square around that face (`FaceDetector.detect_near`; turned
     upright first when the head was tilted, so `upright` costs no full-range pass), accepted when it
-    finds exactly one whole face, confidently, of a similar size, head not tilted in that square.
-    On the benchmark's steady gallery (the same sitters moving a little) that turn took the full-range passes over
-    its run from 981 to 913 and the upright ones among them from 429 to 320, verdicts the same; detection
-    on one thread 99 -> 88 ms a capture (medians of 6 repeats, session 11), on two within noise.
+    finds exactly one whole face, confidently, of a similar size, head not tilted in that square (a
+    head that tilted or straightened since the last look gets one more look, turned as it is now).
+    On the benchmark's steady gallery (the same sitters moving a little) that turn took the full-range
+    passes over its run from 981 to 913 and the upright ones among them from 429 to 320, verdicts the
+    same; detection on one thread 99 -> 88 ms a capture (medians of 6 repeats, session 11).
     Anything else (no face last time, two faces, the region finds none or several, a tile moved or
     resized) and every `full_every` captures runs the full detector over the whole tile, so a person
     joining a tile is seen within `full_every` captures. Tiles get staggered ages (from their position),
