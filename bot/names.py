@@ -516,8 +516,19 @@ def _bright_lines(region: np.ndarray) -> list[_Line]:
         else:
             lines.append([x, y, x + cw, y + ch, 1])
     # a name: at least two characters, a few pixels high, wider than high
-    return [_Line(float(x0), float(y0), float(x1), float(y1), 1.0) for x0, y0, x1, y1, c in lines
-            if c >= 2 and y1 - y0 >= 4 and x1 - x0 >= 1.5 * (y1 - y0)]
+    names = [ln for ln in lines if ln[4] >= 2 and ln[3] - ln[1] >= 4 and ln[2] - ln[0] >= 1.5 * (ln[3] - ln[1])]
+    # a lone character a word's gap right of a name, as tall as its letters: a suffix ("Putri 3"), which
+    # the grouping above leaves out when the space reaches 0.9 letter heights
+    for x0, y0, x1, y1, c in lines:
+        if c != 1:
+            continue
+        for ln in names:
+            lh = ln[3] - ln[1]
+            if (0 <= x0 - ln[2] < 1.5 * lh and 0.6 * lh <= y1 - y0 <= 1.3 * lh
+                    and min(ln[3], y1) - max(ln[1], y0) > 0.6 * (y1 - y0)):
+                ln[2], ln[1], ln[3] = x1, min(ln[1], y0), max(ln[3], y1)
+                break
+    return [_Line(float(x0), float(y0), float(x1), float(y1), 1.0) for x0, y0, x1, y1, _c in names]
 
 
 # A located label: its crop, and whether it sits where a label goes. A badly read label in its
