@@ -528,6 +528,15 @@ def _bright_lines(region: np.ndarray) -> list[_Line]:
                     and min(ln[3], y1) - max(ln[1], y0) > 0.6 * (y1 - y0)):
                 ln[2], ln[1], ln[3] = x1, min(ln[1], y0), max(ln[3], y1)
                 break
+    # a first letter a letter's gap left of a name, as tall as its letters, that something bright
+    # joined first (a tall edge of the video beside the box took the "M" of "Mareta Aliana 4")
+    for ln in names:
+        lh = ln[3] - ln[1]
+        for x, y, cw, ch, _a in comps.tolist():
+            if (0 <= ln[0] - (x + cw) <= max(2, 0.25 * lh) and 0.6 * lh <= ch <= 1.4 * lh
+                    and min(ln[3], y + ch) - max(ln[1], y) > 0.6 * ch):
+                ln[0], ln[1], ln[3] = x, min(ln[1], y), max(ln[3], y + ch)
+                break
     return [_Line(float(x0), float(y0), float(x1), float(y1), 1.0) for x0, y0, x1, y1, _c in names]
 
 
