@@ -240,7 +240,7 @@ def test_a_suffix_a_space_after_the_name_is_read(reader, data_dir):
     """"Nanda Nurahmanita Putri 3": the lone digit a word's gap right of the name belongs to the label
     (the line grouping joins characters less than 0.9 letter heights apart, and left it out). Over 4
     rendered galleries (Zoom and Meet), 72 live tiles with a suffix: the digit was missing from 6 of
-    them (12 read otherwise than drawn) before it was looked for; none now (6)."""
+    them (12 read otherwise than drawn) before it was looked for; now from none (6 read otherwise)."""
     missing = wrong = n = 0
     for theme in ("zoom", "meet"):
         for seed in range(2):
