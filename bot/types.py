@@ -68,5 +68,7 @@ class Observation:
     face_px: int
     blur: float | None
     verdict: Verdict
-    participant: str = ""                           # tracking key: student_id, else the normalised name
+    # tracking key (session.participant_keys): student_id, else the normalised name; a second tile
+    # under the same one in a capture gets "#2"
+    participant: str = ""
     crop: np.ndarray | None = field(default=None, repr=False)  # tile crop (BGR), only kept for evidence
