@@ -137,22 +137,40 @@ def resolve(text: str, roster: list[Student], settings: NameSettings) -> NameMat
     if len(exact) > 1:  # two students share this name or alias: guessing would accuse the wrong one
         return NameMatch(text=text, student_id=None, method="none", score=100.0)
 
-    scores = []
-    for s in roster:
-        best = 0.0
-        for key in _keys(s):
-            score = fuzz.token_set_ratio(norm, key)
-            # A cut-off label ("Rizky Putri Pr...") is compared with the same length of the name.
-            if (truncated or len(norm) >= 8) and _MIN_PREFIX <= len(norm) < len(key):
-                score = max(score, fuzz.ratio(norm, key[:len(norm)]))
-            best = max(best, score)
-        scores.append((best, s.student_id))
-    scores.sort(reverse=True)
-    best, sid = scores[0]
-    second = scores[1][0] if len(scores) > 1 else 0.0
+    def ranked(label: str, keys_of) -> tuple[float, str | None, float]:
+        scores = []
+        for s in roster:
+            best = 0.0
+            for key in keys_of(s):
+                score = fuzz.token_set_ratio(label, key)
+                # A cut-off label ("Rizky Putri Pr...") is compared with the same length of the name.
+                if (truncated or len(label) >= 8) and _MIN_PREFIX <= len(label) < len(key):
+                    score = max(score, fuzz.ratio(label, key[:len(label)]))
+                best = max(best, score)
+            scores.append((best, s.student_id))
+        scores.sort(reverse=True)
+        return scores[0][0], scores[0][1], scores[1][0] if len(scores) > 1 else 0.0
+
+    best, sid, second = ranked(norm, _keys)
     if best >= settings.fuzzy_min and best - second >= settings.fuzzy_lead:
         return NameMatch(text=text, student_id=sid, method="fuzzy", score=float(best))
+    if len(norm.replace(" ", "")) >= _LOOKALIKE_MIN:
+        # small text misread letter for look-alike letter ("Novio Evionti", "Moreto Aliona 3" at 7x7
+        # tiles): compared once more with those letters made one, every student's name too, so two
+        # names that differ only there tie and neither is taken
+        lbest, lsid, lsecond = ranked(_lookalike(norm), lambda s: [_lookalike(k) for k in _keys(s)])
+        if lbest >= settings.fuzzy_min and lbest - lsecond >= settings.fuzzy_lead:
+            return NameMatch(text=text, student_id=lsid, method="lookalike", score=float(lbest))
     return NameMatch(text=text, student_id=None, method="none", score=float(best))
+
+
+# letters the recogniser takes for one another on small text, each group made one letter
+_LOOKALIKES = str.maketrans({"a": "o", "e": "c", "i": "l", "1": "l", "j": "l"})
+_LOOKALIKE_MIN = 8  # letters a label needs before it is matched through look-alikes
+
+
+def _lookalike(norm: str) -> str:
+    return norm.replace("rn", "m").translate(_LOOKALIKES)
 
 
 # --- reading labels (OCR) -------------------------------------------------------------------------

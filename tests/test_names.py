@@ -106,6 +106,10 @@ def test_normalise(text, expected):
     ("Nanda Nurahma...", "G1A021901", "fuzzy"),
     ("Mareta...", "G1A021038", "fuzzy"),
     ("MaretaAliana", "G1A021038", "fuzzy"),                 # OCR dropped the space
+    # small text (7x7 tiles) read with look-alike letters: a for o, e for c
+    ("Novio Evionti", "G1A021902", "lookalike"),
+    ("Moreto Aliona 3", "G1A021038", "lookalike"),
+    ("Nondo Nurohmanito Putri 2", "G1A021901", "lookalike"),
 ])
 def test_resolve_finds_student(roster, text, sid, method):
     m = resolve(text, roster, S)
@@ -125,6 +129,16 @@ def test_resolve_finds_student(roster, text, sid, method):
 def test_resolve_unlabeled(roster, text):
     m = resolve(text, roster, S)
     assert m.student_id is None and m.method == "none", m
+
+
+def test_lookalike_names_tie_rather_than_guess():
+    """Two students whose names differ only in look-alike letters: a label read between them is
+    neither's, and a short label never goes through look-alikes."""
+    people = [Student("A", "Dana Pratama"), Student("B", "Dono Pratama"), Student("C", "Siti Rahma")]
+    assert resolve("Dona Pratama", people, S).student_id is None
+    assert resolve("Dana Pratama", people, S).student_id == "A"   # itself: exact first
+    assert resolve("Sito Rohmo", people, S).student_id == "C"     # 8 letters: through look-alikes
+    assert resolve("Sito", [Student("C", "Siti")], S).student_id is None  # too short to fold
 
 
 def test_same_name_twice_is_unlabeled():
