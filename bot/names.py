@@ -534,7 +534,8 @@ def _bright_lines(region: np.ndarray) -> list[_Line]:
         else:
             lines.append([x, y, x + cw, y + ch, 1])
     # a name: at least two characters, a few pixels high, wider than high
-    names = [ln for ln in lines if ln[4] >= 2 and ln[3] - ln[1] >= 4 and ln[2] - ln[0] >= 1.5 * (ln[3] - ln[1])]
+    names = [ln for ln in lines
+             if ln[4] >= 2 and ln[3] - ln[1] >= 4 and ln[2] - ln[0] >= 1.5 * (ln[3] - ln[1])]
     # a lone character a word's gap right of a name, as tall as its letters: a suffix ("Putri 3"), which
     # the grouping above leaves out when the space reaches 0.9 letter heights
     for x0, y0, x1, y1, c in lines:
