@@ -298,25 +298,18 @@ def run(ctx: typer.Context,
 @app.command()
 def sessions(ctx: typer.Context):
     """List sessions: id, class, source, start, end, captures, alerts."""
+    from .report.terminal import stamp
+
     with ctx.obj.store() as store:
         rows = store.sessions()
     table = Table(box=box.SIMPLE_HEAD, show_edge=False, padding=(0, 1), collapse_padding=True, pad_edge=False)
     for col in ("id", "class", "source", "start", "end", "captures", "alerts", "status"):
         table.add_column(col, no_wrap=True, overflow="ellipsis", max_width=20 if col == "source" else None)
     for s in rows:
-        table.add_row(str(s.id), s.class_name or "", s.source, _minute(s.started),
-                      _minute(s.ended, same_day_as=s.started), str(s.captures), str(s.alerts), s.status or "")
+        # to the minute, the end's day left out when the session started that day: 80 columns hold it
+        table.add_row(str(s.id), s.class_name or "", s.source, stamp(s.started, seconds=False),
+                      stamp(s.ended, s.started, seconds=False), str(s.captures), str(s.alerts), s.status or "")
     out.print(table)
-
-
-def _minute(iso: str | None, same_day_as: str | None = None) -> str:
-    """"2026-12-03T12:42:39.924Z" -> "2026-12-03 12:42" (UTC, as stored); the time alone on the day
-    of `same_day_as`: an 80-column terminal shows the whole table."""
-    if not iso:
-        return ""
-    if same_day_as and iso[:10] == same_day_as[:10]:
-        return iso[11:16]
-    return f"{iso[:10]} {iso[11:16]}"
 
 
 @app.command()

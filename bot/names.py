@@ -521,8 +521,9 @@ def _bright_lines(region: np.ndarray) -> list[_Line]:
     keep = (st[1:, 3] >= 2) & (st[1:, 3] <= 0.6 * h) & (st[1:, 4] >= 3) & (st[1:, 2] <= 0.5 * w)
     comps = st[1:][keep]
     comps = comps[np.argsort(comps[:, 0], kind="stable")][:_MAX_COMPONENTS]
+    boxes = comps.tolist()
     lines: list[list[int]] = []  # x0, y0, x1, y1, count
-    for x, y, cw, ch, _a in comps.tolist():
+    for x, y, cw, ch, _a in boxes:
         for ln in lines:
             lh = ln[3] - ln[1]
             overlap = min(ln[3], y + ch) - max(ln[1], y)
@@ -551,7 +552,7 @@ def _bright_lines(region: np.ndarray) -> list[_Line]:
     # joined first (a tall edge of the video beside the box took the "M" of "Mareta Aliana 4")
     for ln in names:
         lh = ln[3] - ln[1]
-        for x, y, cw, ch, _a in comps.tolist():
+        for x, y, cw, ch, _a in boxes:
             if (0 <= ln[0] - (x + cw) <= max(2, 0.25 * lh) and 0.6 * lh <= ch <= 1.4 * lh
                     and min(ln[3], y + ch) - max(ln[1], y) > 0.6 * ch):
                 ln[0], ln[1], ln[3] = x, min(ln[1], y), max(ln[3], y + ch)

@@ -25,11 +25,13 @@ def _clock(iso: str | None) -> str:
     return iso[11:19] if iso else "-"
 
 
-def _stamp(iso: str | None, same_day_as: str | None = None) -> str:
-    """"2024-05-01T10:00:00.000Z" -> "2024-05-01 10:00:00Z"; the time alone on `same_day_as`'s day."""
+def stamp(iso: str | None, same_day_as: str | None = None, seconds: bool = True) -> str:
+    """"2024-05-01T10:00:00.000Z" -> "2024-05-01 10:00:00Z" (or, without seconds, "2024-05-01 10:00");
+    the time alone on `same_day_as`'s day: a laptop's 80-column terminal shows the whole line."""
     if not iso:
         return ""
-    return f"{iso[11:19]}Z" if same_day_as and iso[:10] == same_day_as[:10] else f"{iso[:10]} {iso[11:19]}Z"
+    clock = f"{iso[11:19]}Z" if seconds else iso[11:16]
+    return clock if same_day_as and iso[:10] == same_day_as[:10] else f"{iso[:10]} {clock}"
 
 
 def print_summary(report: dict, console: Console | None = None) -> None:
@@ -38,7 +40,7 @@ def print_summary(report: dict, console: Console | None = None) -> None:
     console.print(
         f"[bold]Session {s['id']}[/bold]  class {s['class'] or '-'}  source {s['source']}  "
         f"captures {s['captures']} every {s['interval_s']} s\n"
-        f"started {_stamp(s['started'])}  ended {_stamp(s['ended'], s['started']) or '(not ended)'}  "
+        f"started {stamp(s['started'])}  ended {stamp(s['ended'], s['started']) or '(not ended)'}  "
         f"duration {_minutes(s['duration_s'])} min",
         highlight=False)
 
