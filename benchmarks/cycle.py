@@ -122,7 +122,7 @@ def render_frames(data: Path, detector, n_frames: int, seed: int = 0,
     sensor noise, as one webcam's frames a few seconds apart. Returns the frames and the true tile
     boxes (the same in every frame)."""
     from tests.gallery import TileSpec, load_photo, render_gallery, seed_photos
-    from tests.recording import webcam_view
+    from tests.recording import moved_view, webcam_view
 
     photos = seed_photos(data)
     names = sorted(photos)
@@ -144,19 +144,12 @@ def render_frames(data: Path, detector, n_frames: int, seed: int = 0,
     live = [i for i in range(TILES) if i not in CAMERA_OFF]
     first = {i: view(names[i % len(names)]) for i in live} if same_sitters else {}
 
-    def moved(img: np.ndarray) -> np.ndarray:
-        h, w = img.shape[:2]
-        m = cv2.getRotationMatrix2D((w / 2, h / 2), 0, rng.uniform(0.98, 1.02))
-        m[:, 2] += rng.uniform(-4, 4, 2)
-        out = cv2.warpAffine(img, m, (w, h), borderMode=cv2.BORDER_REFLECT)
-        return np.clip(out + rng.normal(0, 2, out.shape), 0, 255).astype(np.uint8)
-
     frames, boxes = [], []
     for f in range(n_frames):
         if not same_sitters:
             faces = {i: view(names[i % len(names)]) for i in live}
         else:
-            faces = first if f == 0 else {i: moved(v) for i, v in first.items()}
+            faces = first if f == 0 else {i: moved_view(v, rng) for i, v in first.items()}
         specs = [TileSpec(labels[i], avatars[i] if i in CAMERA_OFF else faces[i],
                           CAMERA_OFF.get(i, "none"), speaking=(i == f % len(names)))
                  for i in range(TILES)]

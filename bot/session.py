@@ -15,7 +15,7 @@ import numpy as np
 
 from .config import Settings
 from .decide import Gallery, Thresholds, decide, gate, hold_back, load_thresholds, settled
-from .embed import Embedder, unit
+from .embed import Embedder, VectorMemory, unit
 from .faces import FaceDetector, FaceMemory
 from .names import LabelMemory, NameReader, normalise, resolve
 from .tiles import LayoutMemory
@@ -67,9 +67,7 @@ class Pipeline:
     _faces: FaceMemory = field(default_factory=FaceMemory, init=False)
     # label text -> its match: roster and settings are fixed for a pipeline, labels repeat every capture
     _matches: dict = field(default_factory=dict, init=False)
-    # tile position -> (aligned face, its vector): a still tile hands back the very same face
-    # (FaceMemory), whose vector need not be made again
-    _vectors: dict = field(default_factory=dict, init=False)
+    _vectors: VectorMemory = field(default_factory=VectorMemory, init=False)
 
     def process(self, frame: np.ndarray, keep_crops: bool = False) -> tuple[list[Observation], dict]:
         ms: dict[str, float] = {}
@@ -108,7 +106,8 @@ class Pipeline:
         fs = self.settings.faces
         why = [[gate(f, fs) for f in fl] for fl in faces]
         judged = [[f for f, w in zip(fl, wl) if not w] for fl, wl in zip(faces, why)]
-        vectors = self._embed(tiles, judged, [m.student_id for m in matches])
+        vkeys = {i: FaceMemory.key(tiles[i].box) for i, fl in enumerate(judged) if len(fl) == 1}
+        vectors = self._embed(vkeys, judged, [m.student_id for m in matches])
         ms["embed"] = _lap(t)
 
         t = time.perf_counter()
@@ -128,6 +127,11 @@ class Pipeline:
                 v = Verdict("unjudged", reason=wl[0])
             else:
                 v = hold_back(decide(m.student_id, vectors[i], self.gallery, th, scored[i]), jl[0], fs)
+                # kept for the captures to come only beyond doubt: a borderline verdict (an impostor
+                # verified by a hair) kept would stand for them all, where fresh vectors of the face
+                # moving a little give the tracker fresh evidence (session 15: an impersonation missed)
+                sure = v.verdict == "verified" and settled(m.student_id, vectors[i], self.gallery, th, scored[i])
+                self._vectors.judged(vkeys[i], sure)
             face = (jl or fl or [None])[0]
             fbox = None
             if face is not None:
@@ -141,20 +145,22 @@ class Pipeline:
         ms["decide"] = _lap(t)
         return obs, ms
 
-    def _embed(self, tiles: list, judged: list[list], expected: list) -> dict[int, np.ndarray]:
-        """Tile index -> vector of its one judged face; faces seen unchanged last capture keep theirs."""
-        keys = {i: FaceMemory.key(tiles[i].box) for i, fl in enumerate(judged) if len(fl) == 1}
+    def _embed(self, keys: dict, judged: list[list], expected: list) -> dict[int, np.ndarray]:
+        """Tile index -> vector of its one judged face (keys: those tiles' positions); a face the
+        VectorMemory still trusts keeps its vector."""
         out, todo = {}, []
         for i, key in keys.items():
-            last = self._vectors.get(key)
-            if last is not None and last[0] is judged[i][0].aligned:
-                out[i] = last[1]
+            last = self._vectors.recall(key, judged[i][0].aligned, expected[i])
+            if last is not None:
+                out[i] = last
             else:
                 todo.append(i)
         if todo:
             vecs = self._vectors_of(np.stack([judged[i][0].aligned for i in todo]), [expected[i] for i in todo])
-            out.update(zip(todo, vecs))
-        self._vectors = {keys[i]: (judged[i][0].aligned, out[i]) for i in keys}
+            for i, v in zip(todo, vecs):
+                out[i] = v
+                self._vectors.keep(keys[i], judged[i][0].aligned, v, expected[i])
+        self._vectors.only(set(keys.values()))
         return out
 
     def _vectors_of(self, faces: np.ndarray, expected: list) -> np.ndarray:

@@ -69,6 +69,15 @@ def webcam_view(photo: np.ndarray, detector, rng: np.random.Generator) -> np.nda
     return photo[y0:y0 + int(ch), x0:x0 + int(cw)]
 
 
+def moved_view(img: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """A webcam's view a few seconds on: moved up to 4 px, rescaled up to 2%, fresh sensor noise."""
+    h, w = img.shape[:2]
+    m = cv2.getRotationMatrix2D((w / 2, h / 2), 0, rng.uniform(0.98, 1.02))
+    m[:, 2] += rng.uniform(-4, 4, 2)
+    out = cv2.warpAffine(img, m, (w, h), borderMode=cv2.BORDER_REFLECT)
+    return np.clip(out + rng.normal(0, 2, out.shape), 0, 255).astype(np.uint8)
+
+
 def make_recording(data_dir: Path, out: Path, frames: int = 14, every_s: float = 2.0,
                    size: tuple[int, int] = (1280, 720), theme: str = "zoom", seed: int = 7,
                    impostor_tile: str = "Mareta Aliana", impostor_face: str = "Siti Zubaidah",

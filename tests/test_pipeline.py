@@ -194,3 +194,94 @@ def test_an_impostor_under_a_present_students_name_alerts_once(data_dir, tmp_pat
     assert own.count("verified") >= 4 and not {"mismatch", "unknown_face"} & set(own)
     assert alerts == [("mismatch", siti, mareta, f"{siti}#2")], alerts
     assert [o.participant for o in seen[0]][:3] == [siti, mareta, f"{siti}#2"]
+
+
+def _three_sitters(data_dir, settings, models):
+    """A gallery of Siti, Mareta and Novia enrolled on 20 photos each, and a webcam view of one of
+    those photos per student (this is about what the pipeline keeps, not the face model)."""
+    from bot.enroll import spread
+
+    from .gallery import load_photo
+    from .recording import webcam_view
+
+    roster = load_roster(data_dir / "seed-roster.csv")
+    by_name = {s.name: s.student_id for s in roster}
+    photos = seed_photos(data_dir)
+    names = ("Siti Zubaidah", "Mareta Aliana", "Novia Evianti")
+    ids, vecs = [], []
+    for name in names:
+        for p in spread(photos[name], 20):
+            got = embed_photo(p, models.detector, models.embedder, settings.faces)
+            if isinstance(got, tuple):
+                ids.append(by_name[name])
+                vecs.append(got[0])
+    gallery = Gallery.from_embeddings(np.array(ids), np.stack(vecs), models.thresholds.top_k, models.thresholds.head)
+    rng = np.random.default_rng(3)
+    views = {n: next(v for v in (webcam_view(load_photo(p), models.detector, rng) for p in spread(photos[n], 20))
+                     if v is not None) for n in names}
+    return roster, by_name, gallery, views
+
+
+def test_vector_memory_keeps_only_a_verified_vector_of_a_face_that_barely_changed(data_dir):
+    from bot.embed import VectorMemory
+    from bot.faces import FaceDetector, find_faces
+
+    from .recording import moved_view
+
+    settings = load_settings()
+    models = load_models(settings, ocr=False)
+    _, _, _, views = _three_sitters(data_dir, settings, models)
+    detector = FaceDetector()
+    rng = np.random.default_rng(0)
+    siti = find_faces(detector, views["Siti Zubaidah"])[0].aligned
+    siti_moved = [find_faces(detector, moved_view(views["Siti Zubaidah"], rng))[0].aligned for _ in range(3)]
+    mareta = find_faces(detector, views["Mareta Aliana"])[0].aligned
+    key, vec = (1, 2, 3, 4), np.ones(8, np.float32)
+    mem = VectorMemory(refresh_every=3)
+    mem.keep(key, siti, vec, "S1")
+    mem.keep(key, siti, vec, "S1")  # made again: age 0, whatever the first sight's stagger
+    assert mem.recall(key, siti, "S2") is vec  # the very same face: the very same vector, always
+    assert mem.recall(key, siti_moved[0], "S1") is None  # not yet judged verified
+    mem.judged(key, True)
+    assert mem.recall(key, mareta, "S1") is None  # another face under the same name
+    assert mem.recall(key, siti_moved[0], "S2") is None  # the tile now names someone else
+    assert mem.recall(key, siti_moved[0], "S1") is vec
+    assert mem.recall(key, siti_moved[1], "S1") is vec
+    assert mem.recall(key, siti_moved[2], "S1") is None  # refresh_every: made afresh on the third
+    mem.judged(key, False)
+    mem.keep(key, siti_moved[2], vec, "S1")
+    assert mem.recall(key, siti_moved[1], "S1") is None  # a vector that did not verify is never kept
+    mem.only(set())
+    assert mem.recall(key, siti_moved[2], "S1") is None
+    assert mem.counts == {"same": 1, "near": 2, "made": 3}
+
+
+def test_sitters_who_barely_move_keep_their_vectors_and_an_impostor_is_judged_at_once(data_dir):
+    """Three named tiles whose sitters move a few pixels from capture to capture: verified faces keep
+    their vectors (fewer views made than at the first capture), and when Siti's face appears in
+    Mareta's tile it is embedded afresh and judged a mismatch on that very capture and every one after."""
+    from .gallery import TileSpec
+    from .recording import moved_view
+
+    settings = load_settings()
+    models = load_models(settings)
+    roster, by_name, gallery, views = _three_sitters(data_dir, settings, models)
+    counting = Counting(models.embedder)
+    pipe = Pipeline(settings, dataclasses.replace(models, embedder=counting), roster, gallery)
+    rng = np.random.default_rng(1)
+    made, seen = [], []
+    for k in range(7):
+        face = {n: moved_view(v, rng) if k else v for n, v in views.items()}
+        shown = face["Siti Zubaidah"] if k >= 4 else face["Mareta Aliana"]
+        specs = [TileSpec("Siti Zubaidah", face["Siti Zubaidah"]), TileSpec("Mareta Aliana", shown),
+                 TileSpec("Novia Evianti", face["Novia Evianti"])]
+        before = counting.made
+        obs, _ = pipe.process(render_gallery(specs, (1280, 720), seed=k)[0])
+        made.append(counting.made - before)
+        seen.append([(o.verdict.verdict, o.verdict.identified_as) for o in obs])
+    siti, mareta, novia = by_name["Siti Zubaidah"], by_name["Mareta Aliana"], by_name["Novia Evianti"]
+    assert seen[:4] == [[("verified", siti), ("verified", mareta), ("verified", novia)]] * 4, seen
+    # three captures of the sitters cost fewer views than the first (each face every capture: ~3x)
+    assert sum(made[1:4]) <= made[0] and pipe._vectors.counts["near"] >= 3, (made, pipe._vectors.counts)
+    assert [s[1] for s in seen[4:]] == [("mismatch", siti)] * 3, seen
+    assert made[4] >= 1
