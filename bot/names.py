@@ -874,8 +874,11 @@ def _same_text(old: np.ndarray, new: np.ndarray, dark: np.ndarray, old_strokes: 
     where the video behind it was bright). Columns beyond the label box's right edge when that edge
     stayed where it was (`video`, from LabelMemory._beside) are the video's alone: a suffix would have
     widened the box over them, so their strokes (a hijab's folds over a light wall) are not counted."""
-    if int((new[dark] > 140).sum()) > 2:
-        return False  # something light where the old text had only its dark ground
+    # something light where the old text had only its dark ground; a glyph's faint edge (135-142
+    # grey, beside no pixel over 160) that the ground behind it lifts over 140 is not: a stroke drawn
+    # there rises far more (a 2560x1440 label's "4" failed every recall on its edge, +3 to +9 grey)
+    if int(((new > 140) & (new - old > 40))[dark].sum()) > 2:
+        return False
     text_w = old.shape[1] - old_strokes.shape[1]
     uo, un = 255 - old[:, :text_w], 255 - new[:, :text_w]
     lo, hi = np.minimum(uo, un), np.maximum(uo, un)
