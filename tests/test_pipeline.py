@@ -144,6 +144,32 @@ def test_participant_keys_part_tiles_under_one_name():
     assert participant_keys(m) == ["S1", "S2", "S1#2", "name:iphone", "name:iphone#2", "tile:5", "tile:6"]
 
 
+def _three_sitters(data_dir, settings, models, seed: int, per: int = 1):
+    """A gallery of Siti, Mareta and Novia enrolled on 20 photos each, and `per` webcam views of those
+    photos per student (tests of what the pipeline does, not of the face model)."""
+    from bot.enroll import spread
+
+    from .gallery import load_photo
+    from .recording import webcam_view
+
+    roster = load_roster(data_dir / "seed-roster.csv")
+    by_name = {s.name: s.student_id for s in roster}
+    photos = seed_photos(data_dir)
+    names = ("Siti Zubaidah", "Mareta Aliana", "Novia Evianti")
+    ids, vecs = [], []
+    for name in names:
+        for p in spread(photos[name], 20):
+            got = embed_photo(p, models.detector, models.embedder, settings.faces)
+            if isinstance(got, tuple):
+                ids.append(by_name[name])
+                vecs.append(got[0])
+    gallery = Gallery.from_embeddings(np.array(ids), np.stack(vecs), models.thresholds.top_k, models.thresholds.head)
+    rng = np.random.default_rng(seed)
+    views = {n: [v for v in (webcam_view(load_photo(p), models.detector, rng) for p in spread(photos[n], 20))
+                 if v is not None][:per] for n in names}
+    return roster, by_name, gallery, views
+
+
 def test_an_impostor_under_a_present_students_name_alerts_once(data_dir, tmp_path):
     """Siti Zubaidah on camera, and a second tile also labelled "Siti Zubaidah" showing Mareta Aliana:
     the second tile is its own participant, so its mismatches fill a window of their own and alert
@@ -151,30 +177,15 @@ def test_an_impostor_under_a_present_students_name_alerts_once(data_dir, tmp_pat
     nothing alerted. The tiles show enrolled photos: this is about tracking, not the face model."""
     from datetime import datetime, timedelta, timezone
 
-    from bot.enroll import spread
     from bot.session import Session
     from bot.store import Store
 
     settings = load_settings()
     settings = dataclasses.replace(settings, tracking=dataclasses.replace(settings.tracking, confirm_n=3, window_m=4))
     models = load_models(settings)
-    roster = load_roster(data_dir / "seed-roster.csv")
-    by_name = {s.name: s.student_id for s in roster}
-    photos = seed_photos(data_dir)
-    ids, vecs = [], []
-    for name in ("Siti Zubaidah", "Mareta Aliana", "Novia Evianti"):
-        for p in spread(photos[name], 20):
-            got = embed_photo(p, models.detector, models.embedder, settings.faces)
-            if isinstance(got, tuple):
-                ids.append(by_name[name])
-                vecs.append(got[0])
-    gallery = Gallery.from_embeddings(np.array(ids), np.stack(vecs), models.thresholds.top_k, models.thresholds.head)
-    from .gallery import TileSpec, load_photo
-    from .recording import webcam_view
+    roster, by_name, gallery, views = _three_sitters(data_dir, settings, models, seed=0, per=3)
+    from .gallery import TileSpec
 
-    rng = np.random.default_rng(0)
-    views = {n: [v for v in (webcam_view(load_photo(p), models.detector, rng) for p in spread(photos[n], 20))
-                 if v is not None][:3] for n in ("Siti Zubaidah", "Mareta Aliana", "Novia Evianti")}
     frames = []
     for k in range(6):
         face = {n: v[k % len(v)] for n, v in views.items()}
@@ -196,32 +207,6 @@ def test_an_impostor_under_a_present_students_name_alerts_once(data_dir, tmp_pat
     assert [o.participant for o in seen[0]][:3] == [siti, mareta, f"{siti}#2"]
 
 
-def _three_sitters(data_dir, settings, models):
-    """A gallery of Siti, Mareta and Novia enrolled on 20 photos each, and a webcam view of one of
-    those photos per student (this is about what the pipeline keeps, not the face model)."""
-    from bot.enroll import spread
-
-    from .gallery import load_photo
-    from .recording import webcam_view
-
-    roster = load_roster(data_dir / "seed-roster.csv")
-    by_name = {s.name: s.student_id for s in roster}
-    photos = seed_photos(data_dir)
-    names = ("Siti Zubaidah", "Mareta Aliana", "Novia Evianti")
-    ids, vecs = [], []
-    for name in names:
-        for p in spread(photos[name], 20):
-            got = embed_photo(p, models.detector, models.embedder, settings.faces)
-            if isinstance(got, tuple):
-                ids.append(by_name[name])
-                vecs.append(got[0])
-    gallery = Gallery.from_embeddings(np.array(ids), np.stack(vecs), models.thresholds.top_k, models.thresholds.head)
-    rng = np.random.default_rng(3)
-    views = {n: next(v for v in (webcam_view(load_photo(p), models.detector, rng) for p in spread(photos[n], 20))
-                     if v is not None) for n in names}
-    return roster, by_name, gallery, views
-
-
 def test_vector_memory_keeps_only_a_verified_vector_of_a_face_that_barely_changed(data_dir):
     from bot.embed import VectorMemory
     from bot.faces import FaceDetector, find_faces
@@ -230,7 +215,8 @@ def test_vector_memory_keeps_only_a_verified_vector_of_a_face_that_barely_change
 
     settings = load_settings()
     models = load_models(settings, ocr=False)
-    _, _, _, views = _three_sitters(data_dir, settings, models)
+    _, _, _, views = _three_sitters(data_dir, settings, models, seed=3)
+    views = {n: v[0] for n, v in views.items()}
     detector = FaceDetector()
     rng = np.random.default_rng(0)
     siti = find_faces(detector, views["Siti Zubaidah"])[0].aligned
@@ -265,7 +251,8 @@ def test_sitters_who_barely_move_keep_their_vectors_and_an_impostor_is_judged_at
 
     settings = load_settings()
     models = load_models(settings)
-    roster, by_name, gallery, views = _three_sitters(data_dir, settings, models)
+    roster, by_name, gallery, views = _three_sitters(data_dir, settings, models, seed=3)
+    views = {n: v[0] for n, v in views.items()}
     counting = Counting(models.embedder)
     pipe = Pipeline(settings, dataclasses.replace(models, embedder=counting), roster, gallery)
     rng = np.random.default_rng(1)
