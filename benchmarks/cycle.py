@@ -21,7 +21,9 @@ a meeting):
 
 The figures are medians over the cycles of each kind. Beside the wall-clock stages, the CPU time of a
 cycle (every thread's): on a shared machine whose speed drifts from minute to minute (session 13: the
-same code's steady cycle 206 and 314 ms ten minutes apart) it tells two versions apart better.
+same code's steady cycle 206 and 314 ms ten minutes apart) it tells two versions apart better. And the
+work of a cycle, counted (`work` in the JSON: face views embedded, labels read, full-range and
+short-range face searches, means per cycle), which no drift moves at all.
 
 Peak RSS is the process's ru_maxrss taken after the bot's cycles and BEFORE the peer (dlib) is loaded,
 so it is the bot's own peak (plus the harness's rendering of the frames, a few MB).
@@ -53,6 +55,11 @@ import cv2  # noqa: E402
 import numpy as np  # noqa: E402
 
 STAGES = ("capture", "segment", "names", "detect", "embed", "decide", "store")
+# the work of a cycle, counted (means over the cycles): face views through the embedding model, labels
+# sent to the name reader, tiles searched with the full-range detector, tiles searched near the last
+# face with the short-range one
+WORK = {"views": "face views embedded", "labels": "labels read", "full": "full-range searches",
+        "near": "short-range searches"}
 FLOORS = {"steady_ms": 150.0, "cold_ms": 1000.0, "rss_mb": 600.0, "ratio": 10.0}
 TILES = 25
 SIZE = (1920, 1080)
@@ -210,9 +217,18 @@ class Capture:
 
 # ---------------------------------------------------------------------------------------------- cycles
 
+def _work(pipeline) -> dict:
+    """Counters of the work the pipeline has done so far (WORK)."""
+    models, faces = pipeline.models, pipeline._faces.counts
+    return {"views": models.embedder.made, "labels": models.reader.stats["misses"],
+            "full": faces["full"], "near": faces["roi"]}
+
+
 def one_cycle(pipeline, capture: Capture, frame: np.ndarray, store, session_id: int, when: datetime):
     """(observations, ms by stage) of one capture cycle, stored as Session.capture stores it; "cpu":
-    the CPU time of the whole cycle, every thread's (what a busy or shared machine does not stretch)."""
+    the CPU time of the whole cycle, every thread's (what a busy or shared machine does not stretch);
+    and the work it did (WORK), which no drift of the machine's speed moves."""
+    work = _work(pipeline)
     cpu = time.process_time()
     t = time.perf_counter()
     frame = capture(frame)
@@ -220,8 +236,9 @@ def one_cycle(pipeline, capture: Capture, frame: np.ndarray, store, session_id: 
     obs, ms = pipeline.process(frame)
     t = time.perf_counter()
     store.add_capture(session_id, when, ms, obs)
+    done = {k: v - work[k] for k, v in _work(pipeline).items()}
     return obs, {"capture": cap_ms, **ms, "store": (time.perf_counter() - t) * 1000,
-                 "cpu": (time.process_time() - cpu) * 1000}
+                 "cpu": (time.process_time() - cpu) * 1000, **done}
 
 
 def forget_names(models) -> None:
@@ -231,6 +248,10 @@ def forget_names(models) -> None:
 
 def medians(runs: list[dict]) -> dict:
     return {s: round(statistics.median(r[s] for r in runs), 2) for s in STAGES}
+
+
+def work_means(runs: list[dict]) -> dict:
+    return {w: round(statistics.mean(r[w] for r in runs), 2) for w in WORK}
 
 
 def total_median(runs: list[dict]) -> float:
@@ -319,6 +340,7 @@ def benchmark(args, say=lambda msg: None) -> dict:
                    "steady": round(statistics.median(r["cpu"] for r in steady), 1),
                    "new_photos": round(statistics.median(r["cpu"] for r in stress), 1)},
         "stages_ms": {"cold": medians(cold), "steady": medians(steady), "new_photos": medians(stress)},
+        "work": {"cold": work_means(cold), "steady": work_means(steady), "new_photos": work_means(stress)},
         "rss_mb": rss_mb, "peer_ms": peer_ms,
         "ratio": round(peer_ms / steady_ms, 1) if peer_ms and steady_ms else None,
         "setup": {
@@ -357,6 +379,9 @@ def print_table(r: dict) -> None:
     t.add_section()
     t.add_row("[b]cycle[/]", *(f"[b]{r[k + '_ms']:.1f}[/]" for k, _ in kinds))
     t.add_row("CPU, all threads", *(f"{r['cpu_ms'][k]:.0f}" for k, _ in kinds))
+    t.add_section()
+    for w, title in WORK.items():
+        t.add_row(title, *(f"{r['work'][k][w]:.1f}" for k, _ in kinds))
     console.print(t)
     f = Table(title="against the floors")
     for c in ("figure", "value", "floor", ""):
