@@ -684,13 +684,15 @@ class LabelMemory:
       the same light text pixel by pixel, and 1.5 line heights to its right (a suffix's place) no
       text stroke came or went (`_same_text`), whatever the video behind its translucent box does;
       trusted only where the text stands on a dark ground (Zoom's box, a dark room), never over a
-      bright video.
+      bright video. Where the box's right edge shows (`_box_edge`), the text ends there, and strokes of
+      the video beyond an edge that stayed put do not count as a suffix (a suffix widens the box).
     A renamed label, or one given or stripped of a suffix, over the same video, passes neither
     (tests/test_names.py; 0 of 368 renamed labels in 16 rendered galleries kept, against 318 of 368
     by the bright-mask check before). With the sitter moving too, of 1,051 labels renamed so that the
     reader reads them otherwise (another student, a suffix given, stripped or renumbered), none
     kept, against 20 when one line height right of the text was compared pixel by pixel (session 12:
-    a suffix's digit changed over a bright video).
+    a suffix's digit changed over a bright video); session 15's rules: 0 of 1,093 at 1920x1080, 0 of
+    1,084 at 2560x1440 (`python benchmarks/label_memory.py [--size WxH]`).
     On the benchmark gallery, with fresh noise on every capture, the bright-mask check alone passed
     6-11 of 25 tiles and the reader ran its recogniser on the rest (~19 ms a label, 340-365 ms a
     capture). A tile is read again anyway every `max_age` captures.
