@@ -51,7 +51,6 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:  # run as a script: make `bot` and `tests` (the gallery renderer) importable
     sys.path.insert(0, str(ROOT))
 
-import cv2  # noqa: E402
 import numpy as np  # noqa: E402
 
 STAGES = ("capture", "segment", "names", "detect", "embed", "decide", "store")

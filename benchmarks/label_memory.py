@@ -37,6 +37,10 @@ RENAMES = {
 }
 
 
+def _renamed(specs: list, rename) -> list:
+    return [dataclasses.replace(s, name=rename(i, specs)) for i, s in enumerate(specs)] if rename else specs
+
+
 def _tiles(frame: np.ndarray, boxes: list) -> list[np.ndarray]:
     return [frame[y:y + h, x:x + w] for x, y, w, h in boxes]
 
@@ -71,13 +75,11 @@ def run(data: Path, size: tuple[int, int], galleries: int, say=lambda line: None
             moved = [dataclasses.replace(s, face=moved_view(s.face, rng)) if s.camera_off == "none" else s
                      for s in specs]
             for kind, rename in [("same", None), *RENAMES.items()]:
-                shown = [dataclasses.replace(s, name=rename(i, moved)) for i, s in enumerate(moved)] if rename else moved
-                now_frame, _ = render_gallery(shown, size, theme=theme, seed=seed)
-                now = _tiles(now_frame, boxes)
+                shown = _renamed(moved, rename)
+                now = _tiles(render_gallery(shown, size, theme=theme, seed=seed)[0], boxes)
                 # what the recogniser reads of the new label, on the unmoved video
-                still = [dataclasses.replace(s, name=rename(i, specs)) for i, s in enumerate(specs)] if rename else specs
-                reads = reader.read_tiles(_tiles(render_gallery(still, size, theme=theme, seed=seed)[0], boxes)) \
-                    if rename else texts
+                still = render_gallery(_renamed(specs, rename), size, theme=theme, seed=seed)[0]
+                reads = reader.read_tiles(_tiles(still, boxes)) if rename else texts
                 for i, (s0, s1) in enumerate(zip(specs, shown)):
                     if s0.camera_off != "none":
                         continue
@@ -121,8 +123,8 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     r = run(data, (w, h), args.galleries, say=(lambda line: None) if args.json else print)
     a = r["all"]
-    print(json.dumps(r) if args.json else
-          f"all: renamed labels kept {a['renamed_kept']} of {a['renamed']}; same labels kept {a['same_kept']} of {a['same']}")
+    print(json.dumps(r) if args.json else f"all: renamed labels kept {a['renamed_kept']} of {a['renamed']}; "
+          f"same labels kept {a['same_kept']} of {a['same']}")
     return 0
 
 

@@ -68,9 +68,10 @@ def run(data: Path, seeds: list[int], model: str | None = None, thresholds: str 
             rec = make_recording(data, root / f"rec{seed}.mp4", seed=seed)
             home = root / f"home{seed}"
             c = ["--home", str(home), "--quiet"] + (["--config", str(config)] if config else [])
+            enroll = ["enroll", str(photos), "--roster", str(data / "seed-roster.csv"), "--class", "DL-A"]
+            replay = ["replay", str(rec.path), "--every", str(rec.every_s), "--class", "DL-A"]
             with contextlib.redirect_stdout(sys.stderr):  # the commands' tables and console alerts
-                ok = main(c + ["enroll", str(photos), "--roster", str(data / "seed-roster.csv"), "--class", "DL-A"]) == 0 \
-                    and main(c + ["replay", str(rec.path), "--every", str(rec.every_s), "--class", "DL-A"]) == 0
+                ok = main(c + enroll) == 0 and main(c + replay) == 0
             if not ok:
                 raise SystemExit(f"recordings.py: seed {seed}: enroll or replay failed")
             with sqlite3.connect(home / "rollcall.db") as db:
