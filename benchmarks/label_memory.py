@@ -1,6 +1,6 @@
 """Label memory safety: `python benchmarks/label_memory.py [--size 1920x1080] [--galleries 8] [--json]`.
 
-bot.names.LabelMemory lets a tile keep its last reading while its label looks the same, and sends it
+bot.label_memory.LabelMemory lets a tile keep its last reading while its label looks the same, and sends it
 to the recogniser otherwise. This measures both sides on rendered galleries of 25 tiles (Zoom and Meet
 themes, `--galleries` seeds each, the class photos as webcam video):
 
@@ -47,7 +47,8 @@ def _tiles(frame: np.ndarray, boxes: list) -> list[np.ndarray]:
 
 def run(data: Path, size: tuple[int, int], galleries: int, say=lambda line: None) -> dict:
     from bot.config import TileSettings
-    from bot.names import LabelMemory, NameReader
+    from bot.label_memory import LabelMemory
+    from bot.names import NameReader
     from bot.tiles import segment
     from tests.gallery import make_specs, render_gallery, seed_photos
     from tests.recording import moved_view

@@ -496,7 +496,7 @@ class FaceMemory:
 
     @staticmethod
     def key(box) -> tuple:
-        return tuple(int(round(v / 8)) for v in box)  # as names.LabelMemory: a tile moved a few px is the same
+        return tuple(int(round(v / 8)) for v in box)  # as label_memory.LabelMemory: a tile moved a few px is the same
 
     def find(self, detector: FaceDetector, box, tile_bgr: np.ndarray) -> list[Face]:
         """The faces in one tile (tile coordinates), as `find_faces` gives them."""

@@ -17,7 +17,8 @@ from .config import Settings
 from .decide import Gallery, Thresholds, decide, gate, hold_back, load_thresholds, settled
 from .embed import Embedder, VectorMemory, unit
 from .faces import FaceDetector, FaceMemory
-from .names import LabelMemory, NameReader, normalise, resolve
+from .label_memory import LabelMemory
+from .names import NameReader, normalise, resolve
 from .tiles import LayoutMemory
 from .track import Tracker
 from .types import Observation, Student, Verdict

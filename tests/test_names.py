@@ -473,7 +473,7 @@ def _gallery_tiles(data_dir, theme, seed, rename=None, other_video=False, moved=
 
 
 def _remembered(reader, tiles):
-    from bot.names import LabelMemory
+    from bot.label_memory import LabelMemory
 
     mem = LabelMemory()
     reader.clear_cache()
@@ -492,7 +492,7 @@ def test_label_memory_keeps_every_label_of_the_benchmark_lecture(data_dir, reade
     import importlib.util
 
     from bot.faces import FaceDetector
-    from bot.names import LabelMemory
+    from bot.label_memory import LabelMemory
 
     spec = importlib.util.spec_from_file_location("cycle", Path(__file__).parent.parent / "benchmarks" / "cycle.py")
     cycle = importlib.util.module_from_spec(spec)
