@@ -141,7 +141,7 @@ class LabelMemory:
             self.counts["still"] += 1
         elif r.line is not None and r.line[3] <= tile.shape[0] and r.line[2] <= tile.shape[1] \
                 and _same_text(r.gray, self._gray(tile, r.line[:4]), r.dark, r.strokes,
-                               _both(r.beside, self._beside(tile, r.line))):
+                               None if r.beside is None else _both(r.beside, self._beside(tile, r.line))):
             self.counts["label"] += 1
         else:
             self.counts["read"] += 1
