@@ -49,7 +49,7 @@ class QuickRule:
 
     view: the view embedded first (bot/embed.py VIEWS); gap: how far the expected student's similarity
     must lead every other student's, and t_verify, on that view alone (settle_lead). Calibrated on
-    held-out classes (bot/train.py quick_gap): past the largest lead at which the other views still
+    held-out classes (bot/train/calibrate.py quick_gap): past the largest lead at which the other views still
     changed a verdict, with room."""
     view: str
     gap: float

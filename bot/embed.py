@@ -1,7 +1,7 @@
 """Aligned 112x112 faces -> L2-normalised embeddings, with the TFLite model in models/.
 
 The exported model takes square RGB float32 faces in [0, 255] and does its own scaling, centring and
-normalisation (bot/train.py export; an int8 export leaves normalisation to `embed`, which
+normalisation (bot/train/export.py; an int8 export leaves normalisation to `embed`, which
 normalises every view's vector anyway); its vector is whatever size it gives (1280 pooled features for
 the shipped model). Faces arrive aligned at 112x112 and are resized here to the
 model's side with INTER_AREA, exactly as training resizes them.
@@ -125,7 +125,7 @@ class Embedder:
 
 def unit(e: np.ndarray) -> np.ndarray:
     """Each row to unit length."""
-    # each view's vector too: an int8 model leaves normalisation out (bot/train.py export)
+    # each view's vector too: an int8 model leaves normalisation out (bot/train/export.py)
     return e / np.maximum(np.linalg.norm(e, axis=1, keepdims=True), 1e-12)
 
 

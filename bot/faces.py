@@ -7,7 +7,7 @@ The short-range BlazeFace (128x128, 896 anchors, same wheel) looks again near a 
 (`FaceDetector.detect_near`); bot/face_memory.py decides per tile which of the two runs, capture to
 capture.
 
-Training (bot/train.py) aligns its faces with this very module, so the embedding model sees at run time
+Training (bot/train/data.py) aligns its faces with this very module, so the embedding model sees at run time
 exactly the crops it learnt on.
 """
 from __future__ import annotations

@@ -6,7 +6,9 @@ import cv2
 import numpy as np
 
 from bot.embed import Embedder
-from bot.train import augment, load_cache, main, split_identities
+from bot.train.augment import augment
+from bot.train.cli import main
+from bot.train.data import load_cache, split_identities
 
 
 def test_split_holds_out_whole_identities():
@@ -29,7 +31,7 @@ def test_augment_keeps_shape_and_range():
 
 def test_recolour_surround_changes_the_hijab_not_the_face(data_dir):
     from bot.faces import FaceDetector, find_faces
-    from bot.train import _recolour_surround
+    from bot.train.augment import _recolour_surround
     photo = sorted((data_dir / "seed-faces" / "Novia Evianti").iterdir())[0]
     face = find_faces(FaceDetector(), cv2.imread(str(photo)))[0].aligned
     out = _recolour_surround(face, np.random.default_rng(3))
@@ -111,7 +113,7 @@ def _four_identities():
 
 def test_class_outcomes_follow_the_verdict_rules():
     from bot.decide import Thresholds
-    from bot.train import _class_outcomes
+    from bot.train.calibrate import _class_outcomes
     emb, lab = _four_identities()
     th = Thresholds(t_verify=0.5, margin=0.05, top_k=3)
     out = _class_outcomes(emb, lab, th, size=3, seed=0, trials=600)
@@ -130,7 +132,7 @@ def test_quick_gap_lies_past_every_verdict_the_other_views_changed():
     0 (cosine 0.62 to 0's direction): outside the class and shown as 0 it is verified on that view
     (lead over t_verify 0.32, the nearest-lead then) but unknown on all views, so the gap is twice that."""
     from bot.decide import Thresholds
-    from bot.train import quick_gap
+    from bot.train.calibrate import quick_gap
     eye = np.eye(8, dtype=np.float32)
     lab = np.repeat(np.arange(4), 6)
     emb = eye[lab]
@@ -147,7 +149,7 @@ def test_quick_gap_lies_past_every_verdict_the_other_views_changed():
 
 def test_head_margin_is_the_far_quantile_of_other_members_leads():
     from bot.decide import class_scores, fit_head
-    from bot.train import class_trials, head_margin
+    from bot.train.calibrate import class_trials, head_margin
     rng = np.random.default_rng(3)
     centres = rng.normal(size=(12, 32))
     lab = np.repeat(np.arange(12), 9)
@@ -168,7 +170,7 @@ def test_head_margin_is_the_far_quantile_of_other_members_leads():
 
 
 def test_leave_one_out_scores_match_a_direct_count():
-    from bot.train import leave_one_out_scores
+    from bot.train.calibrate import leave_one_out_scores
     rng = np.random.default_rng(1)
     emb = rng.normal(size=(11, 8)).astype(np.float32)
     emb /= np.linalg.norm(emb, axis=1, keepdims=True)
@@ -191,9 +193,9 @@ def test_leave_one_out_scores_match_a_direct_count():
 
 def test_relational_loss_is_zero_exactly_when_pooled_cosines_are_the_teachers():
     import keras
-    from bot.train import _training_model, build_backbone
+    from bot.train.network import build_backbone, training_model
     backbone = build_backbone(32, 0.35, 8)
-    model = _training_model(backbone, n_classes=3, dim=8, ce_weight=0.0, distill=0.0, s=32, m=0.35, relational=1.0)
+    model = training_model(backbone, n_classes=3, dim=8, ce_weight=0.0, distill=0.0, s=32, m=0.35, relational=1.0)
     x = np.random.default_rng(0).uniform(0, 255, (6, 32, 32, 3)).astype(np.float32)
     emb, pooled = (keras.ops.convert_to_numpy(v) for v in model(x, training=True))  # batch statistics: an
     # untrained network in inference mode gives features of ~1e-13
@@ -215,7 +217,7 @@ def test_relational_loss_is_zero_exactly_when_pooled_cosines_are_the_teachers():
 
 def test_cut_off_repeats_the_edge_beyond_the_line(data_dir):
     from bot.faces import FaceDetector, find_faces
-    from bot.train import _cut_off
+    from bot.train.augment import _cut_off
     photo = sorted((data_dir / "seed-faces" / "Siti Zubaidah").iterdir())[0]
     face = find_faces(FaceDetector(), cv2.imread(str(photo)))[0].aligned
     seen = set()
@@ -239,7 +241,7 @@ def test_cut_off_repeats_the_edge_beyond_the_line(data_dir):
 def test_misalign_moves_the_face_as_landmark_noise_does(data_dir):
     """A pixel or two, a few percent, a few degrees: measured back by locating the eyes again."""
     from bot.faces import FaceDetector, find_faces
-    from bot.train import _misalign
+    from bot.train.augment import _misalign
     det = FaceDetector()
     photo = sorted((data_dir / "seed-faces" / "Siti Zubaidah").iterdir())[3]
     face = find_faces(det, cv2.imread(str(photo)))[0].aligned
