@@ -18,3 +18,16 @@ Data: ../shared/data/{lfw,celeba,extra}-faces/<identity>/*.jpg and unlabelled-fa
 teacher vectors of teacher-dlib.npz. seed-faces is the evaluation class and is never read here.
 Whole identities are held out (never images) for validation and threshold calibration.
 """
+
+# `bot.train` keeps the names it had as one module (DESIGN.md lists it as train.py)
+from .augment import augment
+from .calibrate import calibrate
+from .cli import main
+from .data import load_cache, pack, prepare, split_identities
+from .export import export
+from .fit import Trainer
+from .network import build_backbone
+from .snapshots import average, snapshot
+
+__all__ = ["Trainer", "augment", "average", "build_backbone", "calibrate", "export", "load_cache", "main",
+           "pack", "prepare", "snapshot", "split_identities"]
