@@ -258,3 +258,31 @@ def test_misalign_moves_the_face_as_landmark_noise_does(data_dir):
     plain = augment(batch, 112, np.random.default_rng(5))
     moved = augment(batch, 112, np.random.default_rng(5), jitter=1.0)
     assert not np.array_equal(plain, moved)
+
+
+def test_mix_pairs_blends_faces_and_teacher_targets_alike():
+    from bot.train.fit import mix_pairs
+    rng = np.random.default_rng(0)
+    n = 64
+    x = rng.uniform(0, 255, (n, 8, 8, 3)).astype(np.float32)
+    t = rng.normal(size=(n, 128)).astype(np.float32)
+    t /= np.linalg.norm(t, axis=1, keepdims=True)
+    has_t = np.arange(n) % 4 != 0  # every 4th face has no teacher vector: never blended
+    y = {"labels": np.arange(n, dtype=np.int32), "teacher": t, "has_teacher": has_t}
+    mx, my = mix_pairs(x, y, 0.5, np.random.default_rng(1))
+    blended = my["labels"] == -1
+    assert 10 < blended.sum() < 40 and not (blended & ~has_t).any()
+    assert np.array_equal(mx[~blended], x[~blended]) and np.array_equal(my["teacher"][~blended], t[~blended])
+    assert np.array_equal(y["labels"], np.arange(n))  # the caller's batch is left as it was
+    np.testing.assert_allclose(np.linalg.norm(my["teacher"][blended], axis=1), 1, atol=1e-5)
+    for i in np.flatnonzero(blended):
+        # the face is lam * its own + (1 - lam) * one other face with a teacher, and the target alike
+        d = x[i] - mx[i]
+        others = [j for j in np.flatnonzero(has_t) if j != i]
+        fits = [(j, float((d * (x[i] - x[j])).sum() / ((x[i] - x[j]) ** 2).sum())) for j in others]
+        j, w = min(fits, key=lambda f: np.abs(d - f[1] * (x[i] - x[f[0]])).max())
+        assert 0.2 - 1e-4 <= w <= 0.8 + 1e-4 and np.abs(d - w * (x[i] - x[j])).max() < 1e-2
+        lam = 1 - w
+        want = lam * t[i] + (1 - lam) * t[j]
+        np.testing.assert_allclose(my["teacher"][i], want / np.linalg.norm(want), atol=1e-4)
+    assert mix_pairs(x, y, 0.0, np.random.default_rng(1))[1]["labels"].min() == 0

@@ -41,6 +41,8 @@ def main(argv: list[str] | None = None) -> int:
                    help="weight of the loss matching pooled-feature cosines to the teacher's within a batch")
     f.add_argument("--jitter", type=float, default=0.0,
                    help="share of training faces whose alignment is moved a little (landmark noise)")
+    f.add_argument("--mix", type=float, default=0.0,
+                   help="share of training faces blended with another, the teacher's target blended alike")
     f.add_argument("--seed", type=int, default=0)
     f.add_argument("--max-minutes", type=float, default=None, help="stop (checkpointed) after this long")
     f.add_argument("--init-from", type=Path, default=None, help="start a new run from this run's weights")
@@ -80,7 +82,7 @@ def main(argv: list[str] | None = None) -> int:
     a.add_argument("--limit-ids", type=int, default=None)
     for flag, typ, default in (("--size", int, 96), ("--alpha", float, 0.5), ("--dim", int, 128),
                                ("--batch", int, 128), ("--epochs", int, 40), ("--lr", float, 0.05),
-                               ("--distill", float, 40.0), ("--ce", float, 1.0), ("--target-weight", int, 2), ("--relational", float, 0.0), ("--jitter", float, 0.0), ("--seed", int, 0), ("--max-minutes", float, None)):
+                               ("--distill", float, 40.0), ("--ce", float, 1.0), ("--target-weight", int, 2), ("--relational", float, 0.0), ("--jitter", float, 0.0), ("--mix", float, 0.0), ("--seed", int, 0), ("--max-minutes", float, None)):
         a.add_argument(flag, type=typ, default=default)
     v = sub.add_parser("average", help="mean weights of several checkpoints -> a run folder to export")
     v.add_argument("--run", type=Path, default=DEFAULT_RUN, help="the run whose config the checkpoints share")
@@ -119,11 +121,11 @@ def main(argv: list[str] | None = None) -> int:
 def _run_config(args) -> dict:
     """A resumed run keeps the settings it started with; new runs take the command line's."""
     keys = ("size", "alpha", "dim", "batch", "epochs", "lr", "distill", "ce", "target_weight", "relational", "jitter",
-            "seed")
+            "mix", "seed")
     cfg = {k: getattr(args, k) for k in keys}
     saved = args.run / "config.json"
     if saved.exists():
         # a run begun before a setting existed trained as that setting's neutral value does
-        old = {"ce": 1.0, "target_weight": 1, "relational": 0.0, "jitter": 0.0, **json.loads(saved.read_text())}
+        old = {"ce": 1.0, "target_weight": 1, "relational": 0.0, "jitter": 0.0, "mix": 0.0, **json.loads(saved.read_text())}
         cfg.update({k: old[k] for k in keys if k in old and k != "epochs"})
     return cfg
