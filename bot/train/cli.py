@@ -7,8 +7,9 @@ from pathlib import Path
 
 from ..config import PROJECT_DIR
 from . import __doc__ as ABOUT
+from .blends import make_blends
 from .calibrate import calibrate
-from .data import DEFAULT_CACHE, DEFAULT_DATA, pack, prepare
+from .data import DEFAULT_BLENDS, DEFAULT_CACHE, DEFAULT_DATA, pack, prepare
 from .export import export
 from .fit import Trainer
 from .snapshots import average, snapshot
@@ -42,13 +43,20 @@ def main(argv: list[str] | None = None) -> int:
     f.add_argument("--jitter", type=float, default=0.0,
                    help="share of training faces whose alignment is moved a little (landmark noise)")
     f.add_argument("--mix", type=float, default=0.0,
-                   help="share of training faces blended with another, the teacher's target blended alike")
+                   help="share of training faces replaced by blends of two (their teacher vectors: --blends)")
+    f.add_argument("--blends", type=Path, default=DEFAULT_BLENDS, help="made by `python -m bot.train blends`")
     f.add_argument("--seed", type=int, default=0)
     f.add_argument("--max-minutes", type=float, default=None, help="stop (checkpointed) after this long")
     f.add_argument("--init-from", type=Path, default=None, help="start a new run from this run's weights")
     f.add_argument("--workers", type=int, default=1,
                    help="threads that augment batches beside training (more on a many-core machine)")
     f.add_argument("--bf16", action="store_true", help="mixed bfloat16 (a GPU; slower on a CPU)")
+    b = sub.add_parser("blends", help="blended training faces with dlib's vector of each blend (fit --mix)")
+    b.add_argument("--data", type=Path, default=DEFAULT_DATA)
+    b.add_argument("--cache", type=Path, default=DEFAULT_CACHE)
+    b.add_argument("--out", type=Path, default=DEFAULT_BLENDS)
+    b.add_argument("-n", type=int, default=20000, help="how many (a larger n later extends the file)")
+    b.add_argument("--workers", type=int, default=None, help="processes (default: one a core)")
     k = sub.add_parser("pack", help="the cache with WebP-encoded faces (~40 MB), to train on another machine")
     k.add_argument("--cache", type=Path, default=DEFAULT_CACHE)
     k.add_argument("--out", type=Path, default=PROJECT_DIR / "cache" / "packed.npz")
@@ -80,6 +88,7 @@ def main(argv: list[str] | None = None) -> int:
     a.add_argument("--run", type=Path, default=DEFAULT_RUN)
     a.add_argument("--models", type=Path, default=PROJECT_DIR / "models")
     a.add_argument("--limit-ids", type=int, default=None)
+    a.add_argument("--blends", type=Path, default=DEFAULT_BLENDS, help="for --mix: `python -m bot.train blends`")
     for flag, typ, default in (("--size", int, 96), ("--alpha", float, 0.5), ("--dim", int, 128),
                                ("--batch", int, 128), ("--epochs", int, 40), ("--lr", float, 0.05),
                                ("--distill", float, 40.0), ("--ce", float, 1.0), ("--target-weight", int, 2), ("--relational", float, 0.0), ("--jitter", float, 0.0), ("--mix", float, 0.0), ("--seed", int, 0), ("--max-minutes", float, None)):
@@ -100,7 +109,7 @@ def main(argv: list[str] | None = None) -> int:
     elif args.step == "all":
         if not args.cache.exists():
             prepare(args.data, args.cache, args.limit_ids)
-        Trainer(args.cache, args.run, **_run_config(args)).fit(args.max_minutes)
+        Trainer(args.cache, args.run, **_run_config(args), blends=args.blends).fit(args.max_minutes)
         model = export(args.run, args.models / "face_embed.tflite", cache=args.cache)
         calibrate(args.cache, model, args.models / "thresholds.json")
     elif args.step == "export":
@@ -112,7 +121,9 @@ def main(argv: list[str] | None = None) -> int:
         prepare(args.data, args.cache, args.limit_ids)
     elif args.step == "fit":
         cfg = _run_config(args)
-        Trainer(args.cache, args.run, **cfg, workers=args.workers, bf16=args.bf16).fit(args.max_minutes, args.init_from)
+        Trainer(args.cache, args.run, **cfg, blends=args.blends, workers=args.workers, bf16=args.bf16).fit(args.max_minutes, args.init_from)
+    elif args.step == "blends":
+        make_blends(args.data, args.cache, args.out, args.n, workers=args.workers)
     elif args.step == "pack":
         pack(args.cache, args.out, args.quality)
     return 0

@@ -19,6 +19,7 @@ from ..faces import FaceDetector, find_faces
 
 DEFAULT_DATA = PROJECT_DIR.parent / "shared" / "data"
 DEFAULT_CACHE = PROJECT_DIR / "cache" / "aligned.npz"
+DEFAULT_BLENDS = PROJECT_DIR / "cache" / "blends.npz"
 LABELLED = ("lfw-faces", "celeba-faces", "extra-faces")
 UNLABELLED = "unlabelled-faces"
 # Sources whose faces look like our students (Indonesian; women in hijab): see the data's README and

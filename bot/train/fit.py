@@ -27,7 +27,7 @@ class Trainer:
                  batch: int = 128, epochs: int = 40, lr: float = 0.05, distill: float = 40.0,
                  ce: float = 1.0, cos_s: float = 32.0, cos_m: float = 0.35, seed: int = 0,
                  target_weight: int = 1, relational: float = 0.0, jitter: float = 0.0, mix: float = 0.0,
-                 workers: int = 1, bf16: bool = False):
+                 blends: Path | None = None, workers: int = 1, bf16: bool = False):
         import keras
         self.keras = keras
         keras.utils.set_random_seed(seed)
@@ -59,6 +59,7 @@ class Trainer:
         like = np.array([p.startswith(LIKE_OUR_STUDENTS) for p in z["paths"]], bool)
         # an epoch: every training face once, those like our students target_weight times
         self.epoch_idx = np.concatenate([self.train_idx] + [self.train_idx[like[self.train_idx]]] * (target_weight - 1))
+        self.blends = _load_blends(blends, z["paths"], self.t_mean) if mix else None
         self.val_idx = np.flatnonzero(self.held)
         self.val_ids = idents[self.val_idx]
         self.n_classes = len(names)
@@ -77,11 +78,12 @@ class Trainer:
         epoch, k = divmod(step, self.steps_per_epoch)
         perm = np.random.default_rng((self.seed, epoch)).permutation(self.epoch_idx)
         idx = np.sort(perm[k * self.batch:(k + 1) * self.batch])
-        x = augment(self.faces[idx], self.size, np.random.default_rng((self.seed, epoch, k)), self.jitter)
+        faces = self.faces[idx]
         y = {"labels": self.labels[idx], "teacher": self.teacher[idx], "has_teacher": self.has_t[idx]}
-        if self.mix:
-            x, y = mix_pairs(x, y, self.mix, np.random.default_rng((self.seed, epoch, k, 1)))
-        return x, y
+        if self.blends is not None:
+            faces, y = blend_into(faces, y, self.faces, self.blends, self.mix,
+                                  np.random.default_rng((self.seed, epoch, k, 1)))
+        return augment(faces, self.size, np.random.default_rng((self.seed, epoch, k)), self.jitter), y
 
     def embed(self, idx: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Clean faces -> (training head's embedding, pooled features), each unit length."""
@@ -155,26 +157,38 @@ class Trainer:
         return history[-1] if history else {}
 
 
-def mix_pairs(x: np.ndarray, y: dict, share: float, rng: np.random.Generator) -> tuple[np.ndarray, dict]:
-    """A share of the batch's faces (those with a teacher vector) blended with another face of the batch,
-    the teacher target blended alike and renormalised, and no CosFace label: faces of nobody, between
-    two people. The student learns the teacher on 18k faces and, past ~30 epochs, learns them by heart
-    (held-out figures level while the loss keeps falling); blends are new points to match it on. The
-    teacher's vector of a blended face is not the blend of its vectors: this is the cheap stand-in
-    (dlib takes ~90 ms a face here)."""
-    t = np.flatnonzero(y["has_teacher"])
-    pick = t[rng.random(len(t)) < share]
-    if len(t) < 2 or not len(pick):
-        return x, y
-    other = rng.choice(t, len(pick))
-    other = np.where(other == pick, t[(np.searchsorted(t, other) + 1) % len(t)], other)
-    lam = rng.uniform(0.2, 0.8, len(pick)).astype(np.float32)
-    x, y = x.copy(), {key: v.copy() for key, v in y.items()}
-    x[pick] = lam[:, None, None, None] * x[pick] + (1 - lam[:, None, None, None]) * x[other]
-    blend = lam[:, None] * y["teacher"][pick] + (1 - lam[:, None]) * y["teacher"][other]
-    y["teacher"][pick] = blend / np.maximum(np.linalg.norm(blend, axis=1, keepdims=True), 1e-6)
+def _load_blends(path: Path | None, paths: np.ndarray, t_mean: np.ndarray) -> dict:
+    """`make_blends` records as cache indices, their teacher vectors centred and normalised as the
+    cache's are; records whose faces the cache lacks are dropped."""
+    if path is None or not Path(path).exists():
+        raise SystemExit(f"{path}: no blends file for --mix; make one with `python -m bot.train blends`")
+    z = np.load(path)
+    where = {p: i for i, p in enumerate(paths)}
+    keep = np.array([a in where and b in where for a, b in zip(z["a"], z["b"])], bool)
+    if not keep.any():
+        raise SystemExit(f"{path}: none of its blends are of faces in this cache")
+    t = z["teacher"][keep].astype(np.float32) - t_mean
+    return {"a": np.array([where[a] for a in z["a"][keep]]), "b": np.array([where[b] for b in z["b"][keep]]),
+            "lam": z["lam"][keep], "teacher": t / np.maximum(np.linalg.norm(t, axis=1, keepdims=True), 1e-6)}
+
+
+def blend_into(faces: np.ndarray, y: dict, all_faces: np.ndarray, blends: dict, share: float,
+               rng: np.random.Generator) -> tuple[np.ndarray, dict]:
+    """A share of the batch's faces replaced by blends (bot/train/blends.py): the two aligned faces
+    mixed by the record's weight, the teacher's vector of that blend as the target, no CosFace label.
+    Augmentation comes after, as for any face."""
+    pick = np.flatnonzero(rng.random(len(faces)) < share)
+    if not len(pick):
+        return faces, y
+    r = rng.integers(len(blends["lam"]), size=len(pick))
+    lam = blends["lam"][r][:, None, None, None]
+    faces, y = faces.copy(), {key: v.copy() for key, v in y.items()}
+    mixed = lam * all_faces[blends["a"][r]].astype(np.float32) + (1 - lam) * all_faces[blends["b"][r]]
+    faces[pick] = np.round(mixed).astype(np.uint8)
+    y["teacher"][pick] = blends["teacher"][r]
     y["labels"][pick] = -1
-    return x, y
+    y["has_teacher"][pick] = True
+    return faces, y
 
 
 def _step_batches(trainer: Trainer, start: int, workers: int):
