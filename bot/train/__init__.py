@@ -7,12 +7,14 @@
     python -m bot.train all       # the four in order; each step resumes where it stopped
     python -m bot.train snapshot  # a run's weights alone (small enough to commit) to start from elsewhere
     python -m bot.train pack      # the cache with WebP faces (~35 MB) to train on another machine
+    python -m bot.train average   # the mean of several checkpoints, batch norm re-estimated
+    python -m bot.train blends    # blended training faces with dlib's vector of each (fit --mix)
 
 The trainer uses Keras 3 alone: `KERAS_BACKEND=jax` (or torch) trains the same model on a GPU machine,
 and `export` reads its weight files under TensorFlow.
 
 Modules, in the order data flows: data (prepare, pack, the held-out split), augment, network,
-weights, fit, snapshots (average, snapshot), export, calibrate; cli is the command line.
+blends, weights, fit, snapshots (average, snapshot), export, calibrate; cli is the command line.
 
 Data: ../shared/data/{lfw,celeba,extra}-faces/<identity>/*.jpg and unlabelled-faces/*.jpg, with the dlib
 teacher vectors of teacher-dlib.npz. seed-faces is the evaluation class and is never read here.
