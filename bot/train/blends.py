@@ -21,7 +21,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from .data import load_cache, split_identities
+from .data import in_shards, load_cache, split_identities
 
 
 def make_blends(data: Path, cache: Path, out: Path, n: int, seed: int = 0, shard: int = 500,
@@ -37,25 +37,9 @@ def make_blends(data: Path, cache: Path, out: Path, n: int, seed: int = 0, shard
     b = np.where(a == b, ok[(np.searchsorted(ok, b) + 1) % len(ok)], b)
     lam = rng.uniform(0.2, 0.8, 1_000_000).astype(np.float32)
     paths = z["paths"]
-    shard_dir = out.parent / (out.stem + ".shards")
-    shard_dir.mkdir(parents=True, exist_ok=True)
-    starts = range(0, n, shard)
-    todo = [(data, [(str(paths[a[i]]), str(paths[b[i]]), float(lam[i])) for i in range(s, min(n, s + shard))],
-             shard_dir / f"{s:07d}.npz") for s in starts if not (shard_dir / f"{s:07d}.npz").exists()]
-    workers = max(1, min(workers or os.cpu_count() or 1, len(todo) or 1))
-    if workers == 1:
-        for job in todo:
-            _blend_shard(job)
-    else:
-        import multiprocessing as mp
-        with mp.get_context("spawn").Pool(workers) as pool:
-            for part in pool.imap_unordered(_blend_shard, todo):
-                print(part.name, flush=True)
-    parts = [np.load(shard_dir / f"{s:07d}.npz") for s in starts]
-    merged = {k: np.concatenate([p[k] for p in parts]) for k in ("a", "b", "lam", "teacher")}
-    tmp = out.with_suffix(".tmp.npz")
-    np.savez_compressed(tmp, **merged)
-    os.replace(tmp, out)
+    jobs = [(s, (data, [(str(paths[a[i]]), str(paths[b[i]]), float(lam[i])) for i in range(s, min(n, s + shard))]))
+            for s in range(0, n, shard)]
+    merged = in_shards(out, jobs, _blend_shard, ("a", "b", "lam", "teacher"), "blend", workers=workers, digits=7)
     stats = {"blends": int(len(merged["lam"])), "out": str(out)}
     print(json.dumps(stats))
     return stats

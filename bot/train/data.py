@@ -51,25 +51,8 @@ def prepare(data: Path, out: Path, limit_ids: int | None = None, progress: bool 
     teacher vectors. Work is kept in shards beside `out`, so a killed run resumes where it stopped;
     shards are aligned in parallel, one process (and one detector thread) per core."""
     items = list_images(data, limit_ids)
-    shard_dir = out.parent / (out.stem + ".shards")
-    shard_dir.mkdir(parents=True, exist_ok=True)
-    starts = list(range(0, len(items), shard))
-    todo = [(data, items[s:s + shard], shard_dir / f"{s:06d}.npz") for s in starts
-            if not (shard_dir / f"{s:06d}.npz").exists()]
-    workers = max(1, min(workers or os.cpu_count() or 1, len(todo) or 1))
-    if workers == 1:
-        for job in _progress(todo, "align", progress):
-            _align_shard(job)
-    else:
-        import multiprocessing as mp
-        with mp.get_context("spawn").Pool(workers) as pool:
-            for _ in _progress(pool.imap_unordered(_align_shard, todo), "align", progress, total=len(todo)):
-                pass
-    parts = [np.load(shard_dir / f"{s:06d}.npz") for s in starts]
-    merged = {k: np.concatenate([p[k] for p in parts]) for k in ("faces", "paths", "identities", "teacher", "has_teacher")}
-    tmp = out.with_suffix(".tmp.npz")
-    np.savez_compressed(tmp, **merged)
-    os.replace(tmp, out)
+    merged = in_shards(out, [(s, (data, items[s:s + shard])) for s in range(0, len(items), shard)], _align_shard,
+                       ("faces", "paths", "identities", "teacher", "has_teacher"), "align", progress, workers, 6)
     stats = {"images": len(items), "aligned": int(len(merged["faces"])), "no_face": len(items) - int(len(merged["faces"]))}
     print(json.dumps(stats))
     return stats
@@ -109,6 +92,32 @@ def _progress(items, label: str, show: bool, total: int | None = None):
         return items
     from rich.progress import track
     return track(items, description=label, transient=False, total=total)
+
+
+def in_shards(out: Path, jobs: list[tuple], work, keys: tuple[str, ...], label: str, progress: bool = True,
+              workers: int | None = None, digits: int = 6) -> dict[str, np.ndarray]:
+    """`work((*job, part))` for every (first item's number, job) whose shard file (beside `out`, named
+    by that number) is not there yet, in parallel (one spawned process a core), then the shards' `keys` joined into
+    `out`, written whole or not at all: a killed run resumes at the first missing shard."""
+    shard_dir = out.parent / (out.stem + ".shards")
+    shard_dir.mkdir(parents=True, exist_ok=True)
+    parts = [shard_dir / f"{n:0{digits}d}.npz" for n, _ in jobs]
+    todo = [(*job, part) for (_, job), part in zip(jobs, parts) if not part.exists()]
+    workers = max(1, min(workers or os.cpu_count() or 1, len(todo) or 1))
+    if workers == 1:
+        for job in _progress(todo, label, progress):
+            work(job)
+    else:
+        import multiprocessing as mp
+        with mp.get_context("spawn").Pool(workers) as pool:
+            for _ in _progress(pool.imap_unordered(work, todo), label, progress, total=len(todo)):
+                pass
+    loaded = [np.load(part) for part in parts]
+    merged = {k: np.concatenate([z[k] for z in loaded]) for k in keys}
+    tmp = out.with_suffix(".tmp.npz")
+    np.savez_compressed(tmp, **merged)
+    os.replace(tmp, out)
+    return merged
 
 
 def split_identities(identities: np.ndarray, seed: int = 0, frac: float = 0.12) -> np.ndarray:
