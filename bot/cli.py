@@ -52,8 +52,7 @@ class Ctx:
         from .store import Store
         # a settings file that does not load stops every command before the store is opened, even
         # one (forget, roster import) that needs no setting: the user meant some other setup
-        _ = self.settings
-        return Store(self.home).open()
+        return Store(self.home, reference_faces=self.settings.retention.reference_faces).open()
 
     def progress(self) -> Progress:
         return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
@@ -200,12 +199,12 @@ def roster_list(ctx: typer.Context):
 def _session(c: Ctx, source: str, interval: float, class_name: str | None):
     from .alerts import build_channels
     from .alerts.worker import AlertDispatcher
-    from .session import Session
+    from .session import Session, delivery_recorder
     settings = c.settings
     channels = build_channels(settings.alerts, print_fn=lambda line: err.print(line))
     pipeline = _pipeline(c)
     store = c.store()
-    dispatcher = AlertDispatcher(settings.alerts, channels, record=store.record_delivery)
+    dispatcher = AlertDispatcher(settings.alerts, channels, record=delivery_recorder(store))
     sess = Session(pipeline, store, dispatcher, settings, class_name, source, interval)
     return sess
 
@@ -217,7 +216,8 @@ def _finish(c: Ctx, sess, status: str) -> None:
         err.print(f"rollcall: {pending} alert deliveries still pending at exit (recorded as not delivered)")
     sess.store.close()
     if not c.quiet:
-        out.print(f"session {sess.id}: {sess.captures} captures, {sess.alerts} alerts  "
+        skipped = f", {sess.skipped} not stored (see the warnings)" if sess.skipped else ""
+        out.print(f"session {sess.id}: {sess.captures} captures{skipped}, {sess.alerts} alerts  "
                   f"(rollcall report {sess.id})")
 
 

@@ -101,6 +101,7 @@ class AlertSettings:
 class RetentionSettings:
     days: int = 180
     evidence: bool = True
+    reference_faces: bool = False
 
 
 @dataclass(frozen=True)

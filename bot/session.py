@@ -5,6 +5,7 @@ frame -> tiles -> names -> faces -> embed -> decide   (Pipeline.process, also us
 """
 from __future__ import annotations
 
+import logging
 import time
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
@@ -20,9 +21,13 @@ from .face_memory import FaceMemory
 from .faces import FaceDetector
 from .label_memory import LabelMemory
 from .names import NameReader, normalise, resolve
+from .store import StoreError, utc_iso
 from .tiles import LayoutMemory
 from .track import Tracker
 from .types import Observation, Student, Verdict
+
+log = logging.getLogger(__name__)
+
 
 @dataclass
 class Models:
@@ -203,19 +208,22 @@ def _lap(t0: float) -> float:
     return round((time.perf_counter() - t0) * 1000, 2)
 
 
-def evidence_image(tile_crop: np.ndarray, references: list[tuple[str, bytes | None]], caption: str) -> bytes:
-    """The tile crop beside the enrolled reference faces it was compared with (each labelled), and a
-    caption line with similarity and threshold: the JPEG an alert carries."""
+def evidence_image(tile_crop: np.ndarray, references: list[tuple[str, bytes | None]], caption: str,
+                   expected: str = "") -> bytes:
+    """The tile crop (labelled with the student its name claims, `expected`) beside the enrolled
+    reference faces it was compared with where the store keeps them (each labelled), and a caption line
+    with similarity and threshold: the JPEG an alert carries."""
     h = 240
     tile = cv2.resize(tile_crop, (max(1, round(tile_crop.shape[1] * h / tile_crop.shape[0])), h))
+    if expected:
+        _strip_label(tile, f"expected: {expected}")
     parts = [tile]
     for label, jpeg in references:
         ref = cv2.imdecode(np.frombuffer(jpeg, np.uint8), cv2.IMREAD_COLOR) if jpeg else None
         if ref is None:
             continue
         ref = cv2.resize(ref, (h, h))
-        cv2.rectangle(ref, (0, h - 22), (h, h), (24, 24, 24), -1)
-        cv2.putText(ref, label[:28], (5, h - 6), cv2.FONT_HERSHEY_SIMPLEX, 0.45, (255, 255, 255), 1, cv2.LINE_AA)
+        _strip_label(ref, label)
         parts.append(ref)
     body = np.hstack([np.pad(p, ((0, 0), (0, 8), (0, 0))) for p in parts])
     bar = np.full((28, body.shape[1], 3), 24, np.uint8)
@@ -224,8 +232,35 @@ def evidence_image(tile_crop: np.ndarray, references: list[tuple[str, bytes | No
     return jpg.tobytes()
 
 
+def _strip_label(img: np.ndarray, text: str) -> None:
+    """A dark strip along the bottom of `img` with `text` on it (in place)."""
+    h, w = img.shape[:2]
+    cv2.rectangle(img, (0, h - 22), (w, h), (24, 24, 24), -1)
+    cv2.putText(img, text[:max(4, w // 9)], (5, h - 6), cv2.FONT_HERSHEY_SIMPLEX, 0.45, (255, 255, 255), 1,
+                cv2.LINE_AA)
+
+
+def delivery_recorder(store) -> Callable[[int, str, int, bool, "str | None"], None]:
+    """store.record_delivery for the alert worker: an alert the store could not keep (id 0) has no row
+    to record against, and a store that refuses (locked, disk full) costs one warning line, never the
+    delivery itself."""
+    def record(alert_id: int, channel: str, attempt: int, ok: bool, error: str | None = None) -> None:
+        if not alert_id:
+            return
+        try:
+            store.record_delivery(alert_id, channel, attempt, ok, error or "")
+        except StoreError as e:
+            log.warning("delivery of alert %s via %s not recorded: %s", alert_id, channel, e)
+    return record
+
+
 class Session:
-    """A stored session: each capture goes through the pipeline, the tracker, the store and the alerts."""
+    """A stored session: each capture goes through the pipeline, the tracker, the store and the alerts.
+
+    A store that refuses a write (another process holding the database past the busy timeout, a full
+    disk) never stops the session or silences an alert: the capture is tracked and its alerts sent but
+    not stored (one warning line, counted in `skipped`), an alert's evidence that cannot be written is
+    left out, and a session that cannot be marked ended is marked interrupted at the next start."""
 
     def __init__(self, pipeline: Pipeline, store, dispatcher, settings: Settings, class_name: str | None,
                  source: str, interval_s: float, on_alert: Callable[[dict], None] = lambda a: None):
@@ -236,40 +271,49 @@ class Session:
         self.on_alert = on_alert
         self.id = store.start_session(class_name, source, interval_s)
         self.captures = 0
+        self.skipped = 0       # captures the store refused
         self.alerts = 0
 
     def capture(self, frame: np.ndarray, when: datetime) -> list[Observation]:
         obs, ms = self.pipeline.process(frame, keep_crops=True)
         t = time.perf_counter()
-        capture_id = self.store.add_capture(self.id, when, ms, obs)
+        capture_id = self._try(f"capture at {utc_iso(when)}",
+                               lambda: self.store.add_capture(self.id, when, ms, obs))
         ms["store"] = _lap(t)
-        self.captures += 1
+        if capture_id is None:
+            self.skipped += 1
+        else:
+            self.captures += 1
         for o in obs:
             ev = self.tracker.update(o.participant, o.verdict.verdict, capture_id, o)
             if ev is not None and ev.type == "open":
                 self._alert(ev.kind, ev.observation or o, capture_id, when)
         return obs
 
-    def _alert(self, kind: str, o: Observation, capture_id: int, when: datetime) -> None:
+    def _try(self, what: str, write: Callable):
+        """`write()`'s result, or None after one warning line when the store refuses it."""
+        try:
+            return write()
+        except StoreError as e:
+            log.warning("%s not stored: %s", what, e)
+            return None
+
+    def _alert(self, kind: str, o: Observation, capture_id: int | None, when: datetime) -> None:
         from .alerts import Alert
         th = self.pipeline.models.thresholds
         v = o.verdict
         threshold = th.t_verify
-        alert_id = self.store.add_alert(
+        alert_id = self._try(f"{kind} alert for {o.participant!r}", lambda: self.store.add_alert(
             self.id, when, kind, capture_id=capture_id, student_id=o.student_id,
             display_name=o.display_name, identified_as=v.identified_as, similarity=v.similarity,
-            threshold=threshold, participant=o.participant)
+            threshold=threshold, participant=o.participant))
         evidence = None
-        if self.settings.retention.evidence and o.crop is not None:
-            # the claimed student's enrolled face, and the one the face matched instead
-            refs = [(f"enrolled: {sid}", self.store.reference_thumb(sid))
-                    for sid in dict.fromkeys(x for x in (o.student_id, v.identified_as) if x)]
-            sim = "-" if v.similarity is None else f"{v.similarity:.2f}"
-            caption = (f"{kind}: tile '{o.display_name}' similarity {sim} (threshold {threshold:.2f})"
-                       + (f", matches {v.identified_as}" if v.identified_as and kind == "mismatch" else ""))
-            evidence = self.store.save_evidence(self.id, alert_id, evidence_image(o.crop, refs, caption))
+        if alert_id is not None and self.settings.retention.evidence and o.crop is not None:
+            evidence = self._try(f"evidence of alert {alert_id}", lambda: self.store.save_evidence(
+                self.id, alert_id, self._evidence(kind, o, threshold)))
         self.alerts += 1
-        alert = Alert(id=alert_id, session_id=self.id, time=when, kind=kind, student_id=o.student_id,
+        # an alert the store refused still goes out on every channel, as alert 0 (it has no row)
+        alert = Alert(id=alert_id or 0, session_id=self.id, time=when, kind=kind, student_id=o.student_id,
                       display_name=o.display_name, identified_as=v.identified_as, similarity=v.similarity,
                       threshold=threshold, evidence_path=self.store.home / evidence if evidence else None,
                       class_name=self.class_name or "")
@@ -277,8 +321,29 @@ class Session:
             self.dispatcher.submit(alert)
         self.on_alert({"id": alert_id, "kind": kind, "participant": o.participant, "evidence": evidence})
 
-    def close(self, status: str = "done") -> None:
-        self.store.end_session(self.id, status)
+    def _evidence(self, kind: str, o: Observation, threshold: float) -> bytes:
+        """The alert's evidence JPEG: the tile crop labelled with the student its name claims, beside
+        the enrolled faces of that student and of the one the face matched instead, where the store
+        keeps enrolled faces (retention.reference_faces)."""
+        v = o.verdict
+        refs = [(f"enrolled: {sid}", self.store.reference_thumb(sid))
+                for sid in dict.fromkeys(x for x in (o.student_id, v.identified_as) if x)]
+        claimed = self.store.get_student(o.student_id) if o.student_id else None
+        expected = claimed.name if claimed else (o.student_id or "no roster student")
+        sim = "-" if v.similarity is None else f"{v.similarity:.2f}"
+        caption = (f"{kind}: tile '{o.display_name}' similarity {sim} (threshold {threshold:.2f})"
+                   + (f", matches {v.identified_as}" if v.identified_as and kind == "mismatch" else ""))
+        return evidence_image(o.crop, refs, caption, expected)
+
+    def close(self, status: str = "done") -> bool:
+        """Mark the session ended with `status`; False (one warning line) when the store refuses: the
+        next start marks it interrupted."""
+        try:
+            self.store.end_session(self.id, status)
+            return True
+        except StoreError as e:
+            log.warning("end of session %s not stored: %s; the next start marks it interrupted", self.id, e)
+            return False
 
 
 def replay(session: Session, frames: Iterable, start: datetime | None = None,

@@ -1,6 +1,9 @@
 """SQLite record of rollcall (sqlite-utils, WAL): the only module that writes SQL.
 
 One file, `<home>/rollcall.db`; evidence crops for alerts under `<home>/evidence/<session>/<alert>.jpg`.
+The home is the user's alone (0700; the database, its -wal/-shm and evidence files 0600, whatever the
+umask), and rollcall deletes only evidence files of that exact shape, in real folders under the home:
+a symbolic link is never followed out of it and a file it did not write is left alone.
 The schema is built by an ordered list of migrations, each applied once and recorded in
 `_rollcall_migrations`, so an old home is brought up to date on open.
 
@@ -11,10 +14,14 @@ one format everywhere so that string order is time order in SQL.
 """
 from __future__ import annotations
 
+import contextlib
+import errno
 import json
+import logging
 import os
 import re
 import sqlite3
+import stat
 import threading
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
@@ -26,8 +33,19 @@ import sqlite_utils
 
 from bot.types import Observation, Student
 
+try:                                    # the lock that shows a session's process is alive
+    import fcntl
+except ImportError:                     # Windows
+    fcntl = None
+    import msvcrt
+
+log = logging.getLogger(__name__)
+
 DB_NAME = "rollcall.db"
 EVIDENCE_DIR = "evidence"
+RUNNING_DIR = "running"                 # <home>/running/<session>.lock, held while a session runs
+PRIVATE_DIR, PRIVATE_FILE = 0o700, 0o600
+EVIDENCE_REL = re.compile(EVIDENCE_DIR + r"/(\d+)/(\d+)\.jpg")
 MIGRATIONS_TABLE = "_rollcall_migrations"
 JUDGED = ("verified", "mismatch", "unknown_face")
 
@@ -158,6 +176,57 @@ def _opt_float(v) -> float | None:
     return None if v is None else float(v)
 
 
+def is_evidence_rel(rel) -> bool:
+    """Whether `rel` has the one shape rollcall gives evidence paths: evidence/<session>/<alert>.jpg."""
+    return isinstance(rel, str) and EVIDENCE_REL.fullmatch(rel) is not None
+
+
+def _real_dir(path: Path) -> bool:
+    """A directory that is not a symbolic link (nothing is followed out of the home)."""
+    return not path.is_symlink() and path.is_dir()
+
+
+def _tighten(path: Path, mode: int) -> None:
+    """Take away group and other access (and set `mode` on what we just made); a symlink is left."""
+    if path.is_symlink() or not path.exists():
+        return
+    try:
+        os.chmod(path, path.stat().st_mode & mode)
+    except OSError as e:
+        raise StoreError(f"{path}: cannot make it private ({e.strerror or e})") from e
+
+
+def _write_private(path: Path, data: bytes) -> None:
+    """Write `data` to a new file readable by the user alone; a symlink in its place is refused."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | getattr(os, "O_NOFOLLOW", 0)
+                 | getattr(os, "O_BINARY", 0), PRIVATE_FILE)
+    with os.fdopen(fd, "wb") as fh:
+        if hasattr(os, "fchmod"):
+            os.fchmod(fd, PRIVATE_FILE)   # the umask may have taken bits away, never added any
+        fh.write(data)
+
+
+def _write_problem(e: sqlite3.Error, busy_s: float) -> str:
+    msg = str(e).lower()
+    if "locked" in msg or "busy" in msg:
+        return f"busy: another process held the database for over {busy_s:g} s"
+    if "full" in msg:
+        return "disk full"
+    return str(e)
+
+
+def _try_lock(fd: int) -> bool:
+    """Take the exclusive lock on an open lock file without waiting; False if a process holds it."""
+    try:
+        if fcntl is not None:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        else:
+            msvcrt.locking(fd, msvcrt.LK_NBLCK, 1)
+        return True
+    except OSError:
+        return False
+
+
 def _open_problem(e: sqlite3.DatabaseError) -> str:
     msg = str(e).lower()
     if "locked" in msg or "busy" in msg:
@@ -175,29 +244,28 @@ class Store:
     Safe to share between the capture loop and the alert worker thread: one connection, one lock.
     """
 
-    def __init__(self, home: Path | str):
+    def __init__(self, home: Path | str, *, reference_faces: bool = True, busy_timeout_s: float = 10.0):
+        """`reference_faces`: keep the enrolled face thumbnails it is given (settings: retention.
+        reference_faces); false stores none and clears those an older rollcall stored, on open.
+        `busy_timeout_s`: how long a write waits for another process's lock before it fails."""
         self.home = Path(home).expanduser()
         self.db_path = self.home / DB_NAME
         self.evidence_root = self.home / EVIDENCE_DIR
+        self.reference_faces = reference_faces
+        self.busy_timeout_s = float(busy_timeout_s)
         self._db: sqlite_utils.Database | None = None
         self._lock = threading.RLock()
+        self._running: dict[int, int] = {}    # session id -> fd of its held lock file
 
     # ----------------------------------------------------------------------------- open / close
     def open(self) -> "Store":
         if self._db is not None:
             return self
-        try:
-            self.home.mkdir(parents=True, exist_ok=True)
-        except OSError as e:
-            raise StoreError(f"{self.home}: cannot create the rollcall home ({e.strerror or e})") from e
-        if not self.home.is_dir():
-            raise StoreError(f"{self.home}: not a directory")
-        if not os.access(self.home, os.W_OK | os.X_OK):
-            raise StoreError(f"{self.home}: not writable")
+        self._make_home()
         try:
             # check_same_thread=False: the alert worker records deliveries from its own thread;
             # self._lock serialises every use of the connection.
-            conn = sqlite3.connect(str(self.db_path), timeout=10, check_same_thread=False)
+            conn = sqlite3.connect(str(self.db_path), timeout=self.busy_timeout_s, check_same_thread=False)
         except sqlite3.Error as e:
             raise StoreError(f"{self.db_path}: cannot open ({e})") from e
         try:
@@ -216,13 +284,81 @@ class Store:
             conn.close()
             raise StoreError(f"{self.db_path}: {_open_problem(e)} ({e})") from e
         self._db = db
+        self._make_private()
+        if not self.reference_faces:
+            self._clear_thumbs()
         return self
+
+    def _make_home(self) -> None:
+        """The home folder, private to the user (an existing one is tightened), and the database file
+        created 0600 before SQLite opens it: SQLite gives its -wal and -shm files the same mode."""
+        try:
+            self.home.mkdir(parents=True, exist_ok=True, mode=PRIVATE_DIR)
+        except OSError as e:
+            raise StoreError(f"{self.home}: cannot create the rollcall home ({e.strerror or e})") from e
+        if not self.home.is_dir():
+            raise StoreError(f"{self.home}: not a directory")
+        _tighten(self.home, PRIVATE_DIR)
+        if not os.access(self.home, os.W_OK | os.X_OK):
+            raise StoreError(f"{self.home}: not writable")
+        if not self.db_path.exists() and not self.db_path.is_symlink():
+            try:
+                os.close(os.open(self.db_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, PRIVATE_FILE))
+            except FileExistsError:
+                pass                       # another process made it first
+            except OSError as e:
+                raise StoreError(f"{self.db_path}: cannot create ({e.strerror or e})") from e
+
+    def _make_private(self) -> None:
+        """Group and other access taken from the database files and rollcall's evidence."""
+        for suffix in ("", "-wal", "-shm"):
+            _tighten(self.home / (DB_NAME + suffix), PRIVATE_FILE)
+        for folder in (self.evidence_root, self.home / RUNNING_DIR):
+            if _real_dir(folder):
+                _tighten(folder, PRIVATE_DIR)
+        for session_dir, files in self._evidence_tree():
+            _tighten(session_dir, PRIVATE_DIR)
+            for f in files:
+                _tighten(f, PRIVATE_FILE)
+
+    def _clear_thumbs(self) -> None:
+        """Drop enrolled face thumbnails (kept by a rollcall with reference faces on), bytes and all."""
+        with self._writing("clear enrolled face thumbnails"):
+            cleared = self.db.execute("UPDATE embeddings SET thumb = NULL WHERE thumb IS NOT NULL").rowcount
+        if cleared:
+            try:
+                self._compact()
+            except StoreError as e:     # the rows hold none; free pages go at the next compaction
+                log.warning("%s", e)
 
     def close(self) -> None:
         with self._lock:
+            for sid in list(self._running):
+                self._release(sid)
             if self._db is not None:
                 self._db.close()
                 self._db = None
+
+    @contextlib.contextmanager
+    def _writing(self, what: str):
+        """One write transaction, committed at the end (a savepoint inside another). It takes the write
+        lock first (BEGIN IMMEDIATE), so reading then writing never fails on another writer's commit;
+        a lock held past the busy timeout or a full disk is a one-line StoreError."""
+        try:
+            with self._lock:
+                if self.db.conn.in_transaction:
+                    with self.db.atomic():
+                        yield self.db
+                    return
+                self.db.conn.execute("BEGIN IMMEDIATE")
+                try:
+                    yield self.db
+                    self.db.conn.execute("COMMIT")
+                except BaseException:
+                    self.db.rollback()
+                    raise
+        except sqlite3.Error as e:
+            raise StoreError(f"{self.db_path}: cannot {what} ({_write_problem(e, self.busy_timeout_s)})") from e
 
     def __enter__(self) -> "Store":
         return self.open()
@@ -280,7 +416,7 @@ class Store:
     # --------------------------------------------------------------------------------- students
     def upsert_students(self, students: list[Student], class_name: str | None = None) -> int:
         """Insert or update roster rows; a student's class is only changed when `class_name` is given."""
-        with self._lock, self.db.atomic():
+        with self._writing("store the roster"):
             for s in students:
                 self.db.execute(
                     "INSERT INTO students (student_id, name, aliases, email, class) "
@@ -313,6 +449,8 @@ class Store:
         """A student by student_id, else by exact name (case-insensitive if that is unique)."""
         key = id_or_name.strip()
         rows = self._query("SELECT * FROM students WHERE student_id = ?", [key])
+        if not rows:     # ids are case-insensitive, as on a tile (g1a021902 is G1A021902)
+            rows = self._query("SELECT * FROM students WHERE student_id = ? COLLATE NOCASE", [key])
         if not rows:
             rows = self._query("SELECT * FROM students WHERE name = ?", [key])
         if not rows:
@@ -337,11 +475,11 @@ class Store:
         n = len(vectors)
         hashes = list(photo_hashes) if photo_hashes is not None else [None] * n
         quals = list(qualities) if qualities is not None else [None] * n
-        ths = list(thumbs) if thumbs is not None else [None] * n
+        ths = list(thumbs) if thumbs is not None and self.reference_faces else [None] * n
         if not (len(hashes) == len(quals) == len(ths) == n):
             raise ValueError("add_embeddings: vectors, photo_hashes, qualities and thumbs differ in length")
         added = 0
-        with self._lock, self.db.atomic():
+        with self._writing("store enrolled faces"):
             if not self.db.execute("SELECT 1 FROM students WHERE student_id = ?", [student_id]).fetchone():
                 raise StoreError(f"{student_id}: not in the roster")
             if model is not None:
@@ -391,20 +529,94 @@ class Store:
     # --------------------------------------------------------------------------------- sessions
     def start_session(self, class_name: str | None, source: str, interval_s: float,
                       started: datetime | str | None = None) -> int:
-        with self._lock, self.db.atomic():
-            cur = self.db.execute(
-                "INSERT INTO sessions (class, source, started, interval_s, status) "
-                "VALUES (?, ?, ?, ?, 'running')",
-                [class_name, source, utc_iso(started), float(interval_s)])
-            return int(cur.lastrowid)
+        """A new `running` session, whose lock file this store holds until end_session or close; a
+        session a crashed process left `running` is marked interrupted first (repair_sessions)."""
+        sid = None
+        try:
+            with self._writing("start a session"):
+                self._repair_sessions()
+                cur = self.db.execute(
+                    "INSERT INTO sessions (class, source, started, interval_s, status) "
+                    "VALUES (?, ?, ?, ?, 'running')",
+                    [class_name, source, utc_iso(started), float(interval_s)])
+                sid = int(cur.lastrowid)
+                # taken before the row is committed: no other process can see it running but unheld
+                self._hold(sid)
+        except BaseException:
+            if sid is not None:
+                self._release(sid)
+            raise
+        return sid
 
     def end_session(self, session_id: int, status: str = "done",
                     ended: datetime | str | None = None) -> None:
-        with self._lock, self.db.atomic():
-            cur = self.db.execute("UPDATE sessions SET ended = ?, status = ? WHERE id = ?",
-                                  [utc_iso(ended), status, int(session_id)])
-            if cur.rowcount == 0:
-                raise StoreError(f"session {session_id}: not found")
+        """Mark a session ended. Its lock is let go even when the write fails, so that the next start
+        marks it interrupted instead of taking it for one still running."""
+        try:
+            with self._writing(f"end session {session_id}"):
+                cur = self.db.execute("UPDATE sessions SET ended = ?, status = ? WHERE id = ?",
+                                      [utc_iso(ended), status, int(session_id)])
+                if cur.rowcount == 0:
+                    raise StoreError(f"session {session_id}: not found")
+        finally:
+            self._release(int(session_id))
+
+    def repair_sessions(self) -> list[int]:
+        """Mark every session left `running` by a process that is gone as `interrupted`, ended at its
+        last capture; returns their ids. A session whose process still runs is left alone."""
+        with self._writing("repair interrupted sessions"):
+            return self._repair_sessions()
+
+    def running_sessions(self) -> list[SessionInfo]:
+        """Sessions whose process is running now (after repairing those whose process is gone)."""
+        self.repair_sessions()
+        return [self._session(r) for r in self._query(self._SESSIONS_SQL + "WHERE s.status = 'running' "
+                                                      "ORDER BY s.id")]
+
+    def _repair_sessions(self) -> list[int]:
+        ids = [r[0] for r in self.db.execute("SELECT id FROM sessions WHERE status = 'running'")]
+        stale = [sid for sid in ids if not self._is_running(sid)]
+        for sid in stale:
+            self.db.execute(
+                "UPDATE sessions SET status = 'interrupted', ended = coalesce("
+                "(SELECT max(time) FROM captures c WHERE c.session_id = sessions.id), started) "
+                "WHERE id = ? AND status = 'running'", [sid])
+            self._lock_path(sid).unlink(missing_ok=True)
+        return stale
+
+    def _lock_path(self, session_id: int) -> Path:
+        return self.home / RUNNING_DIR / f"{int(session_id)}.lock"
+
+    def _hold(self, session_id: int) -> None:
+        path = self._lock_path(session_id)
+        try:
+            path.parent.mkdir(mode=PRIVATE_DIR, exist_ok=True)
+            fd = os.open(path, os.O_RDWR | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0), PRIVATE_FILE)
+        except OSError as e:
+            raise StoreError(f"{path}: cannot create the session's lock file ({e.strerror or e})") from e
+        if not _try_lock(fd):
+            os.close(fd)
+            raise StoreError(f"{path}: held by another process")
+        self._running[int(session_id)] = fd
+
+    def _release(self, session_id: int) -> None:
+        fd = self._running.pop(int(session_id), None)
+        if fd is not None:
+            self._lock_path(session_id).unlink(missing_ok=True)
+            os.close(fd)               # closing lets the lock go
+
+    def _is_running(self, session_id: int) -> bool:
+        """Whether a live process holds the session's lock file (this store, or another process)."""
+        if int(session_id) in self._running:
+            return True
+        try:
+            fd = os.open(self._lock_path(session_id), os.O_RDWR | getattr(os, "O_NOFOLLOW", 0))
+        except OSError:
+            return False               # no lock file: its process is gone (or predates lock files)
+        try:
+            return not _try_lock(fd)
+        finally:
+            os.close(fd)
 
     _SESSIONS_SQL = (
         "SELECT s.*, (SELECT count(*) FROM captures c WHERE c.session_id = s.id) AS n_captures, "
@@ -443,7 +655,7 @@ class Store:
                     observations: list[Observation]) -> int:
         """One capture and all its observations in one transaction, committed before returning."""
         t = utc_iso(time)
-        with self._lock, self.db.atomic():
+        with self._writing("store a capture"):
             cur = self.db.execute(
                 "INSERT INTO captures (session_id, time, tiles, ms) VALUES (?, ?, ?, ?)",
                 [int(session_id), t, len(observations),
@@ -487,7 +699,7 @@ class Store:
                   display_name: str = "", identified_as: str | None = None,
                   similarity: float | None = None, threshold: float | None = None,
                   participant: str = "", evidence: str | None = None) -> int:
-        with self._lock, self.db.atomic():
+        with self._writing("store an alert"):
             cur = self.db.execute(
                 "INSERT INTO alerts (session_id, capture_id, time, kind, student_id, display_name, "
                 "identified_as, similarity, threshold, evidence, participant) "
@@ -498,25 +710,65 @@ class Store:
             return int(cur.lastrowid)
 
     def save_evidence(self, session_id: int, alert_id: int, jpeg: bytes) -> str:
-        """Write an alert's evidence JPEG; record and return its path relative to home."""
+        """Write an alert's evidence JPEG (0600, in 0700 folders); record and return its path relative
+        to home. A failed write (a full disk) leaves no partial file and raises StoreError."""
         rel = f"{EVIDENCE_DIR}/{int(session_id)}/{int(alert_id)}.jpg"
-        path = self.home / rel
+        folder = self._evidence_folder(int(session_id))
+        path, tmp = folder / f"{int(alert_id)}.jpg", folder / f"{int(alert_id)}.tmp"
         try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            tmp = path.with_suffix(".tmp")
-            tmp.write_bytes(jpeg)
+            _write_private(tmp, jpeg)
             os.replace(tmp, path)  # a reader never sees half a file
         except OSError as e:
+            with contextlib.suppress(OSError):
+                tmp.unlink(missing_ok=True)
             raise StoreError(f"{path}: cannot write evidence ({e.strerror or e})") from e
-        with self._lock, self.db.atomic():
-            cur = self.db.execute("UPDATE alerts SET evidence = ? WHERE id = ?", [rel, int(alert_id)])
-            if cur.rowcount == 0:
-                path.unlink(missing_ok=True)
-                raise StoreError(f"alert {alert_id}: not found")
+        try:
+            with self._writing("record the evidence"):
+                cur = self.db.execute("UPDATE alerts SET evidence = ? WHERE id = ?", [rel, int(alert_id)])
+                if cur.rowcount == 0:
+                    raise StoreError(f"alert {alert_id}: not found")
+        except StoreError:
+            path.unlink(missing_ok=True)
+            raise
         return rel
 
-    def evidence_path(self, rel: str) -> Path:
-        return self.home / rel
+    def _evidence_folder(self, session_id: int) -> Path:
+        """<home>/evidence/<session>, made private; a symlink (or a file) in either place is refused."""
+        folder = self.evidence_root / str(int(session_id))
+        for d in (self.evidence_root, folder):
+            try:
+                d.mkdir(mode=PRIVATE_DIR, exist_ok=True)
+            except OSError as e:
+                raise StoreError(f"{d}: cannot create the evidence folder ({e.strerror or e})") from e
+            if not _real_dir(d):
+                raise StoreError(f"{d}: not a folder of rollcall's own (a symbolic link or a file); "
+                                 "evidence is not written through it")
+        return folder
+
+    def evidence_path(self, rel: str | None) -> Path | None:
+        """The file an alert's recorded evidence path names, if it is one rollcall wrote: the shape
+        evidence/<session>/<alert>.jpg, a regular file in real folders under home; else None (a path
+        edited to `../../etc/passwd` or a symlink is never read or deleted)."""
+        if not is_evidence_rel(rel):
+            return None
+        path = self.home / rel
+        if not (_real_dir(self.evidence_root) and _real_dir(path.parent)):
+            return None
+        if path.is_symlink() or not path.is_file():
+            return None
+        return path
+
+    def read_evidence(self, rel: str | None) -> bytes | None:
+        """The evidence JPEG of `rel` (see evidence_path), or None if it is not rollcall's or is gone."""
+        path = self.evidence_path(rel)
+        if path is None:
+            return None
+        try:
+            fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_BINARY", 0))
+            with os.fdopen(fd, "rb") as fh:
+                return fh.read()
+        except OSError:
+            return None
 
     def alerts(self, session_id: int | None = None) -> list[dict]:
         if session_id is None:
@@ -526,7 +778,7 @@ class Store:
 
     def record_delivery(self, alert_id: int, channel: str, attempt: int, ok: bool,
                         error: str = "", time: datetime | str | None = None) -> int:
-        with self._lock, self.db.atomic():
+        with self._writing("record a delivery"):
             cur = self.db.execute(
                 "INSERT INTO deliveries (alert_id, channel, attempt, time, ok, error) "
                 "VALUES (?, ?, ?, ?, ?, ?)",
@@ -547,7 +799,7 @@ class Store:
             raise StoreError(f"--older-than {older_than_days}: must be 0 or more days")
         cutoff = utc_iso(parse_iso(utc_iso(now)) - timedelta(days=older_than_days))
         with self._lock:
-            with self.db.atomic():
+            with self._writing("purge"):
                 old_caps = "SELECT id FROM captures WHERE time < :cut"
                 alert_where = f"(time < :cut OR capture_id IN ({old_caps}))"
                 p = {"cut": cutoff}
@@ -575,7 +827,7 @@ class Store:
         observations and alerts of their tile or their face, deliveries, evidence files; clear them as
         someone's runner-up; then VACUUM and truncate the WAL so no byte of it is left in <home>."""
         found = self.get_student(student)
-        sid = found.student_id if found else student.strip()
+        sid = found.student_id if found else self._recorded_id(student.strip())
         name = found.name if found else None
         with self._lock:
             exists = self.db.execute(
@@ -584,6 +836,12 @@ class Store:
                 "SELECT 1 FROM alerts WHERE student_id = :s OR identified_as = :s", {"s": sid}).fetchone()
             if found is None and not exists:
                 raise StoreError(f"{student}: no such student (neither a student_id nor an exact name)")
+            running = self.running_sessions()
+            if running:
+                # a running session recognises every enrolled student and would record them again
+                s0 = running[0]
+                raise StoreError(f"{student}: session {s0.id} (class {s0.class_name or '-'}) is running and "
+                                 "would record the student again; stop it, then forget")
             # Whole-token match, so forgetting "ana" leaves "Mareta Aliana" alone; "_" separates.
             needles = [sid] + ([name] if name else [])
             pattern = re.compile("|".join(rf"(?<![^\W_]){re.escape(n.casefold())}(?![^\W_])"
@@ -592,7 +850,7 @@ class Store:
             def names_them(text: str | None) -> bool:
                 return bool(text) and pattern.search(text.casefold()) is not None
 
-            with self.db.atomic():
+            with self._writing(f"forget {student}"):
                 p = {"s": sid}
                 alert_ids = [r[0] for r in self.db.execute(
                     "SELECT id FROM alerts WHERE student_id = :s OR identified_as = :s "
@@ -625,6 +883,16 @@ class Store:
             self._compact()
         return counts
 
+    def _recorded_id(self, key: str) -> str:
+        """A student id as the records spell it (ids are case-insensitive); `key` if none does."""
+        with self._lock:
+            row = self.db.execute(
+                "SELECT student_id FROM observations WHERE student_id = :k COLLATE NOCASE UNION ALL "
+                "SELECT identified_as FROM observations WHERE identified_as = :k COLLATE NOCASE UNION ALL "
+                "SELECT student_id FROM alerts WHERE student_id = :k COLLATE NOCASE LIMIT 1",
+                {"k": key}).fetchone()
+        return row[0] if row else key
+
     def _delete_ids(self, table: str, column: str, ids: list[int]) -> int:
         n = 0
         for i in range(0, len(ids), 500):  # stay under SQLite's bound-parameter limit
@@ -634,31 +902,41 @@ class Store:
         return n
 
     def _delete_files(self, rels: list[str]) -> int:
+        """Delete the recorded evidence files that are rollcall's (evidence_path); others stay."""
         n = 0
         for rel in rels:
-            path = self.home / rel
-            if path.is_file():
-                path.unlink()
+            path = self.evidence_path(rel)
+            if path is not None:
+                path.unlink(missing_ok=True)
                 n += 1
         return n
 
+    def _evidence_tree(self) -> list[tuple[Path, list[Path]]]:
+        """rollcall's evidence under home: (session folder, its <alert>.jpg / <alert>.tmp files), real
+        folders and regular files of those names only; nothing behind a symlink, nobody else's file."""
+        if not _real_dir(self.evidence_root):
+            return []
+        tree = []
+        for folder in sorted(self.evidence_root.iterdir()):
+            if not folder.name.isdigit() or not _real_dir(folder):
+                continue
+            files = [f for f in sorted(folder.iterdir())
+                     if re.fullmatch(r"\d+\.(jpg|tmp)", f.name) and not f.is_symlink() and f.is_file()]
+            tree.append((folder, files))
+        return tree
+
     def _sweep_evidence(self) -> int:
-        """Delete evidence files whose alert row is gone (e.g. a crash between file and row) and empty
-        session folders. The alert row is written before its file, so a live writer is safe."""
-        if not self.evidence_root.is_dir():
-            return 0
+        """Delete rollcall's evidence files whose alert row is gone (e.g. a crash between file and row)
+        and session folders left empty. The alert row is written before its file, so a live writer is
+        safe. Files and folders of other names, and anything behind a symlink, are left alone."""
         alive = {r[0] for r in self.db.execute("SELECT evidence FROM alerts WHERE evidence IS NOT NULL")}
         ids = {r[0] for r in self.db.execute("SELECT id FROM alerts")}
         n = 0
-        for folder in self.evidence_root.iterdir():
-            if not folder.is_dir():
-                continue
-            for f in folder.iterdir():
-                rel = f"{EVIDENCE_DIR}/{folder.name}/{f.name}"
-                stem = f.name.split(".")[0]
-                if rel in alive or (stem.isdigit() and int(stem) in ids):
+        for folder, files in self._evidence_tree():
+            for f in files:
+                if f"{EVIDENCE_DIR}/{folder.name}/{f.name}" in alive or int(f.name.split(".")[0]) in ids:
                     continue
-                f.unlink()
+                f.unlink(missing_ok=True)
                 n += 1
             if not any(folder.iterdir()):
                 folder.rmdir()

@@ -82,9 +82,7 @@ def render(store: Store, ref: int | str) -> str:
     """The HTML report of session `ref` (an id or "last")."""
     info, roster, captures, observations, alerts = metrics.session_data(store, ref)
     report = metrics.compute(info, roster, captures, observations, alerts)
-    evidence = {}
-    for a in report["alerts"]:
-        path = store.evidence_path(a["evidence"]) if a["evidence"] else None
-        evidence[a["id"]] = path.read_bytes() if path is not None and path.is_file() else None
+    # only files rollcall wrote under <home>/evidence are read: an edited path is never followed
+    evidence = {a["id"]: store.read_evidence(a["evidence"]) for a in report["alerts"]}
     return to_html(report, metrics.timelines(captures, observations, roster), evidence,
                    [c["time"] for c in captures])

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections import Counter, defaultdict
 from datetime import datetime
 
-from bot.store import JUDGED, SessionInfo, Store
+from bot.store import JUDGED, SessionInfo, Store, is_evidence_rel
 from bot.types import Student
 
 CAMERA_OFF_BELOW_PCT = 10.0   # status camera_off: camera on in fewer than this % of captures seen
@@ -108,9 +108,12 @@ def unlabeled_rows(observations: list[dict]) -> list[dict]:
 
 
 def alert_rows(alerts: list[dict]) -> list[dict]:
+    """The alerts of the report; an evidence path not of rollcall's own shape (edited in the database
+    to point elsewhere) is reported as none, so no report names or embeds a file outside evidence/."""
     return [{"id": a["id"], "time": a["time"], "kind": a["kind"], "student_id": a["student_id"],
              "display_name": a["display_name"], "identified_as": a["identified_as"],
-             "similarity": a["similarity"], "threshold": a["threshold"], "evidence": a["evidence"]}
+             "similarity": a["similarity"], "threshold": a["threshold"],
+             "evidence": a["evidence"] if is_evidence_rel(a["evidence"]) else None}
             for a in alerts]
 
 
