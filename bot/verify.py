@@ -1,0 +1,118 @@
+"""The strong verifier: dlib's face-recognition ResNet (128-d) over a face our detector found.
+
+MobileNetV2 (bot/embed.py) is the cheap per-capture model; this one confirms what it cannot settle
+(decide.cascade). It runs on the box and landmarks of a bot/faces.py Face: dlib's 5-point shape
+predictor is fitted inside our box (BOX_FIT), the 150x150 chip is cut from the shape, and the ResNet describes it. The weights ship in the
+`face_recognition_models` wheel and dlib in `dlib-bin` (a prebuilt wheel): nothing compiles, nothing
+downloads. Without them `Verifier.load` raises VerifierError, one line naming what to install.
+
+Vectors are dlib's as they come (not unit length); decide.VerifierGallery compares them by Euclidean
+distance, as dlib was trained to be used.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Sequence
+
+import cv2
+import numpy as np
+
+from .types import Face
+
+DIM = 128
+CHIP_SIZE = 150
+CHIP_PADDING = 0.25  # dlib's default for its ResNet chips
+INSTALL = "pip install dlib-bin face_recognition_models"
+
+
+class VerifierError(RuntimeError):
+    """The verifier's library or weights are missing; str() says what to install."""
+
+
+@dataclass(frozen=True)
+class BoxFit:
+    """dlib's HOG box as a function of ours: its centre moved by (dx, dy) face widths and its side
+    `scale` x our box's width. The shape predictor was trained on HOG boxes; fed ours it lands the
+    points a little off, and the chip (hence the vector) moves with them."""
+    dx: float = 0.0
+    dy: float = 0.0
+    scale: float = 1.0
+
+
+# our box as it is: moved and scaled to where dlib's HOG detector puts its box (the median over
+# labelled training photos) the vectors came no nearer dlib's own (models/README.md, "The verifier")
+BOX_FIT = BoxFit()
+
+
+class Verifier:
+    """dlib's 5-point shape predictor and face-recognition ResNet, loaded once."""
+
+    name = "dlib_resnet"
+    dim = DIM
+
+    def __init__(self, box_fit: BoxFit = BOX_FIT, jitter: int = 0):
+        try:
+            import dlib
+            import face_recognition_models as frm
+        except ImportError as e:
+            raise VerifierError(f"verifier: {e.name or 'dlib'} is not installed ({INSTALL})") from None
+        try:
+            self._pose = dlib.shape_predictor(frm.pose_predictor_five_point_model_location())
+            self._net = dlib.face_recognition_model_v1(frm.face_recognition_model_location())
+        except RuntimeError as e:
+            raise VerifierError(f"verifier: face_recognition_models' weights do not load ({e}; {INSTALL})") from None
+        self._dlib = dlib
+        self.box_fit = box_fit
+        self.jitter = int(jitter)
+        self.made = 0  # faces described so far, for the benchmark and tests
+
+    @classmethod
+    def load(cls, box_fit: BoxFit = BOX_FIT) -> "Verifier":
+        """The verifier; VerifierError (one line) when dlib or its weights are not installed."""
+        return cls(box_fit)
+
+    @classmethod
+    def available(cls) -> bool:
+        try:
+            import dlib  # noqa: F401
+            import face_recognition_models  # noqa: F401
+        except ImportError:
+            return False
+        return True
+
+    def rect(self, face: Face) -> tuple[float, float, float]:
+        """(centre x, centre y, side) of the square dlib's predictor is run in, in image pixels."""
+        x, y, w, h = face.box
+        f = self.box_fit
+        return x + w / 2 + f.dx * w, y + h / 2 + f.dy * w, f.scale * w
+
+    def chip(self, image_bgr: np.ndarray, face: Face) -> np.ndarray:
+        """The 150x150 RGB chip dlib's ResNet describes: the shape predictor run inside `rect`, on a crop
+        around the face (a whole 1080p frame is never converted)."""
+        cx, cy, side = self.rect(face)
+        h, w = image_bgr.shape[:2]
+        reach = side * 1.5
+        x0, y0 = max(0, int(cx - reach)), max(0, int(cy - reach))
+        x1, y1 = min(w, int(np.ceil(cx + reach))), min(h, int(np.ceil(cy + reach)))
+        crop = np.ascontiguousarray(cv2.cvtColor(image_bgr[y0:y1, x0:x1], cv2.COLOR_BGR2RGB))
+        half = side / 2
+        r = self._dlib.rectangle(int(round(cx - half - x0)), int(round(cy - half - y0)),
+                                 int(round(cx + half - x0)), int(round(cy + half - y0)))
+        shape = self._pose(crop, r)
+        return np.asarray(self._dlib.get_face_chip(crop, shape, CHIP_SIZE, CHIP_PADDING))
+
+    def describe(self, image_bgr: np.ndarray, face: Face) -> np.ndarray:
+        """The 128-d float32 vector of one face our detector found in a BGR image."""
+        return self.describe_many([(image_bgr, face)])[0]
+
+    def describe_many(self, items: Sequence[tuple[np.ndarray, Face]]) -> np.ndarray:
+        """(N, 128) float32 for N (BGR image, face) pairs, the chips described as one batch."""
+        if not len(items):
+            return np.zeros((0, DIM), np.float32)
+        chips = [self.chip(img, face) for img, face in items]
+        self.made += len(chips)
+        if self.jitter:
+            vecs = [self._net.compute_face_descriptor(c, self.jitter) for c in chips]
+        else:
+            vecs = self._net.compute_face_descriptor(chips)
+        return np.array([np.asarray(v) for v in vecs], np.float32).reshape(len(chips), DIM)
