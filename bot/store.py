@@ -187,11 +187,15 @@ def _real_dir(path: Path) -> bool:
 
 
 def _tighten(path: Path, mode: int) -> None:
-    """Take away group and other access (and set `mode` on what we just made); a symlink is left."""
+    """Take away every permission bit outside `mode` (group and other access); a symlink, a file of
+    another user (who alone can change it) or one already private is left as it is."""
     if path.is_symlink() or not path.exists():
         return
+    st = path.stat()
+    if st.st_mode & 0o777 & ~mode == 0 or (hasattr(os, "geteuid") and st.st_uid != os.geteuid()):
+        return
     try:
-        os.chmod(path, path.stat().st_mode & mode)
+        os.chmod(path, st.st_mode & mode)
     except OSError as e:
         raise StoreError(f"{path}: cannot make it private ({e.strerror or e})") from e
 
@@ -286,7 +290,10 @@ class Store:
         self._db = db
         self._make_private()
         if not self.reference_faces:
-            self._clear_thumbs()
+            try:
+                self._clear_thumbs()
+            except StoreError as e:     # busy now: none are added meanwhile, the next open clears them
+                log.warning("%s", e)
         return self
 
     def _make_home(self) -> None:
@@ -323,13 +330,14 @@ class Store:
 
     def _clear_thumbs(self) -> None:
         """Drop enrolled face thumbnails (kept by a rollcall with reference faces on), bytes and all."""
+        if not self._query("SELECT 1 FROM embeddings WHERE thumb IS NOT NULL LIMIT 1"):
+            return                      # nothing to clear: no write, so a read-only or busy home opens
         with self._writing("clear enrolled face thumbnails"):
-            cleared = self.db.execute("UPDATE embeddings SET thumb = NULL WHERE thumb IS NOT NULL").rowcount
-        if cleared:
-            try:
-                self._compact()
-            except StoreError as e:     # the rows hold none; free pages go at the next compaction
-                log.warning("%s", e)
+            self.db.execute("UPDATE embeddings SET thumb = NULL WHERE thumb IS NOT NULL")
+        try:
+            self._compact()
+        except StoreError as e:         # the rows hold none; free pages go at the next compaction
+            log.warning("%s", e)
 
     def close(self) -> None:
         with self._lock:

@@ -399,3 +399,25 @@ def test_forget_refuses_while_a_session_runs_and_not_after_a_crash(tmp_path, cap
     with Store(home) as store:
         assert store.get_student("G1A021902") is None
         assert store.session(sid).status == "interrupted"
+
+
+def test_commands_under_a_locked_database_say_so_in_one_line(tmp_path, capsys, monkeypatch):
+    import bot.store
+
+    home = tmp_path / "home"
+    enrolled_home(home, reference_faces=False).close()
+    monkeypatch.setitem(bot.store.Store.__init__.__kwdefaults__, "busy_timeout_s", 0.2)
+    other = sqlite3.connect(home / DB_NAME, isolation_level=None)
+    other.execute("BEGIN EXCLUSIVE")
+    try:
+        rc, out, err = run(capsys, "--home", home, "sessions")       # reading needs no write lock
+        assert rc == 0 and err == ""
+        rc, out, err = run(capsys, "--home", home, "forget", "G1A021902")
+    finally:
+        other.execute("ROLLBACK")
+        other.close()
+    lines = err.strip().splitlines()
+    assert rc == 1 and len(lines) == 1 and "Traceback" not in err
+    assert lines[0].startswith(f"rollcall: error: {home / DB_NAME}: cannot") and "busy" in lines[0]
+    with Store(home) as store:
+        assert store.get_student("G1A021902") is not None
