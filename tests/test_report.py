@@ -121,8 +121,11 @@ def test_json_report_matches_hand_computed_figures(lecture):
 def test_csv_report_one_row_per_student(lecture, tmp_path):
     path = write(lecture["store"], lecture["session"], "csv", tmp_path / "out" / "report.csv")
     text = path.read_text(encoding="utf-8")
-    assert text.splitlines()[0] == ("student_id,name,status,present_s,first_seen,last_seen,camera_on_pct,"
-                                    "verified_pct,mismatch_captures,unknown_face_captures,display_names")
+    assert next(csv.reader(io.StringIO(text))) == [
+        "student_id", "name", "status", "present_s", "first_seen", "last_seen", "camera_on_pct", "verified_pct",
+        "mismatch_captures", "unknown_face_captures", "display_names"]
+    # text quoted, numbers bare: a spreadsheet reads the numbers as numbers
+    assert text.splitlines()[2].startswith(f'"{MARETA}","Mareta Aliana","flagged",40,')
     rows = list(csv.DictReader(io.StringIO(text)))
     assert [r["student_id"] for r in rows] == [SITI, MARETA, RIZKY, NANDA, NOVIA]
     by_id = {r["student_id"]: r for r in rows}
@@ -226,14 +229,14 @@ def test_report_command_summary_stdout_or_file(lecture, tmp_path, capsys):
     assert main(["--home", home, "report", "last", "--format", "json"]) == 0
     assert json.loads(capsys.readouterr().out) == want
     assert main(["--home", home, "report", str(lecture["session"]), "--format", "csv"]) == 0
-    assert capsys.readouterr().out.splitlines()[0].startswith("student_id,name,status,present_s")
+    assert capsys.readouterr().out.splitlines()[0].startswith('"student_id","name","status","present_s"')
     out = tmp_path / "out"
     assert main(["--home", home, "report", "last", "-o", str(out / "r.html")]) == 0
     assert (out / "r.html").read_text(encoding="utf-8").startswith("<!DOCTYPE html>")
     assert main(["--home", home, "report", "last", "-o", str(out / "r.txt")]) == 0
     assert json.loads((out / "r.txt").read_text(encoding="utf-8")) == want
     assert main(["--home", home, "report", "last", "--format", "csv", "-o", str(out / "r.json")]) == 0
-    assert (out / "r.json").read_text(encoding="utf-8").startswith("student_id,")
+    assert (out / "r.json").read_text(encoding="utf-8").startswith('"student_id",')
     capsys.readouterr()
     assert main(["--home", home, "report", "last", "--format", "pdf"]) == 1
     assert capsys.readouterr().err.strip() == "rollcall: error: --format: 'pdf' is not one of json, csv, html"
