@@ -7,21 +7,21 @@ a symbolic link is never followed out of it and a file it did not write is left 
 The schema is built by an ordered list of migrations, each applied once and recorded in
 `_rollcall_migrations`, so an old home is brought up to date on open.
 
-Every write runs inside `Database.atomic()` (sqlite-utils nests it with savepoints), so a capture and its
-observations are one transaction that is committed before `add_capture` returns: a killed process loses
-at most the capture it was writing. Times are ISO-8601 UTC strings with milliseconds ("...T10:00:00.000Z"),
+Every write is one transaction (`_writing`: BEGIN IMMEDIATE, savepoints inside), so a capture and its
+observations are committed together before `add_capture` returns: a killed process loses at most the
+capture it was writing. A write that cannot get the database within the busy timeout, or a full disk, is
+a one-line StoreError. A running session holds `<home>/running/<id>.lock`; a session left `running` whose
+lock nobody holds (its process died) is marked interrupted by the next start_session. Times are ISO-8601 UTC strings with milliseconds ("...T10:00:00.000Z"),
 one format everywhere so that string order is time order in SQL.
 """
 from __future__ import annotations
 
 import contextlib
-import errno
 import json
 import logging
 import os
 import re
 import sqlite3
-import stat
 import threading
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone

@@ -4,6 +4,7 @@ whatever the umask, stores face pixels only when a setting says so, keeps every 
 or a locked database, never leaves a session `running`, and forget is not undone by a running session."""
 from __future__ import annotations
 
+import base64
 import errno
 import logging
 import os
@@ -159,7 +160,6 @@ def test_an_edited_evidence_path_is_never_read_or_deleted(tmp_path):
             assert store.evidence_path(bad) is None and store.read_evidence(bad) is None
             page = html.render(store, sid)
             assert "SECRET" not in page and "data:image" not in page
-            import base64
             assert base64.b64encode(secret.read_bytes())[:16].decode() not in page
             assert metrics.session_report(store, sid)["alerts"][0]["evidence"] is None
         # the real path still works, so the check above can fail
