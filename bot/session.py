@@ -236,7 +236,7 @@ def _strip_label(img: np.ndarray, text: str) -> None:
     """A dark strip along the bottom of `img` with `text` on it (in place)."""
     h, w = img.shape[:2]
     cv2.rectangle(img, (0, h - 22), (w, h), (24, 24, 24), -1)
-    cv2.putText(img, text[:max(4, w // 9)], (5, h - 6), cv2.FONT_HERSHEY_SIMPLEX, 0.45, (255, 255, 255), 1,
+    cv2.putText(img, text[:max(4, w * 28 // 240)], (5, h - 6), cv2.FONT_HERSHEY_SIMPLEX, 0.45, (255, 255, 255), 1,
                 cv2.LINE_AA)
 
 
