@@ -5,6 +5,11 @@ A channel is any object with
     batch_s: float     0 = deliver each alert alone; > 0 = gather alerts this many seconds (a digest)
     deliver(alerts: list[Alert]) -> None    raises ChannelError (or any exception) when it fails
 `worker.AlertDispatcher` queues alerts and drives the channels off the capture thread.
+
+The texts below carry a display name, roster ids and a class name, which students and rosters choose:
+`shown` writes out their control and bidi characters, so no channel gets a line break in a mail header,
+an escape sequence for a terminal or an override that reverses the line around it. A channel whose
+format reads markup passes its escaper as `escape`: it is applied to that text only, not to rollcall's.
 """
 from __future__ import annotations
 
@@ -12,7 +17,9 @@ import os
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Mapping, Protocol
+from typing import Callable, Mapping, Protocol
+
+from bot.display import visible
 
 KIND_TITLES = {"mismatch": "MISMATCH", "unknown_face": "UNKNOWN FACE", "test": "TEST"}
 
@@ -43,19 +50,32 @@ class Channel(Protocol):
     def deliver(self, alerts: list[Alert]) -> None: ...
 
 
-def title(alert: Alert) -> str:
-    who = alert.display_name or alert.student_id or "?"
+def shown(text: str) -> str:
+    """User text for one line of an alert: control and bidi characters written out (`\\x1b`, `\\u202e`),
+    line breaks and tabs too."""
+    return visible(text, one_line=True)
+
+
+Escape = Callable[[str], str]
+
+
+def _user(text: str, escape: Escape | None) -> str:
+    return escape(shown(text)) if escape else shown(text)
+
+
+def title(alert: Alert, escape: Escape | None = None) -> str:
+    who = _user(alert.display_name or alert.student_id or "?", escape)
     return f"rollcall {KIND_TITLES.get(alert.kind, alert.kind.upper())}: {who}"
 
 
-def describe(alert: Alert) -> str:
+def describe(alert: Alert, escape: Escape | None = None) -> str:
     """The alert's substance in one sentence, without time or class."""
-    claimed = alert.student_id or "no roster student"
+    claimed = _user(alert.student_id or "no roster student", escape)
     sim = "" if alert.similarity is None else f"similarity {alert.similarity:.2f}"
     if alert.threshold is not None:
         sim = f"{sim} < threshold {alert.threshold:.2f}" if sim else f"threshold {alert.threshold:.2f}"
     if alert.kind == "mismatch":
-        what = f"the face is {alert.identified_as or 'another student'}, not {claimed}"
+        what = f"the face is {_user(alert.identified_as or 'another student', escape)}, not {claimed}"
     elif alert.kind == "unknown_face":
         what = f"the face matches no enrolled student (expected {claimed})"
     elif alert.kind == "test":
@@ -65,14 +85,14 @@ def describe(alert: Alert) -> str:
     return f"{what} ({sim})" if sim else what
 
 
-def format_text(alert: Alert) -> str:
+def format_text(alert: Alert, escape: Escape | None = None) -> str:
     """One line: time, kind, display name, what was seen, class, session, alert id."""
     when = alert.time.strftime("%H:%M:%S")
-    where = ", ".join(p for p in (alert.class_name and f"class {alert.class_name}",
+    where = ", ".join(p for p in (alert.class_name and f"class {_user(alert.class_name, escape)}",
                                   alert.session_id is not None and f"session {alert.session_id}",
                                   f"alert {alert.id}") if p)
     return (f"{when} {KIND_TITLES.get(alert.kind, alert.kind.upper())} "
-            f"\"{alert.display_name}\": {describe(alert)} [{where}]")
+            f"\"{_user(alert.display_name, escape)}\": {describe(alert, escape)} [{where}]")
 
 
 def make_test_alert(class_name: str = "") -> Alert:
@@ -107,4 +127,4 @@ def build_channels(settings, env: Mapping[str, str] | None = None, print_fn=None
 
 
 __all__ = ["Alert", "Channel", "ChannelError", "build_channels", "describe", "format_text", "make_test_alert",
-           "title"]
+           "shown", "title"]

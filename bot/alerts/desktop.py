@@ -16,6 +16,15 @@ from typing import Mapping
 from . import Alert, ChannelError, describe, format_text, title
 
 
+def _notify_send_body(text: str) -> str:
+    """`text` as notify-send's BODY argument, to be shown as it is. Most notification servers read the
+    body as markup: unescaped, the "<" of "0.21 < threshold" breaks every alert's body, and a display name
+    like "<b>x</b>" would be rendered, not shown. notify-send first reads C escapes in it (g_strcompress):
+    a display name holding the four characters `\\033` would reach the server as an ESC character, so
+    backslashes are doubled."""
+    return html.escape(text, quote=False).replace("\\", "\\\\")
+
+
 class DesktopChannel:
     name = "desktop"
     batch_s = 0.0
@@ -60,11 +69,8 @@ class DesktopChannel:
             args.append(f"--expire-time={int(self.timeout_s * 1000)}")
         if alert.evidence_path and alert.evidence_path.exists():
             args.append(f"--icon={alert.evidence_path.resolve()}")
-        # Most notification servers read the body as markup: unescaped, the "<" of "0.21 < threshold"
-        # breaks every alert's body, and a display name like "<b>x</b>" would be rendered, not shown.
-        body = html.escape(describe(alert) + "\n" + format_text(alert), quote=False)
         # "--" so that a display name starting with "-" is never taken for an option
-        return args + ["--", title(alert), body]
+        return args + ["--", title(alert), _notify_send_body(describe(alert) + "\n" + format_text(alert))]
 
     def deliver(self, alerts: list[Alert]) -> None:
         for alert in alerts:

@@ -1,5 +1,8 @@
 """E-mail channel: one message per alert, or a digest every `digest_min` minutes, over SMTP.
 
+Display names and class names reach the Subject only through `shown` (no CR or LF: no added header) and
+the HTML part only escaped.
+
 Each alert's evidence JPEG goes inline (multipart/related, referenced by cid) so the lecturer sees the
 tile beside the enrolled reference without opening attachments.
 """
@@ -13,7 +16,7 @@ from email.message import EmailMessage
 from email.utils import formatdate, make_msgid
 from typing import Mapping
 
-from . import Alert, ChannelError, describe, format_text, title
+from . import Alert, ChannelError, describe, format_text, shown, title
 
 
 def build_message(alerts: list[Alert], sender: str, to: tuple[str, ...] | list[str]) -> EmailMessage:
@@ -22,9 +25,9 @@ def build_message(alerts: list[Alert], sender: str, to: tuple[str, ...] | list[s
         raise ValueError("no alerts to send")
     msg = EmailMessage()
     if len(alerts) == 1:
-        msg["Subject"] = title(alerts[0]) + (f" ({alerts[0].class_name})" if alerts[0].class_name else "")
+        msg["Subject"] = title(alerts[0]) + (f" ({shown(alerts[0].class_name)})" if alerts[0].class_name else "")
     else:
-        classes = sorted({a.class_name for a in alerts if a.class_name})
+        classes = sorted({shown(a.class_name) for a in alerts if a.class_name})
         msg["Subject"] = f"rollcall: {len(alerts)} alerts" + (f" ({', '.join(classes)})" if classes else "")
     msg["From"] = sender
     msg["To"] = ", ".join(to)
