@@ -129,7 +129,7 @@ def mask_url(url: str) -> str:
         parts = urlsplit(url.strip())
     except ValueError:
         return "(not a valid URL)"
-    login, at, host = parts.netloc.rpartition("@")
+    _, at, host = parts.netloc.rpartition("@")
     out = f"{parts.scheme}://" + ("***@" if at else "") + host
     if parts.path not in ("", "/"):
         out += "/***"

@@ -27,6 +27,10 @@ log = logging.getLogger(__name__)
 
 Record = Callable[[int, str, int, bool, "str | None"], None]
 _MAX_BACKOFF_S = 300.0
+# what close() records for the deliveries it leaves undone
+_NOT_SENT = "not sent: rollcall exited before its turn"
+_DIGEST_NOT_SENT = "not sent: rollcall exited while the digest was gathering"
+_NO_ANSWER = "no answer yet when rollcall exited"
 
 
 @dataclass(order=True)
@@ -81,7 +85,10 @@ class _Lane(threading.Thread):
             except queue.Empty:
                 item = None
             with self.lock:
-                if self.left:
+                if self.left:   # leave() drained the inbox but for this one, taken just before it
+                    if isinstance(item, Alert):
+                        self.undone += 1
+                        self._record(item.id, 1, False, _NOT_SENT)
                     return
                 while item is not None:
                     self._take(item)
@@ -184,13 +191,11 @@ class _Lane(threading.Thread):
         Returns how many."""
         with self.lock:
             self.left = True
-            undone = [(a, 1, "not sent: rollcall exited before its turn") for a in self._unread()]
-            undone += [(a, 1, "not sent: rollcall exited while the digest was gathering") for a in self.batch]
-            undone += [(a, job.attempt, "not sent: rollcall exited before its turn")
-                       for job in self.jobs for a in job.alerts]
+            undone = [(a, 1, _NOT_SENT) for a in self._unread()]
+            undone += [(a, 1, _DIGEST_NOT_SENT) for a in self.batch]
+            undone += [(a, job.attempt, _NOT_SENT) for job in self.jobs for a in job.alerts]
             if self.current is not None:
-                undone += [(a, self.current.attempt, "no answer yet when rollcall exited")
-                           for a in self.current.alerts]
+                undone += [(a, self.current.attempt, _NO_ANSWER) for a in self.current.alerts]
             self.batch, self.jobs, self.current = [], [], None
             self.undone += len(undone)
         for alert, attempt, why in undone:
