@@ -29,6 +29,9 @@ class Thresholds:
     head: "HeadRule | None" = None
     # when the first view alone settles a face (settled): None, every face is embedded in every view
     quick: "QuickRule | None" = None
+    # the strong verifier's decision and when MobileNetV2's own verdict stands (cascade): None, the
+    # file predates the verifier and MobileNetV2 decides alone (decide)
+    verifier: "VerifierRule | None" = None
 
 
 @dataclass(frozen=True)
@@ -55,6 +58,21 @@ class QuickRule:
     gap: float
 
 
+@dataclass(frozen=True)
+class VerifierRule:
+    """The verifier's thresholds (bot/verify.py vectors) and MobileNetV2's lead beyond doubt.
+
+    A student's verifier score is 1 - the mean Euclidean distance of the `nearest` enrolled vectors of
+    theirs nearest the face (verifier_scores). t_verify: the score the expected student must reach;
+    margin: how far another student's score must lead to be ahead (decide_verifier). lead: the
+    settle_lead at which MobileNetV2's `verified` stands without the verifier (beyond_doubt).
+    Calibrated on few-shot classes of held-out identities (bot/train/calibrate.py calibrate_verifier)."""
+    t_verify: float
+    margin: float
+    nearest: int
+    lead: float
+
+
 def load_thresholds(path: Path, t_verify: float = -1.0, margin: float = -1.0) -> Thresholds:
     """The calibrated thresholds shipped with the model; a value >= 0 from settings overrides each
     (margin: the one in effect, the head's where the file has a head)."""
@@ -73,6 +91,11 @@ def load_thresholds(path: Path, t_verify: float = -1.0, margin: float = -1.0) ->
         quick = QuickRule(str(q["view"]), float(q["gap"])) if q else None
         if quick and quick.gap <= 0:
             raise ValueError(f"quick gap must be > 0, got {quick.gap}")
+        v = data.get("verifier")
+        verifier = VerifierRule(float(v["t_verify"]), float(v["margin"]), int(v["nearest"]),
+                                float(v["lead"])) if v else None
+        if verifier and (verifier.nearest < 1 or verifier.margin < 0 or verifier.lead <= 0):
+            raise ValueError(f"verifier needs nearest >= 1, margin >= 0, lead > 0, got {v}")
     except FileNotFoundError:
         raise ThresholdError(f"{path}: thresholds file not found") from None
     except (ValueError, KeyError, TypeError) as e:
@@ -80,7 +103,7 @@ def load_thresholds(path: Path, t_verify: float = -1.0, margin: float = -1.0) ->
     if head and margin != -1:
         head = HeadRule(head.lam, head.weight, margin)
     return Thresholds(t_verify=t if t_verify == -1 else t_verify, margin=m if margin == -1 else margin,
-                      far=data.get("far"), top_k=top_k, alike=alike, head=head, quick=quick)
+                      far=data.get("far"), top_k=top_k, alike=alike, head=head, quick=quick, verifier=verifier)
 
 
 def top_k_scores(sims: np.ndarray, owner: np.ndarray, n_owners: int, k: int) -> np.ndarray:
@@ -286,3 +309,151 @@ def settled(expected: str | None, emb: np.ndarray, gallery: Gallery, th: Thresho
         return False
     lead = settle_lead(expected, emb, gallery, th, scores)
     return lead is not None and lead >= th.quick.gap
+
+
+# ---------------------------------------------------------------- the cascade: MobileNetV2, then the verifier
+def verifier_scores(vecs: np.ndarray, enrolled: np.ndarray, owner: np.ndarray, n_owners: int,
+                    nearest: int) -> np.ndarray:
+    """(P, n_owners) verifier scores: per owner, 1 - the mean Euclidean distance of the `nearest` of
+    its enrolled vectors nearest each face (all of them when it has fewer); -inf for an owner with none.
+    dlib's vectors are compared by distance, as dlib was trained; 1 - d puts it the way decide reads
+    similarities (higher: more alike)."""
+    vecs = np.atleast_2d(np.asarray(vecs, np.float32))
+    enrolled = np.asarray(enrolled, np.float32).reshape(-1, vecs.shape[1])
+    d2 = (vecs * vecs).sum(1)[:, None] + (enrolled * enrolled).sum(1)[None, :] - 2.0 * vecs @ enrolled.T
+    return top_k_scores(1.0 - np.sqrt(np.maximum(d2, 0.0)), owner, n_owners, nearest)
+
+
+@dataclass
+class VerifierGallery:
+    """The enrolled students' verifier vectors (bot/verify.py), every photo's kept."""
+    student_ids: list[str]
+    vectors: np.ndarray  # (N, 128)
+    owner: np.ndarray    # (N,) index into student_ids
+    nearest: int = 1
+
+    @classmethod
+    def from_embeddings(cls, student_ids: np.ndarray, vectors: np.ndarray, nearest: int = 1) -> "VerifierGallery":
+        student_ids = np.asarray(student_ids)
+        ids = sorted(set(student_ids.tolist())) if len(student_ids) else []
+        owner = np.searchsorted(np.array(ids), student_ids) if ids else np.zeros(0, np.int64)
+        return cls(ids, np.asarray(vectors, np.float32).reshape(len(student_ids), -1), owner, nearest)
+
+    def scores(self, vecs: np.ndarray) -> np.ndarray:
+        """(P, S) verifier scores of P faces against each student."""
+        vecs = np.atleast_2d(vecs)
+        if not len(self.student_ids):
+            return np.zeros((len(vecs), 0), np.float32)
+        return verifier_scores(vecs, self.vectors, self.owner, len(self.student_ids), self.nearest)
+
+
+def decide_verifier(expected: str | None, vvec: np.ndarray, vgallery: VerifierGallery, rule: VerifierRule,
+                    scores: np.ndarray | None = None) -> Verdict:
+    """DESIGN.md's verdict table on the verifier's scores alone (decide's rules, rule's thresholds).
+    `scores`: vgallery.scores(vvec)[0] when the caller has it already."""
+    ids = vgallery.student_ids
+    sims = vgallery.scores(vvec)[0] if scores is None else np.asarray(scores)
+    best = int(np.argmax(sims)) if len(sims) else -1
+    who = ids[best] if best >= 0 and sims[best] >= rule.t_verify else None
+    top = round(float(sims[best]), 4) if best >= 0 else 0.0
+    if expected is None:
+        return Verdict("unlabeled", similarity=top, identified_as=who)
+    if expected not in ids:
+        if who is not None:
+            return Verdict("mismatch", similarity=None, identified_as=who, best_other=who,
+                           best_other_similarity=top, reason="expected student not enrolled")
+        return Verdict("unjudged", reason="not enrolled")
+    k = ids.index(expected)
+    s_exp = float(sims[k])
+    others = np.delete(sims, k)
+    if len(others):
+        j = int(np.argmax(others))
+        j += j >= k
+        other_id, s_other = ids[j], float(sims[j])
+    else:
+        other_id, s_other = None, -np.inf
+    common = dict(similarity=round(s_exp, 4), best_other=other_id,
+                  best_other_similarity=round(s_other, 4) if other_id else None)
+    ahead = s_other - s_exp >= rule.margin
+    if ahead and s_other >= rule.t_verify:
+        return Verdict("mismatch", identified_as=other_id, **common)
+    if s_exp >= rule.t_verify and not ahead:
+        return Verdict("verified", identified_as=expected, **common)
+    return Verdict("unknown_face", identified_as=None, **common)
+
+
+@dataclass(frozen=True)
+class Judgement:
+    """A cascade verdict and who gave it: model "mobilenet" (beyond doubt), "verifier", or "" (the
+    verifier is needed and has not run: the verdict is `unjudged`, reason "verifier pending", never an
+    accusation); score: that model's score for the expected (or identified) student, and its threshold."""
+    verdict: Verdict
+    model: str
+    score: float | None = None
+    threshold: float | None = None
+
+
+def beyond_doubt(expected: str | None, emb: np.ndarray, gallery: Gallery, th: Thresholds,
+                 scores: tuple[np.ndarray, np.ndarray] | None = None) -> bool:
+    """Whether MobileNetV2's vector verifies the face as `expected` beyond doubt: its settle_lead (the
+    lesser of its lead over every other student and over t_verify) reaches th.verifier.lead. Without a
+    verifier rule nothing is beyond doubt."""
+    if th.verifier is None:
+        return False
+    lead = settle_lead(expected, emb, gallery, th, scores)
+    return lead is not None and lead >= th.verifier.lead
+
+
+def mobilenet_identity(emb: np.ndarray, gallery: Gallery, th: Thresholds,
+                       scores: tuple[np.ndarray, np.ndarray] | None = None) -> str | None:
+    """The student MobileNetV2 ranks first when it verifies the face as them beyond doubt, else None."""
+    if not len(gallery.student_ids):
+        return None
+    scores = gallery.scores(emb) if scores is None else scores
+    first = gallery.student_ids[int(np.argmax(scores[1]))]
+    return first if beyond_doubt(first, emb, gallery, th, scores) else None
+
+
+def cascade(expected: str | None, emb: np.ndarray, gallery: Gallery, th: Thresholds,
+            vvec: np.ndarray | None = None, vgallery: VerifierGallery | None = None,
+            scores: tuple[np.ndarray, np.ndarray] | None = None,
+            vscores: np.ndarray | None = None) -> Judgement:
+    """The verdict of one judged face: MobileNetV2's `verified` stands where it is beyond doubt
+    (beyond_doubt); everything else (doubtful, mismatch, unknown face, unlabeled) is the verifier's
+    (decide_verifier on `vvec`, its vector of the face). Without `vvec` such a face is `unjudged`
+    ("verifier pending"): no accusation is made before the verifier has run. Without a verifier rule
+    in th, decide alone (model "mobilenet"), as before the verifier.
+
+    `scores`, `vscores`: gallery.scores(emb) and vgallery.scores(vvec)[0] when the caller has them."""
+    scores = gallery.scores(emb) if scores is None and len(gallery.student_ids) else scores
+    if th.verifier is None:
+        v = decide(expected, emb, gallery, th, scores)
+        return Judgement(v, "mobilenet", v.similarity, th.t_verify)
+    if expected is None:
+        who = mobilenet_identity(emb, gallery, th, scores)
+        if who is not None:
+            sim = float(scores[0][gallery.student_ids.index(who)])
+            return Judgement(Verdict("unlabeled", similarity=round(sim, 4), identified_as=who), "mobilenet",
+                             round(sim, 4), th.t_verify)
+    elif beyond_doubt(expected, emb, gallery, th, scores):
+        v = decide(expected, emb, gallery, th, scores)
+        return Judgement(v, "mobilenet", v.similarity, th.t_verify)
+    if vvec is None or vgallery is None:
+        return Judgement(Verdict("unjudged", reason="verifier pending"), "")
+    v = decide_verifier(expected, vvec, vgallery, th.verifier, vscores)
+    score = v.similarity if v.similarity is not None else v.best_other_similarity
+    return Judgement(v, "verifier", score, th.verifier.t_verify)
+
+
+def cascade_identify(emb: np.ndarray, gallery: Gallery, th: Thresholds, vvec: np.ndarray | None,
+                     vgallery: VerifierGallery | None, scores: tuple[np.ndarray, np.ndarray] | None = None,
+                     vscores: np.ndarray | None = None) -> tuple[str | None, str]:
+    """(student, model) the face is most like, closed set: MobileNetV2's first where beyond doubt, else
+    the verifier's first (None, "" without a verifier vector)."""
+    who = mobilenet_identity(emb, gallery, th, scores)
+    if who is not None:
+        return who, "mobilenet"
+    if vvec is None or vgallery is None or not len(vgallery.student_ids):
+        return None, ""
+    sims = vgallery.scores(vvec)[0] if vscores is None else vscores
+    return vgallery.student_ids[int(np.argmax(sims))], "verifier"

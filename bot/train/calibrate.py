@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..decide import Gallery, HeadRule, QuickRule, Thresholds, decide, settle_lead, top_k_scores
+from ..decide import Gallery, HeadRule, QuickRule, Thresholds, decide, load_thresholds, settle_lead, top_k_scores
 from ..embed import Embedder, unit
 from .data import load_cache, split_identities
 
@@ -126,6 +126,11 @@ def calibrate(cache: Path, model_path: Path, out: Path, seed: int = 0, far: floa
                                         else "leave-one-out prototypes") +
                                        f"; identities with {min_gallery}+ faces beside the probe; t_verify "
                                        "and margin per (probe, other identity) pair at `far`"}
+    if out.exists() and "verifier" in (old := json.loads(out.read_text())):
+        # the verifier's own thresholds stand; its MobileNetV2 lead was set against the old t_verify
+        result["verifier"] = old["verifier"]
+        print("calibrate: kept thresholds.json's \"verifier\"; re-run `python -m bot.train calibrate-verifier`",
+              flush=True)
     out.write_text(json.dumps(result, indent=1) + "\n")
     print(json.dumps(result))
     return result
@@ -215,3 +220,247 @@ def _class_outcomes(emb: np.ndarray, lab: np.ndarray, th, size: int, seed: int, 
     total = max(1, sum(counts.values()))
     return {"class_size": int(min(size, int(lab.max()))), **{k: round(v / total, 4) for k, v in counts.items()},
             "outsider_verified": round(outsider_pass / max(1, outsiders), 4)}
+
+
+# ---------------------------------------------------------------- the verifier (bot/verify.py) and the cascade
+def detect_labelled(data: Path, out: Path, progress: bool = True) -> dict[str, np.ndarray]:
+    """Every labelled training image (lfw, celeba, extra; never seed-faces) through the bot's detector as
+    `prepare` runs it (the face nearest the crop's centre), cached at `out`: path, identity, box,
+    landmarks, blur, in_view. Its identities reproduce the training cache's, so split_identities gives
+    the very identities the face model never trained on, without the ~600 MB cache."""
+    if out.exists():
+        z = np.load(out)
+        return {k: z[k] for k in z.files}
+    import cv2
+    from ..faces import FaceDetector, find_faces
+    from .data import list_images
+    detector = FaceDetector()
+    rows = {"paths": [], "identities": [], "boxes": [], "landmarks": [], "blur": [], "in_view": []}
+    items = [(rel, ident) for rel, ident in list_images(data) if ident]
+    for n, (rel, ident) in enumerate(items):
+        img = cv2.imread(str(data / rel))
+        found = find_faces(detector, img) if img is not None else []
+        if progress and n % 1000 == 0:
+            print(f"detect_labelled: {n}/{len(items)}", flush=True)
+        if not found:
+            continue
+        h, w = img.shape[:2]
+        face = min(found, key=lambda f: abs(f.box[0] + f.box[2] / 2 - w / 2) + abs(f.box[1] + f.box[3] / 2 - h / 2))
+        for key, v in zip(rows, (rel, ident, face.box, face.landmarks, face.blur, face.in_view)):
+            rows[key].append(v)
+    result = {"paths": np.array(rows["paths"], str), "identities": np.array(rows["identities"], str),
+              "boxes": np.array(rows["boxes"], np.float32).reshape(-1, 4),
+              "landmarks": np.array(rows["landmarks"], np.float32).reshape(-1, 6, 2),
+              "blur": np.array(rows["blur"], np.float32), "in_view": np.array(rows["in_view"], np.float32)}
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_suffix(".tmp.npz")
+    np.savez_compressed(tmp, **result)
+    tmp.replace(out)
+    return result
+
+
+def few_shot_identities(detected: dict[str, np.ndarray], seed: int = 0, min_photos: int = 4,
+                        sources: tuple[str, ...] = ("lfw-faces/", "celeba-faces/", "extra-faces/ITERA_")) -> np.ndarray:
+    """Mask over `detected` (detect_labelled) of the faces of identities the face model never trained on
+    (split_identities, as the training cache splits them) with `min_photos`+ faces, from `sources`
+    (not NUAA: forty webcam frames of one sitting are not a lecturer's few photos)."""
+    idents = detected["identities"]
+    held = split_identities(idents, seed)
+    names, counts = np.unique(idents[held], return_counts=True)
+    keep = {n for n, c in zip(names, counts) if c >= min_photos and n.startswith(sources)}
+    return np.array([i in keep for i in idents])
+
+
+def face_vectors(data: Path, detected: dict[str, np.ndarray], rows: np.ndarray, model_path: Path,
+                 out: Path, progress: bool = True) -> dict[str, np.ndarray]:
+    """Both models' vectors of the detected faces at `rows`, cached at `out` (reused while it holds the
+    same paths): "ours" (MobileNetV2, every view, unit length) and "verifier" (dlib ResNet on our box)."""
+    paths = detected["paths"][rows]
+    if out.exists():
+        z = np.load(out)
+        if np.array_equal(z["paths"], paths):
+            return {k: z[k] for k in z.files}
+    import cv2
+    from ..faces import align
+    from ..types import Face
+    from ..verify import Verifier
+    embedder, verifier = Embedder(model_path), Verifier.load()
+    ours, ver = [], []
+    for n, i in enumerate(rows):
+        img = cv2.imread(str(data / detected["paths"][i]))
+        face = Face(box=tuple(float(v) for v in detected["boxes"][i]), score=1.0,
+                    landmarks=detected["landmarks"][i], aligned=align(img, detected["landmarks"][i]))
+        ours.append(embedder.embed(face.aligned[None])[0])
+        ver.append(verifier.describe(img, face))
+        if progress and n % 200 == 0:
+            print(f"face_vectors: {n}/{len(rows)}", flush=True)
+    result = {"paths": paths, "identities": detected["identities"][rows],
+              "ours": np.array(ours, np.float32), "verifier": np.array(ver, np.float32)}
+    tmp = out.with_suffix(".tmp.npz")
+    np.savez_compressed(tmp, **result)
+    tmp.replace(out)
+    return result
+
+
+SOURCES = ("lfw-faces/", "celeba-faces/", "extra-faces/ITERA_")
+
+
+def split_half(identities: np.ndarray, seed: int = 0) -> np.ndarray:
+    """Mask of the faces whose identity calibrates (the rest report): half of each source's identities
+    (LFW, CelebA, ITERA), drawn with `seed`, so both halves hold some of the faces most like our students."""
+    names = np.unique(identities)
+    rng = np.random.default_rng([seed, 28])
+    calib = set()
+    for src in SOURCES:
+        cand = [n for n in names if n.startswith(src)]
+        calib.update(rng.permutation(cand)[: (len(cand) + 1) // 2].tolist())
+    return np.array([i in calib for i in identities])
+
+
+def settle_leads(sims: np.ndarray, rank: np.ndarray, t_verify: float, margin: float) -> np.ndarray:
+    """decide.settle_lead for every (face, student named) at once: (P, S), nan where decide would not
+    verify the face under that name. sims, rank: Gallery.rank's two (P, S) arrays."""
+    def best_other(a: np.ndarray) -> np.ndarray:
+        top2 = np.sort(a, axis=1)[:, -2:]
+        first = np.argmax(a, axis=1)
+        out = np.repeat(top2[:, 1:2], a.shape[1], axis=1)
+        out[np.arange(len(a)), first] = top2[:, 0]
+        return out
+    verified = (sims >= t_verify) & ~(best_other(rank) - rank >= margin)
+    lead = np.minimum(sims - best_other(sims), sims - t_verify)
+    return np.where(verified, lead, np.nan)
+
+
+def fewshot_trials(lab: np.ndarray, size: int, shots: int, seed: int, trials: int):
+    """Classes of `size` identities among those with shots + 1 faces or more, each member's `shots`
+    enrolled faces drawn at random and the rest probed; outsiders: faces of identities outside the
+    class. Yields (members, enrolled, probes, outsiders) as face indices into lab."""
+    rng = np.random.default_rng([seed, shots])
+    counts = np.bincount(lab)
+    able = np.flatnonzero(counts >= shots + 1)
+    size = min(size, len(able) - 1)
+    for _ in range(trials):
+        members = rng.choice(able, size=size, replace=False)
+        enrolled, probes = [], []
+        for m in members:
+            faces = rng.permutation(np.flatnonzero(lab == m))
+            enrolled.append(faces[:shots])
+            probes.append(faces[shots:])
+        outsiders = np.flatnonzero(~np.isin(lab, members))
+        yield members, np.concatenate(enrolled), np.concatenate(probes), outsiders
+
+
+def fewshot_judgements(lab: np.ndarray, ours: np.ndarray, ver: np.ndarray, th: Thresholds, nearest: int,
+                       size: int = 30, shots: tuple[int, ...] = (2, 3, 5), trials: int = 20,
+                       seed: int = 0) -> dict[str, dict[str, np.ndarray]]:
+    """Every face of few-shot classes (fewshot_trials) judged under every member's name: {"own", "other",
+    "outsider"} -> {"lead": MobileNetV2's settle lead (nan: not verified), "v_own": the named student's
+    verifier score, "v_other": the best other member's, "v_true": the face's own student's (nan for an
+    outsider), "first": whether the verifier ranks the face's own student first (own only)}."""
+    from ..decide import VerifierGallery, verifier_scores
+    out = {k: {"lead": [], "v_own": [], "v_other": [], "v_true": [], "first": []} for k in ("own", "other", "outsider")}
+    for k in shots:
+        for members, enrolled, probes, outsiders in fewshot_trials(lab, size, k, seed, trials):
+            gallery = Gallery.from_embeddings(lab[enrolled], ours[enrolled], th.top_k, th.head)
+            vg = VerifierGallery.from_embeddings(lab[enrolled], ver[enrolled], nearest)
+            ids = np.array(gallery.student_ids)
+            for faces, kind in ((probes, "probe"), (outsiders, "outsider")):
+                sims, rank = gallery.rank(ours[faces])
+                lead = settle_leads(sims, rank, th.t_verify, gallery.margin(th))
+                v = verifier_scores(ver[faces], vg.vectors, vg.owner, len(ids), nearest)
+                top2 = np.sort(v, axis=1)[:, -2:]
+                first = np.argmax(v, axis=1)
+                v_other = np.repeat(top2[:, 1:2], v.shape[1], axis=1)
+                v_other[np.arange(len(v)), first] = top2[:, 0]
+                if kind == "probe":
+                    own = np.searchsorted(ids, lab[faces])
+                    is_own = np.zeros_like(v, bool)
+                    is_own[np.arange(len(faces)), own] = True
+                    parts = (("own", is_own), ("other", ~is_own))
+                    true = np.repeat(v[np.arange(len(faces)), own][:, None], v.shape[1], axis=1)
+                else:
+                    parts = (("outsider", np.ones_like(v, bool)),)
+                    true = np.full_like(v, np.nan)
+                for key, mask in parts:
+                    out[key]["lead"].append(lead[mask])
+                    out[key]["v_own"].append(v[mask])
+                    out[key]["v_other"].append(v_other[mask])
+                    out[key]["v_true"].append(true[mask])
+                    if key == "own":
+                        out[key]["first"].append(first == own)
+    return {k: {f: np.concatenate(a) if a else np.zeros(0) for f, a in d.items()} for k, d in out.items()}
+
+
+def calibrate_verifier(data: Path, model_path: Path, out: Path, cache_dir: Path, far: float = 0.01,
+                       size: int = 30, shots: tuple[int, ...] = (2, 3, 5), trials: int = 10, seed: int = 0,
+                       nearest_choices: tuple[int, ...] = (1, 2, 3), room: float = 1.25) -> dict:
+    """The verifier's thresholds and MobileNetV2's lead beyond doubt, from few-shot classes of held-out
+    identities (never seed-faces), written into `out` (thresholds.json) under "verifier"; the other
+    keys are left as they are.
+
+    Identities: those the face model never trained on with 4+ faces (few_shot_identities), half of
+    each source calibrating (split_half), the other half left for the report. Classes of `size` with
+    `shots` faces enrolled per member (fewshot_judgements), every face judged under every member's name.
+    t_verify: the verifier score another identity (a member or an outsider) reaches in at most `far`
+    of (face, identity) pairs; margin: how far another member leads the face's own in at most `far`
+    of those pairs (at least 0.02); nearest: of `nearest_choices`, the one that leaves the fewest own
+    faces wrongly accused (mismatch or unknown_face). lead: `room` x the largest settle lead at
+    which MobileNetV2 verified a face under a name not its own (another member's or an outsider's)."""
+    detected = detect_labelled(data, cache_dir / "labelled_faces.npz")
+    rows = np.flatnonzero(few_shot_identities(detected, seed))
+    vec = face_vectors(data, detected, rows, model_path, cache_dir / "fewshot_vectors.npz")
+    calib = split_half(vec["identities"], seed)
+    names, lab = np.unique(vec["identities"][calib], return_inverse=True)
+    ours, ver = vec["ours"][calib], vec["verifier"][calib]
+    th = load_thresholds(out)
+    best = None
+    for nearest in nearest_choices:
+        j = fewshot_judgements(lab, ours, ver, th, nearest, size, shots, trials, seed)
+        own, other, outsider = j["own"], j["other"], j["outsider"]
+        t = float(np.quantile(np.concatenate([other["v_own"], outsider["v_own"]]), 1 - far))
+        # a member ahead of the face's own: per (own face, other member) pair, as decide's margin
+        m = float(max(0.02, np.quantile(other["v_own"] - other["v_true"], 1 - far)))
+        codes = _verdicts_named(own["v_own"], own["v_other"], t, m)
+        wrong = float((codes != 0).mean())
+        if best is None or wrong < best[0]:
+            best = (wrong, nearest, t, m, j)
+    wrong, nearest, t, m, j = best
+    own, other, outsider = j["own"], j["other"], j["outsider"]
+    bad = np.concatenate([other["lead"], outsider["lead"]])
+    bad = bad[~np.isnan(bad)]
+    lead = float(room * bad.max()) if len(bad) else float(th.quick.gap if th.quick else 0.1)
+    settled = float(np.mean(own["lead"] >= lead))
+    codes = {k: _verdicts_named(d["v_own"], d["v_other"], t, m) for k, d in j.items()}
+    result = {"t_verify": round(t, 4), "margin": round(m, 4), "nearest": int(nearest), "lead": round(lead, 4),
+              "far": far, "metric": "1 - Euclidean distance of dlib ResNet vectors (bot/verify.py)",
+              "calibration": {"identities": int(len(names)), "faces": int(len(lab)), "class_size": size,
+                              "shots": list(shots), "trials": trials,
+                              "verifier_alone": {"own_face": _rates(codes["own"]), "other_face": _rates(codes["other"]),
+                                                 "outsider_verified": round(float((codes["outsider"] == 0).mean()), 4)},
+                              "mobilenet_settled": round(settled, 4),
+                              "mobilenet_wrong_settles": int(len(bad))},
+              "method": f"few-shot classes of {size} held-out identities (LFW, CelebA, ITERA; 4+ faces; "
+                        f"half of each source, the other half reports), {'/'.join(map(str, shots))} faces "
+                        f"enrolled per member, every face under every member's name; verifier score: 1 - "
+                        f"mean distance of the {nearest} nearest enrolled vectors; t_verify: another "
+                        f"identity (member or outsider) reaches it in at most `far` of (face, identity) "
+                        f"pairs; margin: another member ahead of the own in at most `far` of pairs, at "
+                        f"least 0.02; nearest: fewest own faces accused; lead: MobileNetV2's settle lead "
+                        f"beyond which its `verified` stands, {room} x the largest at which it verified "
+                        f"a face under a name not its own"}
+    data_out = json.loads(out.read_text())
+    data_out["verifier"] = result
+    out.write_text(json.dumps(data_out, indent=1) + "\n")
+    print(json.dumps(result))
+    return result
+
+
+def _verdicts_named(v_own: np.ndarray, v_other: np.ndarray, t_verify: float, margin: float) -> np.ndarray:
+    """decide_verifier's verdict from the named student's score and the best other's: 0 verified,
+    1 mismatch, 2 unknown_face."""
+    ahead = v_other - v_own >= margin
+    return np.where(ahead & (v_other >= t_verify), 1, np.where((v_own >= t_verify) & ~ahead, 0, 2))
+
+
+def _rates(codes: np.ndarray) -> dict[str, float]:
+    return {name: round(float((codes == c).mean()), 4) for c, name in enumerate(("verified", "mismatch", "unknown_face"))}

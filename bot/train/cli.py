@@ -8,7 +8,7 @@ from pathlib import Path
 from ..config import PROJECT_DIR
 from . import __doc__ as ABOUT
 from .blends import make_blends
-from .calibrate import calibrate
+from .calibrate import calibrate, calibrate_verifier
 from .data import DEFAULT_BLENDS, DEFAULT_CACHE, DEFAULT_DATA, pack, prepare
 from .export import export
 from .fit import Trainer
@@ -82,6 +82,16 @@ def main(argv: list[str] | None = None) -> int:
     c.add_argument("--head-weight", type=float, default=1.0, help="the head's share of the ranking score")
     c.add_argument("--min-gallery", type=int, default=7,
                    help="only identities with this many faces besides the probe")
+    cv = sub.add_parser("calibrate-verifier",
+                        help="few-shot classes of held-out identities -> thresholds.json's \"verifier\" (the cascade)")
+    cv.add_argument("--data", type=Path, default=DEFAULT_DATA)
+    cv.add_argument("--model", type=Path, default=PROJECT_DIR / "models" / "face_embed.tflite")
+    cv.add_argument("--out", type=Path, default=PROJECT_DIR / "models" / "thresholds.json")
+    cv.add_argument("--vectors", type=Path, default=PROJECT_DIR / "cache",
+                    help="folder for the detected faces and both models' vectors (reused)")
+    cv.add_argument("--far", type=float, default=0.01, help="false accept rate per (face, other identity) pair")
+    cv.add_argument("--class-size", type=int, default=30)
+    cv.add_argument("--trials", type=int, default=10, help="random classes per number of enrolled photos")
     a = sub.add_parser("all", help="prepare, fit, export and calibrate; each resumes where it stopped")
     a.add_argument("--data", type=Path, default=DEFAULT_DATA)
     a.add_argument("--cache", type=Path, default=DEFAULT_CACHE)
@@ -117,6 +127,9 @@ def main(argv: list[str] | None = None) -> int:
     elif args.step == "calibrate":
         calibrate(args.cache, args.model, args.out, far=args.far, top_k=args.top_k,
                   min_gallery=args.min_gallery, head_lambda=args.head_lambda, head_weight=args.head_weight)
+    elif args.step == "calibrate-verifier":
+        calibrate_verifier(args.data, args.model, args.out, args.vectors, far=args.far, size=args.class_size,
+                           trials=args.trials)
     elif args.step == "prepare":
         prepare(args.data, args.cache, args.limit_ids)
     elif args.step == "fit":
