@@ -31,7 +31,7 @@ from bot.report import csv_report, render
 from bot.store import Store
 from bot.types import Student
 from tests.test_alerts import Hook, Recorder, RootRecords, SilentServer, email_settings, free_port, make_alert, \
-    hook, settings, smtp  # noqa: F401 - hook and smtp are fixtures
+    hook, settings, smtp, windows_toasts  # noqa: F401 - hook, smtp and windows_toasts are fixtures
 from tests.test_report import tile
 
 # formula payloads (OWASP's list of first characters: = + - @ tab CR)
@@ -189,7 +189,7 @@ SECRETS = ("s3cretpw", "XXXXsecretTOKEN", "tok123456", "SIG987654")
 
 class EchoHook:
     """A real HTTP server that answers every POST with `status` and echoes the request line and the
-    Authorization header in its body, as a careless server's error page may."""
+    Authorization header in its body, as a careless server's error page may (with a terminal escape)."""
 
     def __init__(self, status: int = 403):
         self.requests = []
@@ -201,7 +201,7 @@ class EchoHook:
                 hook.requests.append((self.path, self.headers.get("Authorization")))
                 self.send_response(status)
                 self.end_headers()
-                self.wfile.write(f"bad request {self.path} {self.headers.get('Authorization')}".encode())
+                self.wfile.write(f"bad request {self.path} {self.headers.get('Authorization')}\x1b[2J\r\n".encode())
 
             def log_message(self, *a):
                 pass
@@ -266,6 +266,8 @@ def test_webhook_login_in_the_url_is_sent_as_basic_auth_and_never_shown(echo, tm
     assert [(r["attempt"], r["ok"]) for r in rows] == [(1, False), (2, False)]
     assert all("HTTP 403" in r["error"] and "127.0.0.1" in r["error"] for r in rows)
     no_secret(*[r["error"] for r in rows], *[r.getMessage() for r in root.records])
+    assert not [r for r in rows if HIDDEN.search(r["error"])]      # what the server said, on one line
+    assert all(r["error"].endswith("\\x1b[2J") for r in rows)
     assert any("giving up" in r.getMessage() for r in root.records)
     result, = send_test([ch])
     assert not result.ok and "HTTP 403" in result.error
@@ -369,6 +371,26 @@ def test_notify_send_body_shows_the_name_as_typed(tmp_path, name):
     shown = "".join(ElementTree.fromstring(f"<m>{g_strcompress(body)}</m>").itertext())
     assert shown == describe(alert) + "\n" + format_text(alert)
     assert not HIDDEN.search(shown.replace("\n", ""))
+
+
+def test_osascript_arguments_carry_no_control_characters(tmp_path):
+    log = tmp_path / "argv.json"
+    fake = tmp_path / "osascript"
+    fake.write_text(f"#!{sys.executable}\nimport json, sys\njson.dump(sys.argv[1:], open({str(log)!r}, 'w'))\n")
+    fake.chmod(0o755)
+    ch = DesktopChannel.from_settings(settings().desktop, env={"PATH": str(tmp_path)}, platform="darwin")
+    ch.deliver([dataclasses.replace(make_alert(), display_name=CONTROL)])
+    argv = json.loads(log.read_text())
+    assert argv[6] == "rollcall MISMATCH: " + CONTROL_SHOWN
+    assert not HIDDEN.search(argv[6]) and not HIDDEN.search(argv[7].replace("\n", ""))
+
+
+def test_windows_toast_carries_no_control_characters(windows_toasts):
+    ch = DesktopChannel.from_settings(settings().desktop, env={}, platform="win32")
+    ch.deliver([dataclasses.replace(make_alert(), display_name=CONTROL)])
+    (_, note), = windows_toasts.notifications
+    assert note.title == "rollcall MISMATCH: " + CONTROL_SHOWN
+    assert not HIDDEN.search(note.message.replace("\n", ""))
 
 
 def test_email_header_injection_in_a_display_name_adds_no_header(smtp):

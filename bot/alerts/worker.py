@@ -21,7 +21,7 @@ from collections import deque
 from dataclasses import dataclass, field
 from typing import Callable
 
-from . import Alert, make_test_alert
+from . import Alert, make_test_alert, shown
 
 log = logging.getLogger(__name__)
 
@@ -298,7 +298,8 @@ def send_test(channels: list, class_name: str = "") -> list[ChannelResult]:
 
 def _reason(channel, error: Exception) -> str:
     """Why an attempt failed, as it may be recorded and shown: a channel with secrets in its settings
-    (the webhook's URL) masks them, whatever raised."""
+    (the webhook's URL) masks them, whatever raised; what a server said is one line with its control
+    characters written out."""
     text = str(error) or type(error).__name__
     redact = getattr(channel, "redact", None)
-    return redact(text) if redact is not None else text
+    return shown(redact(text) if redact is not None else text)
