@@ -1,0 +1,204 @@
+"""The strong verifier (bot/verify.py) on real photos, its decision table on hand-set vectors, and the
+cascade's rules (decide.cascade) on real faces: MobileNetV2's verdict stands only beyond doubt, every
+other face (and every accusation) is the verifier's."""
+from __future__ import annotations
+
+import dataclasses
+import json
+import sys
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from bot.config import PROJECT_DIR
+from bot.decide import (ThresholdError, VerifierGallery, VerifierRule, beyond_doubt, cascade, cascade_identify,
+                        decide_verifier, load_thresholds, settle_lead, verifier_scores, Gallery)
+from bot.faces import FaceDetector, find_faces
+from bot.verify import Verifier, VerifierError
+
+MODEL = PROJECT_DIR / "models" / "face_embed.tflite"
+THRESHOLDS = PROJECT_DIR / "models" / "thresholds.json"
+STUDENTS = ["Mareta Aliana", "Novia Evianti", "Siti Zubaidah"]
+RULE = VerifierRule(t_verify=0.4, margin=0.05, nearest=1, lead=0.2)
+
+
+# ---------------------------------------------------------------- pure: scores and the verdict table
+def test_verifier_scores_are_one_minus_the_nearest_distances():
+    enrolled = np.array([[0, 0], [0.3, 0], [1, 1]], np.float32)
+    owner = np.array([0, 0, 1])
+    face = np.array([[0.1, 0]], np.float32)
+    one = verifier_scores(face, enrolled, owner, 2, nearest=1)[0]
+    two = verifier_scores(face, enrolled, owner, 2, nearest=2)[0]
+    assert one == pytest.approx([1 - 0.1, 1 - np.hypot(0.9, 1)], abs=1e-5)
+    assert two[0] == pytest.approx(1 - (0.1 + 0.2) / 2, abs=1e-5)  # the mean of the two nearest
+    assert two[1] == pytest.approx(one[1], abs=1e-5)                  # fewer vectors than asked: all of them
+    assert verifier_scores(face, enrolled, owner, 3, 1)[0, 2] == -np.inf  # an owner with none
+
+
+def test_the_verifier_verdict_table():
+    # students A, B at unit spacing; a face's score to each is set by where it sits
+    g = VerifierGallery.from_embeddings(np.array(["A", "B"]), np.array([[0, 0], [10, 0]], np.float32), 1)
+    at = lambda x: np.array([x, 0], np.float32)  # noqa: E731
+    assert decide_verifier("A", at(0.3), g, RULE).verdict == "verified"              # score 0.7
+    v = decide_verifier("A", at(9.8), g, RULE)
+    assert (v.verdict, v.identified_as) == ("mismatch", "B")
+    assert decide_verifier("A", at(-5), g, RULE).verdict == "unknown_face"           # near nobody
+    assert decide_verifier("A", at(5.0), g, RULE).verdict == "unknown_face"          # far from both
+    # B ahead, but by less than the margin: not accused, and not verified either
+    near = decide_verifier("A", at(4.98), g, dataclasses.replace(RULE, t_verify=-5.0, margin=0.1))
+    assert near.verdict == "verified"
+    assert decide_verifier(None, at(9.9), g, RULE).identified_as == "B"
+    assert decide_verifier("Z", at(9.9), g, RULE).verdict == "mismatch"              # not enrolled, B's face
+    assert decide_verifier("Z", at(-5), g, RULE).verdict == "unjudged"
+
+
+def test_thresholds_json_holds_the_verifier_rule(tmp_path):
+    th = load_thresholds(THRESHOLDS)
+    assert th.verifier is not None and th.verifier.nearest >= 1 and th.verifier.lead > 0
+    assert 0 < th.verifier.t_verify < 1
+    data = json.loads(THRESHOLDS.read_text())
+    assert "method" in data["verifier"]
+    # a file without the key: MobileNetV2 decides alone, as before
+    data.pop("verifier")
+    (tmp_path / "old.json").write_text(json.dumps(data))
+    assert load_thresholds(tmp_path / "old.json").verifier is None
+    data["verifier"] = {"t_verify": 0.4, "margin": 0.02, "nearest": 0, "lead": 0.2}
+    (tmp_path / "bad.json").write_text(json.dumps(data))
+    with pytest.raises(ThresholdError, match="bad.json.*nearest"):
+        load_thresholds(tmp_path / "bad.json")
+
+
+def test_a_missing_dlib_is_one_line(monkeypatch):
+    monkeypatch.setitem(sys.modules, "dlib", None)  # import dlib -> ImportError
+    with pytest.raises(VerifierError) as e:
+        Verifier.load()
+    assert "\n" not in str(e.value) and "dlib" in str(e.value) and "pip install" in str(e.value)
+    assert not Verifier.available()
+
+
+# ---------------------------------------------------------------- real photos
+@pytest.fixture(scope="module")
+def verifier():
+    try:
+        return Verifier.load()
+    except VerifierError as e:
+        pytest.skip(str(e))
+
+
+@pytest.fixture(scope="module")
+def faces(data_dir):
+    """{student: [(image, largest face)]} for 6 photos each of three seed students."""
+    det = FaceDetector()
+    out = {}
+    for name in STUDENTS:
+        out[name] = []
+        for path in sorted((data_dir / "seed-faces" / name).glob("*.jpg"))[:6]:
+            img = cv2.imread(str(path))
+            found = find_faces(det, img)
+            assert found, path
+            out[name].append((img, found[0]))
+    return out
+
+
+@pytest.fixture(scope="module")
+def vectors(verifier, faces):
+    return {name: verifier.describe_many(items) for name, items in faces.items()}
+
+
+def test_same_person_is_nearer_than_another(vectors):
+    for name, vecs in vectors.items():
+        assert vecs.shape == (6, 128) and vecs.dtype == np.float32
+        d_same = np.linalg.norm(vecs[:, None] - vecs[None], axis=2)[np.triu_indices(6, 1)]
+        others = np.concatenate([v for n, v in vectors.items() if n != name])
+        d_other = np.linalg.norm(vecs[:, None] - others[None], axis=2)
+        assert np.median(d_same) < np.median(d_other) - 0.1, name
+        # every photo's nearest other photo is one of the same person's
+        nearest_same = np.sort(np.linalg.norm(vecs[:, None] - vecs[None], axis=2), axis=1)[:, 1]
+        assert (nearest_same < d_other.min(axis=1)).mean() >= 5 / 6, name
+
+
+def test_describe_is_the_batch_row_and_counts_its_work(verifier, faces, vectors):
+    img, face = faces[STUDENTS[0]][2]
+    before = verifier.made
+    one = verifier.describe(img, face)
+    assert verifier.made == before + 1
+    assert np.allclose(one, vectors[STUDENTS[0]][2], atol=1e-5)
+    assert verifier.describe_many([]).shape == (0, 128)
+
+
+def test_a_face_in_a_large_frame_gets_the_same_vector(verifier, faces, vectors):
+    """The chip is cut from a crop around the face: the face pasted into a black 1080p frame (black is
+    what dlib puts where a chip runs off an image) gets the vector it had in its own photo."""
+    img, face = faces[STUDENTS[1]][0]
+    frame = np.zeros((1080, 1920, 3), np.uint8)
+    h, w = img.shape[:2]
+    frame[300:300 + h, 700:700 + w] = img
+    moved = dataclasses.replace(face, box=(face.box[0] + 700, face.box[1] + 300, face.box[2], face.box[3]))
+    assert np.linalg.norm(verifier.describe(frame, moved) - vectors[STUDENTS[1]][0]) < 0.02
+
+
+# ---------------------------------------------------------------- the cascade on real faces
+@pytest.fixture(scope="module")
+def klass(faces, vectors):
+    """Three students, 3 photos each enrolled in both models; the other 3 of each are probes."""
+    if not MODEL.is_file():
+        pytest.skip(f"{MODEL} not there")
+    from bot.embed import Embedder
+    emb = Embedder(MODEL)
+    ours = {n: emb.embed(np.stack([f.aligned for _, f in items])) for n, items in faces.items()}
+    ids = np.repeat(STUDENTS, 3)
+    th = load_thresholds(THRESHOLDS)
+    gallery = Gallery.from_embeddings(ids, np.concatenate([ours[n][:3] for n in STUDENTS]), th.top_k, th.head)
+    vgallery = VerifierGallery.from_embeddings(ids, np.concatenate([vectors[n][:3] for n in STUDENTS]),
+                                               th.verifier.nearest)
+    probes = [(n, ours[n][i], vectors[n][i]) for n in STUDENTS for i in range(3, 6)]
+    return th, gallery, vgallery, probes
+
+
+def test_a_doubtful_verdict_goes_to_the_verifier_and_none_is_accused_without_it(klass):
+    th, gallery, vgallery, probes = klass
+    went = 0
+    for owner, emb, vvec in probes:
+        for name in STUDENTS:
+            pending = cascade(name, emb, gallery, th)  # the verifier has not run
+            assert pending.verdict.verdict not in ("mismatch", "unknown_face")
+            judged = cascade(name, emb, gallery, th, vvec, vgallery)
+            if not beyond_doubt(name, emb, gallery, th):
+                went += 1
+                assert pending.model == "" and pending.verdict.verdict == "unjudged"
+                assert pending.verdict.reason == "verifier pending"
+                assert judged.model == "verifier"
+                assert judged.verdict == decide_verifier(name, vvec, vgallery, th.verifier)
+                assert judged.threshold == th.verifier.t_verify
+            if judged.verdict.verdict in ("mismatch", "unknown_face"):
+                assert judged.model == "verifier"
+    # every face under another student's name is doubtful at the least
+    assert went >= len(probes) * (len(STUDENTS) - 1)
+
+
+def test_the_verifier_tells_own_faces_from_others(klass):
+    th, gallery, vgallery, probes = klass
+    own = [cascade(o, e, gallery, th, v, vgallery).verdict.verdict for o, e, v in probes]
+    other = [cascade(n, e, gallery, th, v, vgallery).verdict.verdict for o, e, v in probes for n in STUDENTS if n != o]
+    assert own.count("verified") >= len(own) - 1
+    assert other.count("verified") == 0 and other.count("mismatch") >= len(other) - 2
+    hits = [cascade_identify(e, gallery, th, v, vgallery)[0] == o for o, e, v in probes]
+    assert sum(hits) >= len(hits) - 1
+
+
+def test_a_verdict_beyond_doubt_stands_without_the_verifier(klass):
+    """The rule, at the lead of the clearest own face: at that lead it is MobileNetV2's (the verifier's
+    vector is not even looked at); a hair above, the verifier's."""
+    th, gallery, vgallery, probes = klass
+    leads = [(settle_lead(o, e, gallery, th) or -1.0, o, e, v) for o, e, v in probes]
+    lead, owner, emb, vvec = max(leads, key=lambda t: t[0])
+    assert lead > 0
+    at = dataclasses.replace(th, verifier=dataclasses.replace(th.verifier, lead=lead))
+    j = cascade(owner, emb, gallery, at, vvec=np.full(128, np.nan, np.float32), vgallery=vgallery)
+    assert (j.model, j.verdict.verdict, j.threshold) == ("mobilenet", "verified", th.t_verify)
+    assert cascade_identify(emb, gallery, at, None, None) == (owner, "mobilenet")
+    above = dataclasses.replace(th, verifier=dataclasses.replace(th.verifier, lead=lead + 1e-3))
+    assert cascade(owner, emb, gallery, above, vvec, vgallery).model == "verifier"
+    assert cascade_identify(emb, gallery, above, None, None) == (None, "")
