@@ -328,3 +328,108 @@ def test_evaluate_through_a_tflite_model_exported_here(subset, detector, result,
     r = ev.evaluate(subset, path, folds=3, detector=detector)
     assert list(r) == TOP_KEYS and r["faces_found"] == result[0]["faces_found"]
     assert r["ms_per_face"] > 0
+
+
+# ---------------------------------------------------------------- --enroll K: the few-shot protocol, the cascade
+ENROLL_KEYS = ["dir", "identities", "photos", "enroll", "draws", "faces_found", "identification_accuracy",
+               "per_student", "tar_at_far", "ms_per_face", "verifier_share", "own_face", "other_face", "peer"]
+RATES = ["verified", "mismatch", "unknown_face", "unjudged"]
+
+
+def test_enrolled_photos_are_drawn_per_identity_and_seeded():
+    labels = np.array([0] * 6 + [1] * 4 + [2] * 2)
+    usable = np.ones(12, bool)
+    usable[0] = False
+    a = ev.draw_enrolled(labels, usable, 3, seed=0)
+    assert np.bincount(labels[a]).tolist() == [3, 3, 2]  # identity 2 has only two
+    assert not a[0]                                       # a photo without a face is never enrolled
+    assert np.array_equal(a, ev.draw_enrolled(labels, usable, 3, seed=0))
+    assert any(not np.array_equal(a, ev.draw_enrolled(labels, usable, 3, seed=s)) for s in (1, 2, 3))
+
+
+@pytest.fixture(scope="module")
+def cascade_parts(detector):
+    from bot.decide import load_thresholds
+    from bot.verify import Verifier, VerifierError
+    if not MODEL.is_file():
+        pytest.skip(f"{MODEL} not there")
+    try:
+        verifier = Verifier.load()
+    except VerifierError as e:
+        pytest.skip(str(e))
+    from bot.embed import Embedder
+    return load_thresholds(PROJECT_DIR / "models" / "thresholds.json"), Embedder(MODEL), verifier
+
+
+@pytest.fixture(scope="module")
+def enrolled(subset, detector, cascade_parts):
+    th, embedder, verifier = cascade_parts
+    ticks, made = [], verifier.made
+    r = ev.evaluate_enrolled(subset, 2, th, draws=3, detector=detector, embedder=embedder, verifier=verifier,
+                             tick=lambda: ticks.append(1))
+    return r, len(ticks), verifier.made - made
+
+
+def test_enroll_json_has_the_contract_shape(enrolled):
+    r, ticks, described = enrolled
+    assert list(r) == ENROLL_KEYS
+    assert (r["dir"], r["identities"], r["photos"], r["enroll"], r["draws"]) == ("subset", 3, 19, 2, 3)
+    # every photo read once, every face described once by the verifier, whatever the draws
+    assert ticks == 19 and described == 18
+    for key in ("own_face", "other_face"):
+        assert list(r[key]) == RATES and sum(r[key].values()) == pytest.approx(1.0, abs=2e-4)
+    assert 0.0 <= r["verifier_share"] <= 1.0 and r["ms_per_face"] > 0
+    assert list(r["tar_at_far"]) == ["0.01", "0.001"] and r["peer"] is None
+    # each draw probes 19 - 3 x 2 photos, the blank one among them: pooled counts
+    assert sum(s["n"] for s in r["per_student"].values()) == 3 * 13
+    assert r["faces_found"] == pytest.approx(12 / 13, abs=1e-4)
+
+
+def test_enroll_judges_real_faces_by_the_cascade(enrolled):
+    r, _, _ = enrolled
+    # the verifier on selfies of three students, two of each enrolled: it knows them apart
+    assert r["identification_accuracy"] >= 0.8 * r["faces_found"]
+    assert r["own_face"]["verified"] >= 0.8 and r["other_face"]["verified"] <= 0.05
+    assert r["other_face"]["mismatch"] >= 0.8
+
+
+def test_enroll_bad_input_names_the_option(subset, cascade_parts, detector):
+    th, embedder, verifier = cascade_parts
+    kw = dict(detector=detector, embedder=embedder, verifier=verifier)
+    with pytest.raises(ev.EvaluateError, match="--enroll"):
+        ev.evaluate_enrolled(subset, 0, th, **kw)
+    with pytest.raises(ev.EvaluateError, match="--enroll: .* has 6 photos"):
+        ev.evaluate_enrolled(subset, 6, th, **kw)
+    with pytest.raises(ev.EvaluateError, match="--draws"):
+        ev.evaluate_enrolled(subset, 2, th, draws=0, **kw)
+    import dataclasses
+    with pytest.raises(ev.EvaluateError, match="verifier"):
+        ev.evaluate_enrolled(subset, 2, dataclasses.replace(th, verifier=None), **kw)
+
+
+def test_enroll_without_dlib_is_one_error_line(monkeypatch, capsys, subset, tmp_path):
+    import sys
+    from bot.cli import main
+    monkeypatch.setitem(sys.modules, "dlib", None)
+    rc = main(["--home", str(tmp_path), "evaluate", str(subset), "--enroll", "2"])
+    err = capsys.readouterr().err
+    assert rc == 1 and err.startswith("rollcall: error: verifier:") and "Traceback" not in err
+
+
+def test_enroll_from_the_command_line(capsys, subset, tmp_path, cascade_parts):
+    import json
+    from bot.cli import main
+    root = tmp_path / "two"
+    for name in SUBSET[1:]:
+        (root / name).mkdir(parents=True)
+        for p in sorted((subset / name).glob("*.jpg"))[:3]:
+            shutil.copy(p, root / name / p.name)
+    rc = main(["--home", str(tmp_path / "home"), "--quiet", "evaluate", str(root), "--enroll", "2", "--draws", "2",
+               "--json"])
+    out = capsys.readouterr().out
+    assert rc == 0
+    r = json.loads(out[out.index("{"):])
+    assert list(r) == ENROLL_KEYS and (r["enroll"], r["draws"], r["photos"]) == (2, 2, 6)
+    rc = main(["--home", str(tmp_path / "home"), "evaluate", str(root), "--enroll", "2", "--draws", "1"])
+    out = capsys.readouterr().out
+    assert rc == 0 and "2 enrolled each, 1 draws" in out and "verifier ran on" in out
