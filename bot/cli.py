@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import os
 import sys
 from datetime import datetime, timezone
@@ -12,12 +13,12 @@ from typing import Optional
 import numpy as np
 import typer
 from rich import box
-from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from . import __version__
-from .config import ConfigError, Settings, load_settings
+from .config import MAX_DAYS, MAX_EVERY_S, ConfigError, Settings, load_settings
+from .display import PlainConsole, VisibleFormatter, styled, visible
 
 class UserError(Exception):
     """A bad argument the user gave; str() is the one line shown."""
@@ -30,8 +31,9 @@ alerts_app = typer.Typer(no_args_is_help=True, help="Alert channels.")
 app.add_typer(roster_app, name="roster")
 app.add_typer(alerts_app, name="alerts")
 
-out = Console(highlight=False)
-err = Console(stderr=True, highlight=False)
+# markup off and hidden characters written out: names and paths printed here are user data
+out = PlainConsole()
+err = PlainConsole(stderr=True)
 
 
 class Ctx:
@@ -81,8 +83,10 @@ def main_options(
     quiet: bool = typer.Option(False, "--quiet", help="Only errors and results."),
     version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="Show the version."),
 ):
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(VisibleFormatter("%(levelname)s %(message)s"))
     logging.basicConfig(level=logging.DEBUG if verbose else logging.WARNING if quiet else logging.INFO,
-                        format="%(levelname)s %(message)s", stream=sys.stderr)
+                        handlers=[handler])
     logging.getLogger("rapidocr").setLevel(logging.WARNING)
     # a dropped tick (capture slower than the interval) is expected and counted, not worth a line each
     logging.getLogger("apscheduler").setLevel(logging.ERROR)
@@ -161,10 +165,10 @@ def enroll(ctx: typer.Context,
         if alike is not None and sim is not None and r.usable >= 5 and sim >= alike:
             err.print(f"rollcall: note: {photos_dir / r.name}: the {r.usable} photos of {r.name} look taken at one "
                       f"sitting (mean similarity {sim:.2f} >= {alike:.2f}); add photos from other days, rooms "
-                      "and clothes, or this student may go unrecognised in another look", soft_wrap=True, markup=False)
+                      "and clothes, or this student may go unrecognised in another look", soft_wrap=True)
     for r in failed:
         err.print(f"rollcall: error: {photos_dir / r.name}: no usable face photo for {r.name} ({r.photos} photos)",
-                  soft_wrap=True, markup=False)
+                  soft_wrap=True)
     if failed:
         raise typer.Exit(1)
 
@@ -230,7 +234,7 @@ def replay(ctx: typer.Context,
     from .session import replay as run_replay
     from .sources import open_source, source_label
     c: Ctx = ctx.obj
-    interval = every or c.settings.capture.every_s
+    interval = _positive(every, "--every", MAX_EVERY_S, "seconds") or c.settings.capture.every_s
     frames = open_source(source, interval)
     first = next(frames, None)
     if first is None:
@@ -245,6 +249,13 @@ def replay(ctx: typer.Context,
         status = "interrupted"
     finally:
         _finish(c, sess, status)
+
+
+def _positive(value: float | None, option: str, high: float, unit: str) -> float | None:
+    """An option's number checked before anything is stored: finite, above 0, at most `high`."""
+    if value is not None and not (math.isfinite(value) and 0 < value <= high):
+        raise UserError(f"{option}: must be a number of {unit} above 0 and at most {high:g}, got {value}")
+    return value
 
 
 def _chain(first, rest):
@@ -275,6 +286,8 @@ def run(ctx: typer.Context,
     from .sources import ScreenSource
     c: Ctx = ctx.obj
     cap = c.settings.capture
+    every = _positive(every, "--every", MAX_EVERY_S, "seconds")
+    minutes = _positive(minutes, "--minutes", MAX_DAYS * 24 * 60, "minutes")
     reg = cap.region
     if region:
         try:
@@ -405,8 +418,8 @@ def alerts_test(ctx: typer.Context):
     c: Ctx = ctx.obj
     results = send_test(build_channels(c.settings.alerts, print_fn=lambda line: out.print(line)))
     for r in results:
-        status = "[green]ok[/]" if r.ok else f"[red]failed[/]: {r.error}"
-        out.print(f"{r.channel}: {status} ({r.ms:.0f} ms)")
+        status = styled("ok", "green") if r.ok else styled(f"failed: {r.error}", "red")
+        out.print(f"{r.channel}: ", status, f" ({r.ms:.0f} ms)", sep="")
     failed = [r for r in results if not r.ok]
     if len(failed) == 1:
         raise UserError(f"alerts.{failed[0].channel}: {failed[0].error}")
@@ -421,8 +434,8 @@ def purge(ctx: typer.Context,
     """Delete observations, alerts and evidence older than DAYS; VACUUM so the bytes are gone."""
     c: Ctx = ctx.obj
     days = older_than if older_than is not None else c.settings.retention.days
-    if days < 0:
-        raise UserError(f"--older-than: must be >= 0 days, got {days}")
+    if not math.isfinite(days) or not 0 <= days <= MAX_DAYS:
+        raise UserError(f"--older-than: must be a number of days from 0 to {MAX_DAYS:g}, got {days}")
     with c.store() as store:
         counts = store.purge(days)
     out.print("purged: " + ", ".join(f"{k} {v}" for k, v in counts.items()))
@@ -473,7 +486,7 @@ def doctor(ctx: typer.Context):
     from .doctor import checks
     ok = True
     for name, good, detail in checks(ctx.obj.home, ctx.obj.settings):
-        out.print(f"{name:10} {'[green]OK[/]' if good else '[red]FAIL[/]'}  {detail}")
+        out.print(f"{name:10} ", styled("OK", "green") if good else styled("FAIL", "red"), f"  {detail}", sep="")
         ok &= good
     if not ok:
         raise typer.Exit(1)
@@ -500,7 +513,7 @@ def main(argv: list[str] | None = None) -> int:
         rc = app(args=argv, standalone_mode=False)
         return rc if isinstance(rc, int) else 0
     except _expected_errors() as e:
-        err.print(f"rollcall: error: {e}", markup=False, soft_wrap=True)
+        err.print(visible(f"rollcall: error: {e}", one_line=True), soft_wrap=True)
         return 1
     except typer.Exit as e:
         return e.exit_code

@@ -6,6 +6,7 @@ the keys it changes; an unknown key or a value of the wrong kind is a `ConfigErr
 from __future__ import annotations
 
 import dataclasses
+import math
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -117,6 +118,8 @@ class Settings:
 
 
 CHANNELS = ("console", "desktop", "webhook", "email")
+MAX_EVERY_S = 3600.0   # an hour between captures: beyond it a lecture is not watched at all
+MAX_DAYS = 36500.0     # a century: past it a cutoff date is not a date
 _CHOICES = {
     "alerts.webhook.format": ("json", "slack", "discord", "teams"),
     "alerts.email.security": ("ssl", "starttls", "none"),
@@ -183,7 +186,9 @@ def _validate(s: Settings) -> None:
         if not ok:
             raise ConfigError(f"{key}: {why}")
 
-    check(s.capture.every_s > 0, "capture.every_s", "must be > 0")
+    for key, value in _numbers(s):
+        check(math.isfinite(value), key, f"must be a finite number, got {value}")
+    check(0 < s.capture.every_s <= MAX_EVERY_S, "capture.every_s", f"must be > 0 and at most {MAX_EVERY_S} s")
     check(s.capture.monitor >= 0, "capture.monitor", "must be >= 0")
     check(len(s.capture.region) in (0, 4) and all(isinstance(v, int) for v in s.capture.region),
           "capture.region", "must be [] or [x, y, w, h] in whole pixels")
@@ -213,7 +218,17 @@ def _validate(s: Settings) -> None:
         check(value in choices, key, f"{value!r} is not one of {', '.join(choices)}")
     check(0 < s.alerts.email.port < 65536, "alerts.email.port", "must be a TCP port")
     check(s.alerts.email.digest_min >= 0, "alerts.email.digest_min", "must be >= 0")
-    check(s.retention.days > 0, "retention.days", "must be > 0")
+    check(0 < s.retention.days <= MAX_DAYS, "retention.days", f"must be > 0 and at most {MAX_DAYS}")
+
+
+def _numbers(obj, prefix: str = ""):
+    """(dotted key, value) of every float setting, nested sections included."""
+    for f in dataclasses.fields(obj):
+        value, key = getattr(obj, f.name), f"{prefix}{f.name}"
+        if dataclasses.is_dataclass(value):
+            yield from _numbers(value, key + ".")
+        elif isinstance(value, float):
+            yield key, value
 
 
 def _read_toml(path: Path) -> dict:
@@ -224,6 +239,8 @@ def _read_toml(path: Path) -> dict:
         raise ConfigError(f"{path}: settings file not found") from None
     except tomllib.TOMLDecodeError as e:
         raise ConfigError(f"{path}: not valid TOML ({e})") from None
+    except UnicodeDecodeError as e:
+        raise ConfigError(f"{path}: not UTF-8 text (byte {e.start}); save the settings as UTF-8") from None
     except OSError as e:
         raise ConfigError(f"{path}: cannot read ({e.strerror})") from None
 

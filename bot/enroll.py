@@ -12,6 +12,7 @@ import numpy as np
 
 from .config import FaceSettings
 from .decide import gate
+from .display import hidden_characters
 from .embed import Embedder
 from .faces import FaceDetector, find_faces
 from .roster import slug
@@ -107,8 +108,9 @@ def spread(paths: list, k: int | None) -> list:
 
 
 def photos_of(folder: Path, max_photos: int | None = None) -> list[Path]:
-    """A student's photos in name order; with `max_photos`, that many spread over the folder."""
-    return spread(sorted(p for p in folder.iterdir() if p.suffix.lower() in PHOTO_EXT), max_photos)
+    """A student's photos in name order; with `max_photos`, that many spread over the folder. Only
+    regular files: a FIFO or a device named `p.jpg` would block or never end the read."""
+    return spread(sorted(p for p in folder.iterdir() if p.suffix.lower() in PHOTO_EXT and p.is_file()), max_photos)
 
 
 def enroll_folder(folder: Path, student: Student, detector: FaceDetector, embedder: Embedder,
@@ -141,7 +143,15 @@ def plan(photos_dir: Path, roster: list[Student] | None) -> list[tuple[Path, Stu
                 raise EnrollError(f"{folder}: folder matches no roster student (name, id or alias)")
         else:
             name = folder.name.replace("_", " ").strip()
-            s = Student(student_id=slug(name), name=name)
+            hidden = hidden_characters(name)
+            if hidden:
+                raise EnrollError(f"{folder}: the folder name holds control characters ({', '.join(hidden)}); "
+                                  "rename it to the student's name")
+            try:
+                s = Student(student_id=slug(name), name=name)
+            except ValueError:
+                raise EnrollError(f"{folder}: no student id can be made from this folder name; name the folder "
+                                  "after the student, or give --roster with the student's id") from None
         pairs.append((folder, s))
     return pairs
 

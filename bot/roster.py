@@ -10,6 +10,7 @@ import re
 import unicodedata
 from pathlib import Path
 
+from bot.display import hidden_characters
 from bot.types import Student
 
 REQUIRED = ("student_id", "name")
@@ -57,6 +58,10 @@ def load_roster(path: str | Path) -> list[Student]:
             for c in REQUIRED:
                 if not fields[c]:
                     raise RosterError(f"{where}: line {line}: missing {c}")
+            for c, value in fields.items():
+                hidden = hidden_characters(" ".join(value.split()))  # line breaks in a cell become spaces
+                if hidden:
+                    raise RosterError(f"{where}: line {line}: {c} holds control characters ({', '.join(hidden)})")
             sid = fields["student_id"]
             key = sid.casefold()  # IDs are matched case-insensitively, so they must be unique that way
             if key in seen:
@@ -66,7 +71,7 @@ def load_roster(path: str | Path) -> list[Student]:
             email = fields.get("email", "")
             if email and ("@" not in email or " " in email):
                 raise RosterError(f"{where}: line {line}: bad email {email!r}")
-            aliases = tuple(a.strip() for a in fields.get("aliases", "").split(";") if a.strip())
+            aliases = tuple(" ".join(a.split()) for a in fields.get("aliases", "").split(";") if a.strip())
             students.append(Student(student_id=sid, name=" ".join(fields["name"].split()),
                                     aliases=aliases, email=email))
     except csv.Error as e:

@@ -81,8 +81,10 @@ def moved_view(img: np.ndarray, rng: np.random.Generator) -> np.ndarray:
 def make_recording(data_dir: Path, out: Path, frames: int = 14, every_s: float = 2.0,
                    size: tuple[int, int] = (1280, 720), theme: str = "zoom", seed: int = 7,
                    impostor_tile: str = "Mareta Aliana", impostor_face: str = "Siti Zubaidah",
-                   swap: tuple[int, int] = (5, 10), hold: int = 5) -> Recording:
-    """Write an mp4 (one frame per capture at 1/every_s fps) and return what it shows."""
+                   swap: tuple[int, int] = (5, 10), hold: int = 5,
+                   labels: dict[str, str] | None = None) -> Recording:
+    """Write an mp4 (one frame per capture at 1/every_s fps) and return what it shows; `labels` gives
+    a student's tile another display name than their own."""
     from bot.faces import FaceDetector
     detector = FaceDetector()
     photos = seed_photos(data_dir)
@@ -112,7 +114,8 @@ def make_recording(data_dir: Path, out: Path, frames: int = 14, every_s: float =
         specs = []
         for n in names:
             face = intruder if (n == impostor_tile and swap[0] <= f < swap[1]) else current[n]
-            specs.append(TileSpec(n, face, "none", speaking=(f % len(names) == names.index(n))))
+            specs.append(TileSpec((labels or {}).get(n, n), face, "none",
+                                  speaking=(f % len(names) == names.index(n))))
         specs.append(TileSpec("Dosen Pengampu", None, "initials"))
         frame, _ = render_gallery(specs, size=size, theme=theme, seed=seed + f)
         writer.write(frame)

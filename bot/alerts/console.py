@@ -12,13 +12,13 @@ class ConsoleChannel:
 
     def __init__(self, print_fn: Callable[[str], None] | None = None):
         if print_fn is None:
-            from rich.console import Console
+            from bot.display import PlainConsole
 
-            console = Console(stderr=True)
+            # markup off, hidden characters written out: display names are user text
+            console = PlainConsole(stderr=True)
 
             def print_fn(line: str) -> None:
-                # markup off: display names are user text and may hold [brackets]
-                console.print(line, style="bold red", markup=False, highlight=False)
+                console.print(line, style="bold red")
         self._print = print_fn
 
     def deliver(self, alerts: list[Alert]) -> None:

@@ -4,8 +4,10 @@ from __future__ import annotations
 import io
 
 from rich import box
-from rich.console import Console
 from rich.table import Table
+from rich.text import Text
+
+from ..display import PlainConsole, styled
 
 NARROW = 110  # columns below which the summary table leaves out the clock times
 STATUS_STYLE = {"verified": "green", "flagged": "bold red", "unverified": "yellow",
@@ -34,15 +36,15 @@ def stamp(iso: str | None, same_day_as: str | None = None, seconds: bool = True)
     return clock if same_day_as and iso[:10] == same_day_as[:10] else f"{iso[:10]} {clock}"
 
 
-def print_summary(report: dict, console: Console | None = None) -> None:
-    console = console or Console()
+def print_summary(report: dict, console: PlainConsole | None = None) -> None:
+    console = console or PlainConsole()
     s = report["session"]
     console.print(
-        f"[bold]Session {s['id']}[/bold]  class {s['class'] or '-'}  source {s['source']}  "
+        Text("Session " + str(s["id"]), style="bold"),
+        f"  class {s['class'] or '-'}  source {s['source']}  "
         f"captures {s['captures']} every {s['interval_s']} s\n"
         f"started {stamp(s['started'])}  ended {stamp(s['ended'], s['started']) or '(not ended)'}  "
-        f"duration {_minutes(s['duration_s'])} min",
-        highlight=False)
+        f"duration {_minutes(s['duration_s'])} min", sep="")
 
     # an 80-column terminal (a laptop's default) drops the first/last-seen clock times and the column
     # rules rather than cut every student's id and status short; the json/csv/html reports keep them
@@ -59,21 +61,20 @@ def print_summary(report: dict, console: Console | None = None) -> None:
     for st in report["students"]:
         clock = () if narrow else (_clock(st["first_seen"]), _clock(st["last_seen"]))
         table.add_row(st["name"], st["student_id"],
-                      f"[{STATUS_STYLE.get(st['status'], '')}]{st['status']}[/]",
+                      styled(st["status"], STATUS_STYLE.get(st["status"], "")),
                       _minutes(st["present_s"]), *clock,
                       _fmt(st["camera_on_pct"]), _fmt(st["verified_pct"]),
                       str(st["mismatch_captures"]), str(st["unknown_face_captures"]))
     console.print(table)
 
     if report["unlabeled"]:
-        console.print("[bold]Unlabeled names[/bold] (not in the roster):")
+        console.print(Text("Unlabeled names", style="bold"), " (not in the roster):", sep="")
         for u in report["unlabeled"]:
             who = f", face matches {u['identified_as']}" if u["identified_as"] else ""
             n = u["captures"]
-            console.print(f"  {u['display_name']!r}: {n} capture{'' if n == 1 else 's'}{who}",
-                          highlight=False)
+            console.print(f"  {u['display_name']!r}: {n} capture{'' if n == 1 else 's'}{who}")
     if report["alerts"]:
-        console.print(f"[bold red]Alerts ({len(report['alerts'])})[/bold red]")
+        console.print(Text(f"Alerts ({len(report['alerts'])})", style="bold red"))
         names = {st["student_id"]: st["name"] for st in report["students"]}
 
         def who(sid: str | None) -> str:
@@ -86,8 +87,7 @@ def print_summary(report: dict, console: Console | None = None) -> None:
                 f"  #{a['id']} {_clock(a['time'])} {a['kind']}: tile {a['display_name']!r} "
                 f"[{who(a['student_id']) or 'unlabeled'}] "
                 f"shows {who(a['identified_as']) or 'nobody enrolled'}"
-                f", similarity {sim} (threshold {thr})  {a['evidence'] or ''}",
-                markup=False, highlight=False)
+                f", similarity {sim} (threshold {thr})  {a['evidence'] or ''}")
     else:
         console.print("No alerts.")
 
@@ -95,5 +95,5 @@ def print_summary(report: dict, console: Console | None = None) -> None:
 def to_text(report: dict, width: int = 120) -> str:
     """The summary as plain text (no colour codes)."""
     buf = io.StringIO()
-    print_summary(report, Console(file=buf, width=width, color_system=None, force_terminal=False))
+    print_summary(report, PlainConsole(file=buf, width=width, color_system=None, force_terminal=False))
     return buf.getvalue()
