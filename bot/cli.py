@@ -18,7 +18,7 @@ from rich.table import Table
 
 from . import __version__
 from .config import MAX_DAYS, MAX_EVERY_S, ConfigError, Settings, load_settings
-from .display import PlainConsole, VisibleFormatter, styled, visible
+from .display import VERBOSE_ENV, PlainConsole, VisibleFormatter, quiet_native_libraries, styled, visible
 
 class UserError(Exception):
     """A bad argument the user gave; str() is the one line shown."""
@@ -83,6 +83,9 @@ def main_options(
     quiet: bool = typer.Option(False, "--quiet", help="Only errors and results."),
     version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="Show the version."),
 ):
+    if verbose:
+        os.environ[VERBOSE_ENV] = "1"
+    quiet_native_libraries()
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(VisibleFormatter("%(levelname)s %(message)s"))
     logging.basicConfig(level=logging.DEBUG if verbose else logging.WARNING if quiet else logging.INFO,

@@ -3,12 +3,16 @@
 A student picks their own display name: `[/]` or `[bold]` in it must not be taken for rich markup (which
 would hide or garble the line that accuses them), and an escape sequence or a bidi override in a roster
 name must not move the cursor, recolour the terminal or reverse the text around it. Every console rollcall
-prints through is a `PlainConsole`, and every log line goes through `VisibleFormatter`.
+prints through is a `PlainConsole`, and every log line goes through `VisibleFormatter`. Native
+libraries' own notes (TFLite's, ffmpeg's) stay off the terminal unless `rollcall -v` asked for them.
 """
 from __future__ import annotations
 
 import logging
+import os
 import re
+import sys
+from contextlib import contextmanager
 
 from rich.console import Console
 from rich.text import Text
@@ -61,3 +65,32 @@ class VisibleFormatter(logging.Formatter):
 
     def format(self, record: logging.LogRecord) -> str:
         return visible(super().format(record))
+
+
+VERBOSE_ENV = "ROLLCALL_VERBOSE"  # set by `rollcall -v`: native libraries may speak
+
+
+def quiet_native_libraries() -> None:
+    """ffmpeg inside OpenCV says nothing of a file it cannot open (rollcall says it in one line);
+    called before the first video is opened."""
+    if not os.environ.get(VERBOSE_ENV):
+        os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")  # AV_LOG_QUIET
+
+
+@contextmanager
+def native_stderr_muted():
+    """File descriptor 2 pointed at the null device for a native call that writes notes of its own
+    there (TFLite's "Created TensorFlow Lite XNNPACK delegate"); used only while models load, before
+    any alert can be printed."""
+    if os.environ.get(VERBOSE_ENV):
+        yield
+        return
+    sys.stderr.flush()
+    saved, null = os.dup(2), os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(null, 2)
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(null)

@@ -19,6 +19,7 @@ import cv2
 import numpy as np
 
 from .config import PROJECT_DIR
+from .display import native_stderr_muted
 from .types import Face
 
 DETECTOR_FILE = PROJECT_DIR / "models" / "face_detection_full_range.tflite"
@@ -90,8 +91,9 @@ def load_interpreter(path: Path, threads: int = 2):
     if not path.is_file():
         raise DetectorError(f"{path}: model file not found")
     try:
-        interp = Interpreter(model_path=str(path), num_threads=threads)
-        interp.allocate_tensors()
+        with native_stderr_muted():
+            interp = Interpreter(model_path=str(path), num_threads=threads)
+            interp.allocate_tensors()
     except Exception as e:  # the interpreter raises bare RuntimeError/ValueError on a bad file
         raise DetectorError(f"{path}: not a valid TFLite model ({str(e).splitlines()[0]})") from None
     return interp

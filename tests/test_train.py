@@ -5,10 +5,17 @@ import json
 import cv2
 import numpy as np
 
+import pytest
+
 from bot.embed import Embedder
 from bot.train.augment import augment
 from bot.train.cli import main
 from bot.train.data import load_cache, split_identities
+
+
+# training needs TensorFlow (and dlib for its teacher): `pip install -e '.[train]'`; .ci/run installs it
+# after the bot's own suite and runs this module again
+TRAIN_EXTRA = "pip install -e '.[train]'"
 
 
 def test_split_holds_out_whole_identities():
@@ -42,6 +49,7 @@ def test_recolour_surround_changes_the_hijab_not_the_face(data_dir):
 
 
 def test_tiny_training_run_end_to_end(tmp_path, data_dir, capsys):
+    pytest.importorskip("keras", reason=TRAIN_EXTRA)
     cache, run, models = tmp_path / "aligned.npz", tmp_path / "run", tmp_path / "models"
     models.mkdir()
     assert main(["all", "--data", str(data_dir), "--cache", str(cache), "--run", str(run), "--models", str(models),
@@ -203,7 +211,7 @@ def test_leave_one_out_scores_match_a_direct_count():
 
 
 def test_relational_loss_is_zero_exactly_when_pooled_cosines_are_the_teachers():
-    import keras
+    keras = pytest.importorskip("keras", reason=TRAIN_EXTRA)
     from bot.train.network import build_backbone, training_model
     backbone = build_backbone(32, 0.35, 8)
     model = training_model(backbone, n_classes=3, dim=8, ce_weight=0.0, distill=0.0, s=32, m=0.35, relational=1.0)
@@ -297,6 +305,7 @@ def test_blend_into_replaces_a_share_of_the_batch_with_blends():
 def test_blend_teacher_vectors_are_dlibs_own(data_dir, tmp_path):
     """A blend weighted wholly to one face gives that face's vector in teacher-dlib.npz (the chip is cut as
     face_recognition cuts it), and an even blend of two people a vector unlike either."""
+    pytest.importorskip("dlib", reason=TRAIN_EXTRA)
     from bot.train.blends import _blend_shard
     z = np.load(data_dir / "teacher-dlib.npz")
     pa, pb = str(z["paths"][3]), str(z["paths"][5000])
