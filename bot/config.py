@@ -11,8 +11,23 @@ import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 
-PROJECT_DIR = Path(__file__).resolve().parent.parent
-DEFAULTS_FILE = PROJECT_DIR / "config" / "settings.toml"
+PACKAGE_DIR = Path(__file__).resolve().parent
+PROJECT_DIR = PACKAGE_DIR.parent  # a checkout's root; an installed wheel has none of its folders
+_IN_A_WHEEL = {"models": "models", "config": "settings"}  # top-level folder -> its copy in the package
+
+
+def shipped(relative: str | Path) -> Path:
+    """A file rollcall ships (`models/...`, `config/...`): the installed package's copy (bot/models,
+    bot/settings in a wheel), else the checkout's own folder."""
+    first, *rest = Path(relative).parts
+    if first in _IN_A_WHEEL:
+        packaged = PACKAGE_DIR.joinpath(_IN_A_WHEEL[first], *rest)
+        if packaged.exists():
+            return packaged
+    return PROJECT_DIR / relative
+
+
+DEFAULTS_FILE = shipped("config/settings.toml")
 
 
 class ConfigError(ValueError):
@@ -128,7 +143,7 @@ _CHOICES = {
 
 def _project_path(p: str) -> Path:
     path = Path(p).expanduser()
-    return path if path.is_absolute() else PROJECT_DIR / path
+    return path if path.is_absolute() else shipped(path)
 
 
 def _coerce(key: str, value, default):

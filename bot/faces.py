@@ -18,12 +18,12 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from .config import PROJECT_DIR
+from .config import shipped
 from .display import native_stderr_muted
 from .types import Face
 
-DETECTOR_FILE = PROJECT_DIR / "models" / "face_detection_full_range.tflite"
-ROI_DETECTOR_FILE = PROJECT_DIR / "models" / "face_detection_short_range.tflite"
+DETECTOR_FILE = shipped("models/face_detection_full_range.tflite")
+ROI_DETECTOR_FILE = shipped("models/face_detection_short_range.tflite")
 # side of the square region searched around a known face, in face sizes
 ROI_GROW = 2.5
 # a face whose eyes are tilted by this much (degrees) is found again on the image turned upright
