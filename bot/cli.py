@@ -208,7 +208,7 @@ def _session(c: Ctx, source: str, interval: float, class_name: str | None):
     from .alerts.worker import AlertDispatcher
     from .session import Session, delivery_recorder
     settings = c.settings
-    channels = build_channels(settings.alerts, print_fn=lambda line: err.print(line))
+    channels = build_channels(settings.alerts, print_fn=lambda line: err.print(line, soft_wrap=True))
     pipeline = _pipeline(c)
     store = c.store()
     dispatcher = AlertDispatcher(settings.alerts, channels, record=delivery_recorder(store))

@@ -316,10 +316,15 @@ class Session:
         alert = Alert(id=alert_id or 0, session_id=self.id, time=when, kind=kind, student_id=o.student_id,
                       display_name=o.display_name, identified_as=v.identified_as, similarity=v.similarity,
                       threshold=threshold, evidence_path=self.store.home / evidence if evidence else None,
-                      class_name=self.class_name or "")
+                      class_name=self.class_name or "", student_name=self._name(o.student_id),
+                      identified_name=self._name(v.identified_as))
         if self.dispatcher is not None:
             self.dispatcher.submit(alert)
         self.on_alert({"id": alert_id, "kind": kind, "participant": o.participant, "evidence": evidence})
+
+    def _name(self, student_id: str | None) -> str:
+        """A roster student's name, for the lecturer's alert line."""
+        return next((s.name for s in self.pipeline.roster if s.student_id == student_id), "")
 
     def _evidence(self, kind: str, o: Observation, threshold: float) -> bytes:
         """The alert's evidence JPEG: the tile crop labelled with the student its name claims, beside

@@ -51,7 +51,8 @@ def make_alert(i: int = 1, kind: str = "mismatch", evidence: Path | None = None)
     return Alert(id=i, session_id=3, time=datetime(2024, 5, 6, 10, 32, 5, tzinfo=timezone.utc), kind=kind,
                  student_id="G1A021038", display_name="Mareta Aliana",
                  identified_as="G1A021002" if kind == "mismatch" else None, similarity=0.21,
-                 threshold=0.42, evidence_path=evidence, class_name="DL-A")
+                 threshold=0.42, evidence_path=evidence, class_name="DL-A", student_name="Mareta Aliana",
+                 identified_name="Siti Zubaidah" if kind == "mismatch" else "")
 
 
 class Recorder:
@@ -121,10 +122,13 @@ def hook():
 
 def test_format_text_mismatch_and_unknown():
     line = format_text(make_alert())
-    assert line == ('10:32:05 MISMATCH "Mareta Aliana": the face is G1A021002, not G1A021038 '
-                    '(similarity 0.21 < threshold 0.42) [class DL-A, session 3, alert 1]')
+    assert line == ('10:32:05 MISMATCH "Mareta Aliana": Mareta Aliana [G1A021038]\'s tile shows Siti Zubaidah '
+                    '[G1A021002] (similarity 0.21, threshold 0.42) [class DL-A, session 3, alert 1]')
     line = format_text(make_alert(2, "unknown_face"))
-    assert "UNKNOWN FACE" in line and "matches no enrolled student (expected G1A021038)" in line
+    assert line.startswith('10:32:05 UNKNOWN FACE "Mareta Aliana": Mareta Aliana [G1A021038]\'s tile shows a face '
+                           'that matches no enrolled student (similarity 0.21, threshold 0.42)')
+    nameless = format_text(dataclasses.replace(make_alert(), student_name="", identified_name=""))
+    assert "G1A021038's tile shows G1A021002 (" in nameless
     assert "\n" not in line
 
 
@@ -309,6 +313,7 @@ class StandInPipeline:
         from types import SimpleNamespace
 
         self.models = SimpleNamespace(thresholds=SimpleNamespace(t_verify=0.42))
+        self.roster = []
         self.crop = crop
         self.k = 0
 
@@ -370,7 +375,7 @@ def test_dead_webhook_and_smtp_never_slow_capture_and_every_attempt_is_in_sqlite
     assert len(rows) == 4 and len(lines) == 4
     # what each alert carries: the similarity and threshold, and evidence with the tile crop beside
     # the claimed student's enrolled face and the face it matched instead
-    assert all("similarity 0.20 < threshold 0.42" in ln for ln in lines)
+    assert all("(similarity 0.20, threshold 0.42)" in ln for ln in lines)
     for img in evidence_jpegs:
         tile_w = round(160 * 2 * 240 / 160)                   # the crop (2:1) scaled to 240 px high
         assert img.shape == (240 + 28, tile_w + 8 + 2 * (240 + 8), 3)
@@ -683,7 +688,7 @@ def test_desktop_on_windows_sends_a_toast_through_desktop_notifier(windows_toast
     (app, note), = windows_toasts.notifications
     assert app == "rollcall"
     assert note.title == 'rollcall MISMATCH: Ana <b>&amp; "x"'   # verbatim: the library escapes it
-    assert note.message.startswith("the face is G1A021002, not G1A021038")
+    assert note.message.startswith("Mareta Aliana [G1A021038]'s tile shows Siti Zubaidah [G1A021002]")
     assert format_text(alert) in note.message
     assert note.urgency == Urgency.Critical
     assert note.attachment.path == evidence.resolve()
@@ -813,7 +818,7 @@ def test_desktop_notification_reaches_the_daemon(notification_daemon, evidence):
     note, = hist
     assert note["appname"]["data"] == "rollcall"
     assert note["summary"]["data"] == "rollcall MISMATCH: -rf <b>Mareta</b> & co"
-    assert "the face is G1A021002, not G1A021038" in note["body"]["data"]
+    assert "[G1A021038]'s tile shows Siti Zubaidah [G1A021002]" in note["body"]["data"]
     # dunst's "message" is the markup it renders (summary, newline, body): the body must be valid markup
     # whose text is the alert's text, the "<" of "< threshold" and the display name shown as typed
     body_markup = note["message"]["data"].split("\n", 1)[1]
@@ -857,7 +862,7 @@ def test_desktop_notification_under_dbus_run_session(notification_daemon, tmp_pa
     note, = json.loads(done.stdout.strip().splitlines()[-1])
     assert note["appname"] == "rollcall"
     assert note["summary"] == "rollcall UNKNOWN FACE: Mareta Aliana"
-    assert "matches no enrolled student (expected G1A021038)" in note["body"]
+    assert "[G1A021038]'s tile shows a face that matches no enrolled student" in note["body"]
 
 
 def test_desktop_without_a_daemon_fails_the_attempt(tmp_path):

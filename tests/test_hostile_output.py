@@ -340,7 +340,7 @@ def test_alert_texts_write_out_control_and_bidi_characters():
     for text in (title(alert), describe(alert), format_text(alert)):
         assert not HIDDEN.search(text), repr(text)
     assert CONTROL_SHOWN in format_text(alert) and "class DL\\x1b-A" in format_text(alert)
-    assert title(alert) == "rollcall MISMATCH: " + CONTROL_SHOWN and "not G1\\u202e" in describe(alert)
+    assert title(alert) == "rollcall MISMATCH: " + CONTROL_SHOWN and "[G1\\u202e]'s tile" in describe(alert)
 
 
 def g_strcompress(text: str) -> str:

@@ -41,6 +41,8 @@ class Alert:
     threshold: float | None         # t_verify in force
     evidence_path: Path | None = None
     class_name: str = ""
+    student_name: str = ""          # the roster names of student_id and identified_as ("" if unknown)
+    identified_name: str = ""
 
 
 class Channel(Protocol):
@@ -68,21 +70,28 @@ def title(alert: Alert, escape: Escape | None = None) -> str:
     return f"rollcall {KIND_TITLES.get(alert.kind, alert.kind.upper())}: {who}"
 
 
+def _who(name: str, student_id: str | None, escape: Escape | None) -> str:
+    """`Siti Zubaidah [G1A021002]`: the lecturer thinks in names, the roster in ids."""
+    if name and student_id and name != student_id:
+        return f"{_user(name, escape)} [{_user(student_id, escape)}]"
+    return _user(name or student_id or "", escape)
+
+
 def describe(alert: Alert, escape: Escape | None = None) -> str:
-    """The alert's substance in one sentence, without time or class."""
-    claimed = _user(alert.student_id or "no roster student", escape)
-    sim = "" if alert.similarity is None else f"similarity {alert.similarity:.2f}"
-    if alert.threshold is not None:
-        sim = f"{sim} < threshold {alert.threshold:.2f}" if sim else f"threshold {alert.threshold:.2f}"
-    if alert.kind == "mismatch":
-        what = f"the face is {_user(alert.identified_as or 'another student', escape)}, not {claimed}"
-    elif alert.kind == "unknown_face":
-        what = f"the face matches no enrolled student (expected {claimed})"
-    elif alert.kind == "test":
+    """The alert's substance in one sentence, without time or class: whose tile shows whom."""
+    if alert.kind == "test":
         return "test alert: this channel works"
+    tile = (f"{_who(alert.student_name, alert.student_id, escape)}'s tile" if alert.student_id
+            else "a tile of no roster student")
+    scores = ", ".join(s for s in (alert.similarity is not None and f"similarity {alert.similarity:.2f}",
+                                   alert.threshold is not None and f"threshold {alert.threshold:.2f}") if s)
+    if alert.kind == "mismatch":
+        what = f"{tile} shows {_who(alert.identified_name, alert.identified_as, escape) or 'another student'}"
+    elif alert.kind == "unknown_face":
+        what = f"{tile} shows a face that matches no enrolled student"
     else:
-        what = alert.kind
-    return f"{what} ({sim})" if sim else what
+        what = f"{tile}: {alert.kind}"
+    return f"{what} ({scores})" if scores else what
 
 
 def format_text(alert: Alert, escape: Escape | None = None) -> str:

@@ -18,7 +18,7 @@ class ConsoleChannel:
             console = PlainConsole(stderr=True)
 
             def print_fn(line: str) -> None:
-                console.print(line, style="bold red")
+                console.print(line, style="bold red", soft_wrap=True)  # one line, whatever the width
         self._print = print_fn
 
     def deliver(self, alerts: list[Alert]) -> None:
