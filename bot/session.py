@@ -21,7 +21,7 @@ from .face_memory import FaceMemory
 from .faces import FaceDetector
 from .label_memory import LabelMemory
 from .names import NameReader, normalise, resolve
-from .store import StoreError, utc_iso
+from .store import StoreError, parse_iso, utc_iso
 from .tiles import LayoutMemory
 from .track import Tracker
 from .types import Observation, Student, Verdict
@@ -353,8 +353,9 @@ class Session:
 
 def replay(session: Session, frames: Iterable, start: datetime | None = None,
            tick: Callable[[], None] = lambda: None) -> None:
-    """Feed recorded frames (t_seconds, frame, label) through a session; times are start + t."""
-    start = start or datetime.now(timezone.utc)
+    """Feed recorded frames (t_seconds, frame, label) through a session; times are start + t, from the
+    session's own start by default, so a report shows t as the time into the recording."""
+    start = start or parse_iso(session.store.session(session.id).started)
     for t, frame, _label in frames:
         session.capture(frame, start + timedelta(seconds=float(t)))
         tick()

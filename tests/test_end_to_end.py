@@ -100,6 +100,23 @@ def test_every_capture_stored_and_reported(lecture, tmp_path):
     assert any(u["display_name"] == "Dosen Pengampu" for u in report["unlabeled"])
 
 
+def test_a_replay_report_shows_time_into_the_recording(lecture, tmp_path, capsys):
+    """0:10 in the video, not the minute the replay ran: the terminal summary, the HTML timeline."""
+    import re
+    home, rec = lecture
+    (sid,) = sqlite3.connect(home / "rollcall.db").execute("SELECT min(id) FROM sessions").fetchone()
+    assert main(["--home", str(home), "report", str(sid)]) == 0
+    out = capsys.readouterr().out
+    (when,) = re.findall(r"#1 (\S+) mismatch", out)
+    m, s = (int(x) for x in when.split(":"))
+    # opened within confirm_n captures of the swap's start, in video time
+    assert rec.swap[0] * rec.every_s <= 60 * m + s <= rec.swap[1] * rec.every_s, out
+    html = tmp_path / "r.html"
+    assert main(["--home", str(home), "report", str(sid), "-o", str(html)]) == 0
+    last = f"0:{round((rec.frames - 1) * rec.every_s):02d}"
+    assert f"<span>0:00</span><span>{last}</span>" in html.read_text()
+
+
 # ------------------------------------------------------------------------------ live screen (Xvfb)
 import os  # noqa: E402
 import signal  # noqa: E402

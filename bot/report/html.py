@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import base64
 from pathlib import Path
+from typing import Callable
 
 import jinja2
 
 from bot.report import metrics
+from bot.report.clock import clock_for, wall
 from bot.store import Store
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
@@ -20,11 +22,6 @@ TIMELINE_WIDTH = 900    # px of the SVG strip; each capture gets TIMELINE_WIDTH 
 ROW_HEIGHT = 14
 
 
-def clock(iso: str | None) -> str:
-    """'2024-05-01T10:00:05.000Z' -> '10:00:05' (the full time stays in the cell's title)."""
-    return iso[11:19] if iso and len(iso) >= 19 else (iso or "-")
-
-
 def when(iso: str | None) -> str:
     """'2024-05-01T10:00:05.000Z' -> '2024-05-01 10:00:05 UTC'."""
     return f"{iso[:10]} {iso[11:19]} UTC" if iso and len(iso) >= 19 else (iso or "-")
@@ -34,12 +31,12 @@ def _env() -> jinja2.Environment:
     env = jinja2.Environment(loader=jinja2.FileSystemLoader(str(TEMPLATES)),
                              autoescape=jinja2.select_autoescape(["html"]),
                              undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True)
-    env.filters.update(clock=clock, when=when)
+    env.filters.update(when=when)
     return env
 
 
 def timeline_runs(verdicts: list[str | None], width: float = TIMELINE_WIDTH,
-                  times: list[str] | None = None) -> list[dict]:
+                  times: list[str] | None = None, clock: Callable[[str | None], str] = wall) -> list[dict]:
     """Consecutive equal verdicts as one rectangle each (x, w in px), so a long session stays small.
     `times` (one per capture) label each run with its first and last capture time."""
     n = len(verdicts)
@@ -53,8 +50,8 @@ def timeline_runs(verdicts: list[str | None], width: float = TIMELINE_WIDTH,
                 runs.append({"x": round(start * step, 2), "w": round((i - start) * step, 2),
                              "verdict": verdicts[start], "first": start + 1, "last": i,
                              "colour": VERDICT_COLOURS.get(verdicts[start], "#444"),
-                             "from": times[start][11:19] if times else "",
-                             "to": times[i - 1][11:19] if times else ""})
+                             "from": clock(times[start]) if times else "",
+                             "to": clock(times[i - 1]) if times else ""})
             start = i
     return runs
 
@@ -67,15 +64,19 @@ def to_html(report: dict, timelines: list[dict], evidence: dict[int, bytes | Non
             capture_times: list[str] | None = None) -> str:
     """`timelines` from metrics.timelines; `evidence` maps alert id -> evidence JPEG bytes;
     `capture_times` (one per capture, as in the timelines) label the strips."""
-    rows = [{**t, "runs": timeline_runs(t["verdicts"], times=capture_times)} for t in timelines]
+    clock = clock_for(report["session"])  # a replay's times are into the recording
+    rows = [{**t, "runs": timeline_runs(t["verdicts"], times=capture_times, clock=clock)} for t in timelines]
     alerts = [{**a, "image": data_uri(evidence.get(a["id"]))} for a in report["alerts"]]
-    return _env().get_template("report.html").render(
+    env = _env()
+    env.filters["clock"] = clock
+    return env.get_template("report.html").render(
         session=report["session"], students=report["students"],
         present=[s for s in report["students"] if s["status"] != "absent"],
         absent=[s for s in report["students"] if s["status"] == "absent"],
         unlabeled=report["unlabeled"], alerts=alerts, timelines=rows,
         width=TIMELINE_WIDTH, row_height=ROW_HEIGHT, colours=VERDICT_COLOURS,
-        first_time=(capture_times or [""])[0][11:19], last_time=(capture_times or [""])[-1][11:19])
+        first_time=clock(capture_times[0]) if capture_times else "",
+        last_time=clock(capture_times[-1]) if capture_times else "")
 
 
 def render(store: Store, ref: int | str) -> str:

@@ -8,6 +8,7 @@ from rich.table import Table
 from rich.text import Text
 
 from ..display import PlainConsole, styled
+from .clock import clock_for
 
 NARROW = 110  # columns below which the summary table leaves out the clock times
 STATUS_STYLE = {"verified": "green", "flagged": "bold red", "unverified": "yellow",
@@ -20,11 +21,6 @@ def _fmt(value, suffix: str = "") -> str:
 
 def _minutes(seconds) -> str:
     return f"{seconds / 60:.1f}"
-
-
-def _clock(iso: str | None) -> str:
-    # "2024-05-01T10:00:00.000Z" -> "10:00:00": the date is in the header
-    return iso[11:19] if iso else "-"
 
 
 def stamp(iso: str | None, same_day_as: str | None = None, seconds: bool = True) -> str:
@@ -58,8 +54,9 @@ def print_summary(report: dict, console: PlainConsole | None = None) -> None:
     for col in ("min",) + (() if narrow else ("first", "last")) + ("cam%", "ver%", "mism", "unkn"):
         table.add_column(col, justify="left" if col in ("first", "last") else "right", no_wrap=True)
     table.caption = "min present, cam% camera on, ver% verified of judged, mism/unkn captures"
+    clock_of = clock_for(s)  # a replay's times are into the recording
     for st in report["students"]:
-        clock = () if narrow else (_clock(st["first_seen"]), _clock(st["last_seen"]))
+        clock = () if narrow else (clock_of(st["first_seen"]), clock_of(st["last_seen"]))
         table.add_row(st["name"], st["student_id"],
                       styled(st["status"], STATUS_STYLE.get(st["status"], "")),
                       _minutes(st["present_s"]), *clock,
@@ -84,7 +81,7 @@ def print_summary(report: dict, console: PlainConsole | None = None) -> None:
             sim = "-" if a["similarity"] is None else f"{a['similarity']:.2f}"
             thr = "-" if a["threshold"] is None else f"{a['threshold']:.2f}"
             console.print(
-                f"  #{a['id']} {_clock(a['time'])} {a['kind']}: tile {a['display_name']!r} "
+                f"  #{a['id']} {clock_of(a['time'])} {a['kind']}: tile {a['display_name']!r} "
                 f"[{who(a['student_id']) or 'unlabeled'}] "
                 f"shows {who(a['identified_as']) or 'nobody enrolled'}"
                 f", similarity {sim} (threshold {thr})  {a['evidence'] or ''}")
