@@ -49,8 +49,10 @@ class Verifier:
 
     name = "dlib_resnet"
     dim = DIM
+    # what an enrolled verifier vector was made with (store: its kind starts "verifier:")
+    fingerprint = "verifier:dlib_resnet:5pt"
 
-    def __init__(self, box_fit: BoxFit = BOX_FIT, jitter: int = 0):
+    def __init__(self, box_fit: BoxFit = BOX_FIT, jitter: int = 0, mirror: bool = False):
         try:
             import dlib
             import face_recognition_models as frm
@@ -64,6 +66,9 @@ class Verifier:
         self._dlib = dlib
         self.box_fit = box_fit
         self.jitter = int(jitter)
+        # each chip described again mirrored and the two vectors averaged: twice the time (off by default;
+        # what it gained on held-out classes is in models/README.md)
+        self.mirror = bool(mirror)
         self.made = 0  # faces described so far, for the benchmark and tests
 
     @classmethod
@@ -111,8 +116,11 @@ class Verifier:
             return np.zeros((0, DIM), np.float32)
         chips = [self.chip(img, face) for img, face in items]
         self.made += len(chips)
+        if self.mirror:
+            chips += [np.ascontiguousarray(c[:, ::-1]) for c in chips]
         if self.jitter:
             vecs = [self._net.compute_face_descriptor(c, self.jitter) for c in chips]
         else:
             vecs = self._net.compute_face_descriptor(chips)
-        return np.array([np.asarray(v) for v in vecs], np.float32).reshape(len(chips), DIM)
+        out = np.array([np.asarray(v) for v in vecs], np.float32).reshape(len(chips), DIM)
+        return (out[:len(items)] + out[len(items):]) / 2 if self.mirror else out

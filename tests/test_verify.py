@@ -128,6 +128,16 @@ def test_describe_is_the_batch_row_and_counts_its_work(verifier, faces, vectors)
     assert verifier.describe_many([]).shape == (0, 128)
 
 
+def test_the_mirrored_view_is_averaged_in(faces, vectors):
+    mirrored = Verifier(mirror=True)
+    items = faces[STUDENTS[2]][:2]
+    both = mirrored.describe_many(items)
+    assert mirrored.made == 2 and both.shape == (2, 128)
+    # near the plain vector (a face and its mirror image are the same person), not equal to it
+    d = np.linalg.norm(both - vectors[STUDENTS[2]][:2], axis=1)
+    assert (d > 1e-4).all() and (d < 0.3).all()
+
+
 def test_a_face_in_a_large_frame_gets_the_same_vector(verifier, faces, vectors):
     """The chip is cut from a crop around the face: the face pasted into a black 1080p frame (black is
     what dlib puts where a chip runs off an image) gets the vector it had in its own photo."""
