@@ -96,25 +96,38 @@ def main_options(
     ctx.obj = Ctx((home or _default_home()).expanduser(), config, verbose, quiet)
 
 
-def _pipeline(c: Ctx, ocr: bool = True):
-    """Models, roster and enrolled gallery, loaded once before the first capture."""
-    from .decide import Gallery
-    from .session import Pipeline, load_models
+def _pipeline(c: Ctx, ocr: bool = True, live: bool = True):
+    """Models, roster and enrolled gallery, loaded once before the first capture. Not `live` (a replay,
+    one screenshot): the verifier has no time budget, every face waiting for it is judged in the
+    capture that shows it, so a recording's verdicts do not depend on how busy the machine is."""
+    import dataclasses
+
+    from .session import Pipeline, enrolled_galleries, load_models
+    from .store import is_verifier_model
     settings = c.settings
+    if not live:
+        settings = dataclasses.replace(settings, recognition=dataclasses.replace(
+            settings.recognition, verifier_budget_ms=math.inf))
     models = load_models(settings, ocr=ocr)
     with c.store() as store:
         roster = store.list_students()
         ids, vecs = store.embeddings()
+        vids, vvecs = store.embeddings(verifier=True)
         made_by = store.embedding_models()
     if len(ids) and vecs.shape[1] != models.embedder.dim:
         raise ConfigError(f"{settings.recognition.model}: the model gives {models.embedder.dim}-d vectors but the "
                           f"students were enrolled with {vecs.shape[1]}-d ones; run `rollcall enroll` again")
-    stale = sum(n for m, n in made_by.items() if m != models.embedder.fingerprint)
+    stale = sum(n for m, n in made_by.items() if m != models.embedder.fingerprint and not is_verifier_model(m))
     if stale:
         raise ConfigError(f"{settings.recognition.model}: {stale} of the {len(ids)} enrolled photo vectors were made "
                           "by another face model; run `rollcall enroll PHOTOS_DIR` again (it replaces them)")
-    return Pipeline(settings, models, roster, Gallery.from_embeddings(ids, vecs, models.thresholds.top_k,
-                                                                           models.thresholds.head))
+    if models.verifier is not None:
+        missing = sorted(set(ids.tolist()) - set(vids.tolist()))
+        if missing:
+            raise ConfigError(f"{c.home / 'rollcall.db'}: {len(missing)} enrolled students ({', '.join(missing[:3])}"
+                              f"{', ...' if len(missing) > 3 else ''}) were enrolled before the verifier; run "
+                              "`rollcall enroll PHOTOS_DIR` again (it keeps what is stored and adds the rest)")
+    return Pipeline(settings, models, roster, *enrolled_galleries(models, ids, vecs, vids, vvecs))
 
 
 # ------------------------------------------------------------------------------------- enroll, roster
@@ -131,6 +144,7 @@ def enroll(ctx: typer.Context,
     from .enroll import enroll_folder, mean_similarity, photos_of, plan
     from .faces import FaceDetector
     from .roster import load_roster
+    from .verify import Verifier
     c: Ctx = ctx.obj
     settings = c.settings
     students = load_roster(roster) if roster else None
@@ -138,6 +152,7 @@ def enroll(ctx: typer.Context,
     embedder = Embedder(settings.recognition.model_path())
     alike = load_thresholds(settings.recognition.thresholds_path()).alike
     detector = FaceDetector()
+    verifier = Verifier.load()
     results = []
     with c.store() as store:
         if students:
@@ -148,10 +163,12 @@ def enroll(ctx: typer.Context,
             task = prog.add_task("enrolling", total=total)
             for folder, student in pairs:
                 r = enroll_folder(folder, student, detector, embedder, settings.faces,
-                                  tick=lambda: prog.advance(task), max_photos=max_photos)
+                                  tick=lambda: prog.advance(task), max_photos=max_photos, verifier=verifier)
                 if r.usable:
                     store.add_embeddings(student.student_id, np.stack(r.vectors), r.hashes, r.qualities, r.thumbs,
                                          model=embedder.fingerprint)
+                    store.add_embeddings(student.student_id, np.stack(r.verifier_vectors), r.hashes,
+                                         r.qualities, model=verifier.fingerprint)
                 results.append(r)
     table = Table(title=f"enrolled from {photos_dir}")
     for col in ("student", "id", "photos", "usable", "skipped"):
@@ -203,13 +220,13 @@ def roster_list(ctx: typer.Context):
 
 
 # ------------------------------------------------------------------------------------- run, replay
-def _session(c: Ctx, source: str, interval: float, class_name: str | None):
+def _session(c: Ctx, source: str, interval: float, class_name: str | None, live: bool):
     from .alerts import build_channels
     from .alerts.worker import AlertDispatcher
     from .session import Session, delivery_recorder
     settings = c.settings
     channels = build_channels(settings.alerts, print_fn=lambda line: err.print(line, soft_wrap=True))
-    pipeline = _pipeline(c)
+    pipeline = _pipeline(c, live=live)
     store = c.store()
     dispatcher = AlertDispatcher(settings.alerts, channels, record=delivery_recorder(store))
     sess = Session(pipeline, store, dispatcher, settings, class_name, source, interval)
@@ -242,7 +259,7 @@ def replay(ctx: typer.Context,
     first = next(frames, None)
     if first is None:
         raise UserError(f"{source}: no frames could be read")
-    sess = _session(c, source_label(source), interval, class_name)
+    sess = _session(c, source_label(source), interval, class_name, live=False)
     status = "done"
     try:
         with c.progress() as prog:
@@ -300,7 +317,7 @@ def run(ctx: typer.Context,
             raise UserError(f"--region: expected X,Y,W,H in whole pixels, got {region!r}") from None
     screen = ScreenSource(monitor if monitor is not None else cap.monitor, reg, every or cap.every_s)
     screen.grab()  # no display -> one clear line before any model loads or session row is written
-    sess = _session(c, f"screen:{screen.monitor}", screen.every_s, class_name)
+    sess = _session(c, f"screen:{screen.monitor}", screen.every_s, class_name, live=True)
     status = "done"
     try:
         screen.run(lambda t, frame: sess.capture(frame, datetime.now(timezone.utc)), minutes=minutes)
@@ -308,6 +325,31 @@ def run(ctx: typer.Context,
         status = "interrupted"
     finally:
         _finish(c, sess, status)
+
+
+@app.command()
+def demo(ctx: typer.Context):
+    """The bundled class and lecture: enrolled and replayed in a new home; prints the report and the
+    alert, writes the HTML report."""
+    from types import SimpleNamespace
+
+    from . import report as rep
+    from .demo import bundled, new_home
+    from .report import terminal
+    from .report.metrics import session_report
+    c: Ctx = ctx.obj
+    d = bundled()
+    home = new_home()
+    here = SimpleNamespace(obj=Ctx(home, c.config_path, c.verbose, c.quiet))
+    out.print(f"Enrolling the demo class from {d.photos} into {home}")
+    enroll(here, d.photos, roster=d.roster, class_name=d.class_name, max_photos=None)
+    out.print(f"Replaying {d.lecture.name}: one capture every {d.every_s:g} s of video")
+    replay(here, d.lecture, every=d.every_s, class_name=d.class_name)
+    with here.obj.store() as store:
+        terminal.print_summary(session_report(store, "last"), out)
+        path = rep.write(store, "last", "html", home / "report.html")
+    out.print(f"wrote {path}")
+    out.print(f"this demo's data stays in {home}: `rollcall --home {home} report last`, or delete the folder")
 
 
 # ------------------------------------------------------------------------------------- reports
@@ -465,7 +507,7 @@ def inspect(ctx: typer.Context,
     frame = cv2.imread(str(image))
     if frame is None:
         raise UserError(f"{image}: not a readable image")
-    pipeline = _pipeline(c)
+    pipeline = _pipeline(c, live=False)
     obs, ms = pipeline.process(frame)
     if annotated:
         if not cv2.imwrite(str(annotated), annotate(frame, obs)):

@@ -13,12 +13,13 @@ from pathlib import Path
 
 PACKAGE_DIR = Path(__file__).resolve().parent
 PROJECT_DIR = PACKAGE_DIR.parent  # a checkout's root; an installed wheel has none of its folders
-_IN_A_WHEEL = {"models": "models", "config": "settings"}  # top-level folder -> its copy in the package
+# a checkout's top-level folder -> its copy inside the installed package
+_IN_A_WHEEL = {"models": "models", "config": "settings", "demo": "demo_files"}
 
 
 def shipped(relative: str | Path) -> Path:
-    """A file rollcall ships (`models/...`, `config/...`): the installed package's copy (bot/models,
-    bot/settings in a wheel), else the checkout's own folder."""
+    """A file rollcall ships (`models/...`, `config/...`, `demo/...`): the installed package's copy
+    (bot/models, bot/settings, bot/demo_files in a wheel), else the checkout's own folder."""
     first, *rest = Path(relative).parts
     if first in _IN_A_WHEEL:
         packaged = PACKAGE_DIR.joinpath(_IN_A_WHEEL[first], *rest)
@@ -66,9 +67,17 @@ class RecognitionSettings:
     thresholds: str = "models/thresholds.json"
     t_verify: float = -1.0
     margin: float = -1.0
+    same_face: float = 0.70
+    verifier_refresh: int = 60
+    verifier_budget_ms: float = 250.0
 
     def model_path(self) -> Path:
         return _project_path(self.model)
+
+    def identity(self):
+        """The identity stage's settings (bot/identity.py IdentitySettings)."""
+        from .identity import IdentitySettings
+        return IdentitySettings(self.same_face, self.verifier_refresh, self.verifier_budget_ms)
 
     def thresholds_path(self) -> Path:
         return _project_path(self.thresholds)
@@ -221,6 +230,9 @@ def _validate(s: Settings) -> None:
           "recognition.t_verify", "must be a cosine in [-1, 1] (or -1 for the calibrated value)")
     check(s.recognition.margin == -1 or 0 <= s.recognition.margin <= 10,
           "recognition.margin", "must be in [0, 10] (or -1 for the calibrated value)")
+    check(0 < s.recognition.same_face <= 1, "recognition.same_face", "must be a cosine in (0, 1]")
+    check(s.recognition.verifier_refresh >= 1, "recognition.verifier_refresh", "must be >= 1 capture")
+    check(s.recognition.verifier_budget_ms >= 0, "recognition.verifier_budget_ms", "must be >= 0")
     check(1 <= s.tracking.confirm_n <= s.tracking.window_m, "tracking.confirm_n",
           "must be between 1 and tracking.window_m")
     for ch in s.alerts.channels:

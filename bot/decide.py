@@ -337,7 +337,9 @@ class VerifierGallery:
         student_ids = np.asarray(student_ids)
         ids = sorted(set(student_ids.tolist())) if len(student_ids) else []
         owner = np.searchsorted(np.array(ids), student_ids) if ids else np.zeros(0, np.int64)
-        return cls(ids, np.asarray(vectors, np.float32).reshape(len(student_ids), -1), owner, nearest)
+        vecs = np.asarray(vectors, np.float32)
+        vecs = vecs.reshape(len(student_ids), -1) if vecs.size else np.zeros((0, 0), np.float32)
+        return cls(ids, vecs, owner, nearest)
 
     def scores(self, vecs: np.ndarray) -> np.ndarray:
         """(P, S) verifier scores of P faces against each student."""

@@ -30,17 +30,23 @@ def checks(home: Path, settings: Settings) -> list[tuple[str, bool, str]]:
         return f"{rec.model_path()} ({e.dim}-d, input {e.side}px), t_verify {th.t_verify:.3f}, margin {th.margin:.3f}"
 
     def enrolled():
-        from .store import DB_NAME, Store
+        from .store import DB_NAME, Store, is_verifier_model
         if not (home / DB_NAME).exists():
             return "nobody enrolled yet: rollcall enroll PHOTOS_DIR"
         with Store(home) as store:
             made_by = store.embedding_models()
-        total = sum(made_by.values())
+            face_ids, _ = store.embeddings()
+            verifier_ids, _ = store.embeddings(verifier=True)
+        total = sum(n for m, n in made_by.items() if not is_verifier_model(m))
         stale = total - made_by.get(fingerprint(rec.model_path(), VIEWS), 0)
         if stale:
             raise RuntimeError(f"{stale} of {total} enrolled photo vectors were made by another face model: "
                                "run `rollcall enroll PHOTOS_DIR` again")
-        return f"{total} enrolled photo vectors, all made by this model"
+        unverified = set(face_ids.tolist()) - set(verifier_ids.tolist())
+        if unverified:
+            raise RuntimeError(f"{len(unverified)} students were enrolled before the verifier: "
+                               "run `rollcall enroll PHOTOS_DIR` again")
+        return f"{total} enrolled photo vectors, all made by this model, and the verifier's"
 
     def detector():
         FaceDetector()

@@ -36,6 +36,7 @@ class StudentEnrollment:
     hashes: list[str] = field(default_factory=list)
     qualities: list[float] = field(default_factory=list)
     thumbs: list[bytes] = field(default_factory=list)
+    verifier_vectors: list[np.ndarray] = field(default_factory=list)  # one a usable photo, with a verifier
 
 
 def mean_similarity(vectors: list[np.ndarray]) -> float | None:
@@ -72,8 +73,10 @@ def match_folder(folder_name: str, roster: list[Student]) -> Student | None:
     return None
 
 
-def embed_photo(path: Path, detector: FaceDetector, embedder: Embedder, faces_cfg: FaceSettings):
-    """(vector, quality, thumbnail JPEG) of the one face in a photo, or the reason it is unusable."""
+def embed_photo(path: Path, detector: FaceDetector, embedder: Embedder, faces_cfg: FaceSettings,
+                verifier=None):
+    """(vector, quality, thumbnail JPEG, verifier vector or None) of the one face in a photo, or the
+    reason it is unusable. `verifier`: bot.verify.Verifier, whose vector of the face is enrolled too."""
     try:
         data = np.fromfile(path, np.uint8)
     except OSError:
@@ -93,7 +96,8 @@ def embed_photo(path: Path, detector: FaceDetector, embedder: Embedder, faces_cf
         return {"small": "face too small", "cut": "face cut off", "blur": "too blurred"}[why]
     vec = embedder.embed(face.aligned[None])[0]
     ok, jpg = cv2.imencode(".jpg", cv2.cvtColor(face.aligned, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, 85])
-    return vec, float(face.score), jpg.tobytes()
+    vvec = verifier.describe(img, face) if verifier is not None else None
+    return vec, float(face.score), jpg.tobytes(), vvec
 
 
 def spread(paths: list, k: int | None) -> list:
@@ -115,18 +119,20 @@ def photos_of(folder: Path, max_photos: int | None = None) -> list[Path]:
 
 def enroll_folder(folder: Path, student: Student, detector: FaceDetector, embedder: Embedder,
                   faces_cfg: FaceSettings, tick: Callable[[], None] = lambda: None,
-                  max_photos: int | None = None) -> StudentEnrollment:
+                  max_photos: int | None = None, verifier=None) -> StudentEnrollment:
     result = StudentEnrollment(name=student.name, student_id=student.student_id)
     for path in photos_of(folder, max_photos):
         result.photos += 1
-        out = embed_photo(path, detector, embedder, faces_cfg)
+        out = embed_photo(path, detector, embedder, faces_cfg, verifier)
         tick()
         if isinstance(out, str):
             result.skipped[out] += 1
             continue
-        vec, quality, thumb = out
+        vec, quality, thumb, vvec = out
         result.usable += 1
         result.vectors.append(vec)
+        if vvec is not None:
+            result.verifier_vectors.append(vvec)
         result.hashes.append(hashlib.sha256(path.read_bytes()).hexdigest())
         result.qualities.append(quality)
         result.thumbs.append(thumb)

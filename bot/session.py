@@ -6,6 +6,7 @@ frame -> tiles -> names -> faces -> embed -> decide   (Pipeline.process, also us
 from __future__ import annotations
 
 import logging
+import dataclasses
 import time
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
@@ -15,9 +16,10 @@ import cv2
 import numpy as np
 
 from .config import Settings
-from .decide import Gallery, Thresholds, decide, gate, hold_back, load_thresholds, settled
+from .decide import Gallery, Thresholds, VerifierGallery, gate, hold_back, load_thresholds, settled
 from .embed import Embedder, VectorMemory, unit
 from .face_memory import FaceMemory
+from .identity import FaceToJudge, Identity
 from .faces import FaceDetector
 from .label_memory import LabelMemory
 from .names import NameReader, normalise, resolve
@@ -25,6 +27,7 @@ from .store import StoreError, parse_iso, utc_iso
 from .tiles import LayoutMemory
 from .track import Tracker
 from .types import Observation, Student, Verdict
+from .verify import Verifier
 
 log = logging.getLogger(__name__)
 
@@ -36,6 +39,7 @@ class Models:
     embedder: Embedder
     reader: NameReader | None      # None: no OCR (every tile unlabeled)
     thresholds: Thresholds
+    verifier: Verifier | None = None  # None: no verifier rule in thresholds.json (MobileNetV2 alone)
 
 
 def share_cores() -> None:
@@ -54,7 +58,25 @@ def load_models(settings: Settings, ocr: bool = True) -> Models:
     rec = settings.recognition
     embedder = Embedder(rec.model_path())
     thresholds = load_thresholds(rec.thresholds_path(), rec.t_verify, rec.margin)
-    return Models(FaceDetector(), embedder, NameReader() if ocr else None, thresholds)
+    verifier = Verifier.load() if thresholds.verifier is not None else None
+    return Models(FaceDetector(), embedder, NameReader() if ocr else None, thresholds, verifier)
+
+
+def enrolled_galleries(models: Models, ids, vectors, verifier_ids=(), verifier_vectors=()
+                       ) -> tuple[Gallery, VerifierGallery | None]:
+    """The enrolled students' galleries of both models (Pipeline's `gallery` and `vgallery`); the
+    verifier's only where the models have a verifier."""
+    th = models.thresholds
+    gallery = Gallery.from_embeddings(np.asarray(ids), _rows(vectors), th.top_k, th.head)
+    if models.verifier is None:
+        return gallery, None
+    return gallery, VerifierGallery.from_embeddings(np.asarray(verifier_ids), _rows(verifier_vectors),
+                                                    th.verifier.nearest)
+
+
+def _rows(vectors) -> np.ndarray:
+    """Vectors as a float32 (N, D) array; none at all as (0, 0)."""
+    return np.stack(vectors).astype(np.float32) if len(vectors) else np.zeros((0, 0), np.float32)
 
 
 def _crop(frame: np.ndarray, box) -> np.ndarray:
@@ -74,7 +96,14 @@ class Pipeline:
     _faces: FaceMemory = field(default_factory=FaceMemory, init=False)
     # label text -> its match: roster and settings are fixed for a pipeline, labels repeat every capture
     _matches: dict = field(default_factory=dict, init=False)
+    vgallery: VerifierGallery | None = None
     _vectors: VectorMemory = field(default_factory=VectorMemory, init=False)
+    _identity: Identity = field(init=False)
+
+    def __post_init__(self):
+        self._identity = Identity(self.gallery, self.vgallery, self.models.thresholds,
+                                  self.models.verifier if self.vgallery is not None else None,
+                                  self.settings.recognition.identity())
 
     def process(self, frame: np.ndarray, keep_crops: bool = False) -> tuple[list[Observation], dict]:
         ms: dict[str, float] = {}
@@ -118,11 +147,17 @@ class Pipeline:
         ms["embed"] = _lap(t)
 
         t = time.perf_counter()
-        obs = []
         th = self.models.thresholds
         # every judged face scored in one product (a face at a time: ~0.2 ms each, 44 a capture)
         order = sorted(vectors)
         scored = dict(zip(order, zip(*self.gallery.rank(np.stack([vectors[i] for i in order]))))) if order else {}
+        judgements = dict(zip(order, self._identity.judge(
+            [FaceToJudge(vkeys[i], matches[i].student_id, vectors[i], scored[i], crops[i], judged[i][0])
+             for i in order])))
+        ms["verify"] = _lap(t)
+
+        t = time.perf_counter()
+        obs = []
         for i, (tl, m, fl, jl, wl) in enumerate(zip(tiles, matches, faces, judged, why)):
             if tl.camera_off:
                 v = Verdict("camera_off")
@@ -133,7 +168,8 @@ class Pipeline:
             elif not jl:
                 v = Verdict("unjudged", reason=wl[0])
             else:
-                v = hold_back(decide(m.student_id, vectors[i], self.gallery, th, scored[i]), jl[0], fs)
+                j = judgements[i]
+                v = hold_back(dataclasses.replace(j.verdict, model=j.model), jl[0], fs)
                 # kept for the captures to come only beyond doubt: a borderline verdict (an impostor
                 # verified by a hair) kept would stand for them all, where fresh vectors of the face
                 # moving a little give the tracker fresh evidence (session 15: an impersonation missed)
@@ -302,11 +338,12 @@ class Session:
         from .alerts import Alert
         th = self.pipeline.models.thresholds
         v = o.verdict
-        threshold = th.t_verify
+        # the score and threshold of the model that decided (the verifier, for every accusation it makes)
+        threshold = th.verifier.t_verify if v.model == "verifier" and th.verifier else th.t_verify
         alert_id = self._try(f"{kind} alert for {o.participant!r}", lambda: self.store.add_alert(
             self.id, when, kind, capture_id=capture_id, student_id=o.student_id,
             display_name=o.display_name, identified_as=v.identified_as, similarity=v.similarity,
-            threshold=threshold, participant=o.participant))
+            threshold=threshold, participant=o.participant, model=v.model or None))
         evidence = None
         if alert_id is not None and self.settings.retention.evidence and o.crop is not None:
             evidence = self._try(f"evidence of alert {alert_id}", lambda: self.store.save_evidence(
@@ -336,7 +373,8 @@ class Session:
         claimed = self.store.get_student(o.student_id) if o.student_id else None
         expected = claimed.name if claimed else (o.student_id or "no roster student")
         sim = "-" if v.similarity is None else f"{v.similarity:.2f}"
-        caption = (f"{kind}: tile '{o.display_name}' similarity {sim} (threshold {threshold:.2f})"
+        by = f" by {v.model}" if v.model else ""
+        caption = (f"{kind}{by}: tile '{o.display_name}' similarity {sim} (threshold {threshold:.2f})"
                    + (f", matches {v.identified_as}" if v.identified_as and kind == "mismatch" else ""))
         return evidence_image(o.crop, refs, caption, expected)
 

@@ -144,12 +144,33 @@ def _m3_embedding_model(db: sqlite_utils.Database) -> None:
     db["embeddings"].add_column("model", str)
 
 
+def _m4_alert_model(db: sqlite_utils.Database) -> None:
+    # which model decided an alert's verdict ("verifier" or "mobilenet"): its score and threshold are
+    # that model's
+    db["alerts"].add_column("model", str)
+
+
 # Ordered; append only. A migration runs once, in one transaction with its record.
 MIGRATIONS: list[tuple[int, str, Callable[[sqlite_utils.Database], None]]] = [
     (1, "tables", _m1_tables),
     (2, "report indexes", _m2_indexes),
     (3, "embedding model", _m3_embedding_model),
+    (4, "alert model", _m4_alert_model),
 ]
+
+# An enrolled vector's kind, from the model that made it: the verifier's (bot/verify.py, its
+# fingerprint starts "verifier:") or the face model's (anything else, NULL included). A student keeps one
+# set of each; enrolling with a new model of one kind replaces that kind's only.
+VERIFIER_KIND = "verifier:"
+_IS_VERIFIER = "COALESCE(model LIKE 'verifier:%', 0)"
+
+
+def is_verifier_model(model: str | None) -> bool:
+    return bool(model) and model.startswith(VERIFIER_KIND)
+
+
+def _kind_is(model: str | None) -> int:
+    return int(is_verifier_model(model))
 
 
 # --------------------------------------------------------------------------------------------- rows
@@ -490,12 +511,13 @@ class Store:
         with self._writing("store enrolled faces"):
             if not self.db.execute("SELECT 1 FROM students WHERE student_id = ?", [student_id]).fetchone():
                 raise StoreError(f"{student_id}: not in the roster")
+            kind = _kind_is(model)
             if model is not None:
-                self.db.execute("DELETE FROM embeddings WHERE student_id = ? AND (model IS NULL OR model != ?)",
-                                [student_id, model])
+                self.db.execute(f"DELETE FROM embeddings WHERE student_id = ? AND {_IS_VERIFIER} = ? "
+                                "AND (model IS NULL OR model != ?)", [student_id, kind, model])
             known = {r[0] for r in self.db.execute(
-                "SELECT photo_hash FROM embeddings WHERE student_id = ? AND photo_hash IS NOT NULL",
-                [student_id])}
+                f"SELECT photo_hash FROM embeddings WHERE student_id = ? AND {_IS_VERIFIER} = ? "
+                "AND photo_hash IS NOT NULL", [student_id, kind])}
             for vec, h, q, th in zip(vectors, hashes, quals, ths):
                 if h is not None and h in known:
                     continue
@@ -509,9 +531,11 @@ class Store:
                 added += 1
         return added
 
-    def embeddings(self) -> tuple[np.ndarray, np.ndarray]:
-        """(student_ids, vectors): one row per enrolled photo; vectors float32 (N, D)."""
-        rows = self._query("SELECT student_id, vector, dim FROM embeddings ORDER BY student_id, id")
+    def embeddings(self, verifier: bool = False) -> tuple[np.ndarray, np.ndarray]:
+        """(student_ids, vectors): one row per enrolled photo; vectors float32 (N, D); the face model's,
+        or with `verifier` the verifier's."""
+        rows = self._query(f"SELECT student_id, vector, dim FROM embeddings WHERE {_IS_VERIFIER} = ? "
+                           "ORDER BY student_id, id", [int(verifier)])
         if not rows:
             return np.array([], dtype=object), np.zeros((0, 0), dtype=np.float32)
         dims = {r["dim"] for r in rows}
@@ -706,15 +730,16 @@ class Store:
                   capture_id: int | None = None, student_id: str | None = None,
                   display_name: str = "", identified_as: str | None = None,
                   similarity: float | None = None, threshold: float | None = None,
-                  participant: str = "", evidence: str | None = None) -> int:
+                  participant: str = "", evidence: str | None = None, model: str | None = None) -> int:
+        """`model`: which model decided the verdict, whose score `similarity` and `threshold` are."""
         with self._writing("store an alert"):
             cur = self.db.execute(
                 "INSERT INTO alerts (session_id, capture_id, time, kind, student_id, display_name, "
-                "identified_as, similarity, threshold, evidence, participant) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                "identified_as, similarity, threshold, evidence, participant, model) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 [int(session_id), capture_id, utc_iso(time), kind, student_id, display_name,
                  identified_as, _opt_float(similarity), _opt_float(threshold), evidence,
-                 participant or student_id or display_name])
+                 participant or student_id or display_name, model])
             return int(cur.lastrowid)
 
     def save_evidence(self, session_id: int, alert_id: int, jpeg: bytes) -> str:

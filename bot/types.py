@@ -53,6 +53,7 @@ class Verdict:
     best_other: str | None = None
     best_other_similarity: float | None = None
     reason: str = ""
+    model: str = ""                                 # who decided: "mobilenet", "verifier" ("" not judged)
 
 
 @dataclass

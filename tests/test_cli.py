@@ -223,19 +223,43 @@ def test_vectors_of_another_model_are_refused_until_enrolled_again(capsys, tmp_p
     cv2.imwrite(str(shots / "1.png"), np.zeros((720, 1280, 3), np.uint8))
     assert run(capsys, "--home", home, "--quiet", "enroll", tmp_path / "photos")[0] == 0
     db = sqlite3.connect(home / "rollcall.db")
-    with db:  # as if enrolled by the model an older rollcall shipped
-        db.execute("UPDATE embeddings SET model = 'an older model'")
+    with db:  # as if enrolled by the face model an older rollcall shipped (the verifier's vectors stay)
+        db.execute("UPDATE embeddings SET model = 'an older model' WHERE model NOT LIKE 'verifier:%'")
     rc, _, err = run(capsys, "--home", home, "--quiet", "replay", shots)
     assert rc == 1
     one_error_line(err, "face_embed.tflite", "3 of the 3", "another face model", "rollcall enroll")
     rc, out, _ = run(capsys, "--home", home, "doctor")
     assert rc == 1 and "3 of 3 enrolled photo vectors were made by another face model" in out
-    assert db.execute("SELECT count(*) FROM embeddings").fetchone() == (3,)  # nothing lost by refusing
+    assert db.execute("SELECT count(*) FROM embeddings").fetchone() == (6,)  # nothing lost by refusing
     assert run(capsys, "--home", home, "--quiet", "enroll", tmp_path / "photos")[0] == 0
+    # the face model's 3 replaced, the verifier's 3 kept
     assert db.execute("SELECT count(*), count(DISTINCT model) FROM embeddings WHERE model != 'an older model'"
-                      ).fetchone() == (3, 1)
+                      ).fetchone() == (6, 2)
     assert run(capsys, "--home", home, "--quiet", "replay", shots)[0] == 0
     assert "3 enrolled photo vectors, all made by this model" in run(capsys, "--home", home, "doctor")[1]
+
+
+def test_a_class_enrolled_before_the_verifier_is_told_to_enroll_again(capsys, tmp_path, home, data_dir):
+    photos = tmp_path / "photos" / "Siti Zubaidah"
+    photos.mkdir(parents=True)
+    for p in sorted((data_dir / "seed-faces" / "Siti Zubaidah").iterdir())[:3]:
+        (photos / p.name).symlink_to(p.resolve())
+    shots = tmp_path / "shots"
+    shots.mkdir()
+    cv2.imwrite(str(shots / "1.png"), np.zeros((720, 1280, 3), np.uint8))
+    assert run(capsys, "--home", home, "--quiet", "enroll", tmp_path / "photos")[0] == 0
+    db = sqlite3.connect(home / "rollcall.db")
+    with db:  # as an older rollcall enrolled it: the face model's vectors only
+        db.execute("DELETE FROM embeddings WHERE model LIKE 'verifier:%'")
+    rc, _, err = run(capsys, "--home", home, "--quiet", "replay", shots)
+    assert rc == 1
+    one_error_line(err, "rollcall.db", "1 enrolled students (siti-zubaidah)", "before the verifier", "rollcall enroll")
+    assert db.execute("SELECT count(*) FROM sessions").fetchone() == (0,)
+    rc, out, _ = run(capsys, "--home", home, "doctor")
+    assert rc == 1 and "enrolled before the verifier" in out
+    assert run(capsys, "--home", home, "--quiet", "enroll", tmp_path / "photos")[0] == 0  # adds the verifier's
+    assert db.execute("SELECT count(*) FROM embeddings WHERE model LIKE 'verifier:%'").fetchone() == (3,)
+    assert run(capsys, "--home", home, "--quiet", "replay", shots)[0] == 0
 
 
 @needs_model

@@ -6,29 +6,37 @@ import numpy as np
 import pytest
 
 from bot.config import load_settings
-from bot.decide import Gallery
 from bot.enroll import embed_photo
 from bot.roster import load_roster
-from bot.session import Pipeline, load_models
+from bot.session import Pipeline, enrolled_galleries, load_models
 
 from .gallery import make_specs, render_gallery, seed_photos
 
 
+def unhurried():
+    """The packaged settings with no time budget for the verifier: every face waiting for it is judged
+    in the capture that shows it, so what a capture's verdicts are does not depend on this machine's speed."""
+    settings = load_settings()
+    return dataclasses.replace(settings, recognition=dataclasses.replace(settings.recognition,
+                                                                         verifier_budget_ms=1e9))
+
+
 @pytest.fixture(scope="module")
 def setup(data_dir):
-    settings = load_settings()
+    settings = unhurried()
     models = load_models(settings, ocr=False)
     roster = load_roster(data_dir / "seed-roster.csv")
     by_name = {s.name: s.student_id for s in roster}
     photos = seed_photos(data_dir)
-    ids, vecs = [], []
+    ids, vecs, vvecs = [], [], []
     for name, paths in photos.items():
         for p in paths[-6:]:
-            got = embed_photo(p, models.detector, models.embedder, settings.faces)
+            got = embed_photo(p, models.detector, models.embedder, settings.faces, models.verifier)
             if isinstance(got, tuple):
                 ids.append(by_name[name])
                 vecs.append(got[0])
-    gallery = Gallery.from_embeddings(np.array(ids), np.stack(vecs), models.thresholds.top_k, models.thresholds.head)
+                vvecs.append(got[3])
+    gallery = enrolled_galleries(models, ids, vecs, ids, vvecs)
     frames = [render_gallery(make_specs(photos, 6, seed=s), (1280, 720), seed=s)[0] for s in (0, 1)]
     return settings, models, roster, gallery, frames
 
@@ -51,7 +59,7 @@ def _verdicts(obs):
 def test_still_tiles_keep_their_vectors_and_verdicts(setup):
     settings, models, roster, gallery, (a, b) = setup
     counting = Counting(models.embedder)
-    pipe = Pipeline(settings, models, roster, gallery)
+    pipe = Pipeline(settings, models, roster, *gallery)
     first, _ = pipe.process(a)
     judged = sum(o.verdict.verdict not in ("no_face", "unjudged", "multiple_faces", "camera_off") for o in first)
     assert judged >= 4 and counting.made == judged * len(models.embedder.views)  # no name: no view settles
@@ -61,7 +69,7 @@ def test_still_tiles_keep_their_vectors_and_verdicts(setup):
     # other photos in the same tiles: every face embedded afresh, and judged as a fresh pipeline does
     other, _ = pipe.process(b)
     assert counting.made > judged * len(models.embedder.views)
-    fresh, _ = Pipeline(settings, models, roster, gallery).process(b)
+    fresh, _ = Pipeline(settings, models, roster, *gallery).process(b)
     assert [(v, who) for v, who, _ in _verdicts(other)] == [(v, who) for v, who, _ in _verdicts(fresh)]
 
 
@@ -70,7 +78,7 @@ def test_a_face_half_off_its_tile_is_unjudged_on_a_real_capture(setup, data_dir)
     import cv2
     settings, models, roster, gallery, _ = setup
     frame = cv2.imread(str(data_dir / "meeting-screens" / "zoom-gallery-clipped-01.png"))
-    obs, _ = Pipeline(settings, models, roster, gallery).process(frame)
+    obs, _ = Pipeline(settings, models, roster, *gallery).process(frame)
     # four tiles: a whole face (judged; no OCR here, so unlabeled), the cut one, two that show no face
     assert [(o.verdict.verdict, o.verdict.reason) for o in obs] == [
         ("unlabeled", ""), ("unjudged", "cut"), ("no_face", ""), ("no_face", "")]
@@ -91,14 +99,15 @@ def test_a_face_settled_on_one_view_is_judged_as_on_all(setup, data_dir):
     names = sorted(photos)
     # enrolled on 10 photos spread over each student's folder (as `enroll --max-photos 10`); tiles show others
     enrolled = {n: spread(p, 10) for n, p in photos.items()}
-    ids, vecs = [], []
+    ids, vecs, vvecs = [], [], []
     for st in roster:
         for p in enrolled.get(st.name, []):
-            got = embed_photo(p, models.detector, models.embedder, settings.faces)
+            got = embed_photo(p, models.detector, models.embedder, settings.faces, models.verifier)
             if isinstance(got, tuple):
                 ids.append(st.student_id)
                 vecs.append(got[0])
-    gallery = Gallery.from_embeddings(np.array(ids), np.stack(vecs), models.thresholds.top_k, models.thresholds.head)
+                vvecs.append(got[3])
+    gallery = enrolled_galleries(models, ids, vecs, ids, vvecs)
     others = {n: [p for p in photos[n] if p not in enrolled[n]] for n in names}
     frames = []
     for seed in (8, 10):
@@ -116,7 +125,7 @@ def test_a_face_settled_on_one_view_is_judged_as_on_all(setup, data_dir):
     for rule in ("quick", "all views"):
         th = models.thresholds if rule == "quick" else dataclasses.replace(models.thresholds, quick=None)
         counting = Counting(models.embedder)
-        pipe = Pipeline(settings, dataclasses.replace(models, thresholds=th), roster, gallery)
+        pipe = Pipeline(settings, dataclasses.replace(models, thresholds=th), roster, *gallery)
         runs[rule] = ([[(o.student_id, o.verdict.verdict, o.verdict.identified_as) for o in pipe.process(f)[0]]
                        for f in frames], counting.made)
     (quick, quick_views), (full, full_views) = runs["quick"], runs["all views"]
@@ -149,14 +158,15 @@ def _three_sitters(data_dir, settings, models, seed: int, per: int = 1):
     by_name = {s.name: s.student_id for s in roster}
     photos = seed_photos(data_dir)
     names = ("Siti Zubaidah", "Mareta Aliana", "Novia Evianti")
-    ids, vecs = [], []
+    ids, vecs, vvecs = [], [], []
     for name in names:
         for p in spread(photos[name], 20):
-            got = embed_photo(p, models.detector, models.embedder, settings.faces)
+            got = embed_photo(p, models.detector, models.embedder, settings.faces, models.verifier)
             if isinstance(got, tuple):
                 ids.append(by_name[name])
                 vecs.append(got[0])
-    gallery = Gallery.from_embeddings(np.array(ids), np.stack(vecs), models.thresholds.top_k, models.thresholds.head)
+                vvecs.append(got[3])
+    gallery = enrolled_galleries(models, ids, vecs, ids, vvecs)
     rng = np.random.default_rng(seed)
     views = {n: [v for v in (webcam_view(load_photo(p), models.detector, rng) for p in spread(photos[n], 20))
                  if v is not None][:per] for n in names}
@@ -173,7 +183,7 @@ def test_an_impostor_under_a_present_students_name_alerts_once(data_dir, tmp_pat
     from bot.session import Session
     from bot.store import Store
 
-    settings = load_settings()
+    settings = unhurried()
     settings = dataclasses.replace(settings, tracking=dataclasses.replace(settings.tracking, confirm_n=3, window_m=4))
     models = load_models(settings)
     roster, by_name, gallery, views = _three_sitters(data_dir, settings, models, seed=0, per=3)
@@ -187,7 +197,7 @@ def test_an_impostor_under_a_present_students_name_alerts_once(data_dir, tmp_pat
         frames.append(render_gallery(specs, (1280, 720), seed=k)[0])
     start = datetime(2024, 5, 1, 10, 0, tzinfo=timezone.utc)
     with Store(tmp_path) as store:
-        sess = Session(Pipeline(settings, models, roster, gallery), store, None, settings, None, "test", 10.0)
+        sess = Session(Pipeline(settings, models, roster, *gallery), store, None, settings, None, "test", 10.0)
         seen = [sess.capture(f, start + timedelta(seconds=10 * k)) for k, f in enumerate(frames)]
         alerts = list(store.db.execute("SELECT kind, student_id, identified_as, participant FROM alerts"))
     siti, mareta = by_name["Siti Zubaidah"], by_name["Mareta Aliana"]
@@ -206,7 +216,7 @@ def test_vector_memory_keeps_only_a_verified_vector_of_a_face_that_barely_change
 
     from .recording import moved_view
 
-    settings = load_settings()
+    settings = unhurried()
     models = load_models(settings, ocr=False)
     _, _, _, views = _three_sitters(data_dir, settings, models, seed=3)
     views = {n: v[0] for n, v in views.items()}
@@ -242,12 +252,12 @@ def test_sitters_who_barely_move_keep_their_vectors_and_an_impostor_is_judged_at
     from .gallery import TileSpec
     from .recording import moved_view
 
-    settings = load_settings()
+    settings = unhurried()
     models = load_models(settings)
     roster, by_name, gallery, views = _three_sitters(data_dir, settings, models, seed=3)
     views = {n: v[0] for n, v in views.items()}
     counting = Counting(models.embedder)
-    pipe = Pipeline(settings, models, roster, gallery)
+    pipe = Pipeline(settings, models, roster, *gallery)
     rng = np.random.default_rng(1)
     made, seen = [], []
     for k in range(7):

@@ -112,7 +112,7 @@ def alert_rows(alerts: list[dict]) -> list[dict]:
     to point elsewhere) is reported as none, so no report names or embeds a file outside evidence/."""
     return [{"id": a["id"], "time": a["time"], "kind": a["kind"], "student_id": a["student_id"],
              "display_name": a["display_name"], "identified_as": a["identified_as"],
-             "similarity": a["similarity"], "threshold": a["threshold"],
+             "similarity": a["similarity"], "threshold": a["threshold"], "model": a.get("model"),
              "evidence": a["evidence"] if is_evidence_rel(a["evidence"]) else None}
             for a in alerts]
 

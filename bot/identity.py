@@ -1,0 +1,115 @@
+"""Who is in each tile: confirm with the verifier, then track with MobileNetV2.
+
+MobileNetV2 (bot/embed.py) runs on every face every capture; its `verified` stands alone only beyond
+doubt (decide.beyond_doubt). Every other face is judged by the verifier, dlib's ResNet (bot/verify.py,
+~90 ms a face on two cores): when it first appears in a tile, whenever MobileNetV2's vector departs from
+the one it had when the verifier last judged that tile (another person sat down), when the tile's name
+changes, and every `refresh` captures. In between, the verifier's verdict is carried while MobileNetV2
+sees the same face. The verifier's runs are spread over captures within a time budget; a face still
+waiting for it is `unjudged` ("verifier pending"): no accusation is ever made before it has run.
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .decide import Gallery, Judgement, Thresholds, VerifierGallery, cascade
+from .types import Face, Verdict
+
+
+@dataclass(frozen=True)
+class IdentitySettings:
+    """same_face: MobileNetV2 cosine to the face the verifier judged, at or above which the tile shows
+    the same person (different held-out people reached 0.60 at most in 496k pairs, one student and the
+    next on a real Zoom recording 0.57; one sitter between captures is mostly above it). refresh:
+    captures after which a tile is judged again anyway. budget_ms: verifier time a capture may spend
+    (at least one face runs)."""
+    same_face: float = 0.70
+    refresh: int = 60
+    budget_ms: float = 250.0
+
+
+@dataclass(frozen=True)
+class FaceToJudge:
+    key: tuple                 # the tile's place (face_memory.FaceMemory.key)
+    expected: str | None       # the student the tile's name resolves to
+    vector: np.ndarray         # MobileNetV2's
+    scores: tuple | None       # gallery.rank of that vector, when the caller has it
+    image: np.ndarray          # the tile crop the face was found in (BGR)
+    face: Face
+
+
+@dataclass
+class _Confirmed:
+    vector: np.ndarray
+    expected: str | None
+    judgement: Judgement
+    age: int = 0
+
+
+@dataclass
+class Identity:
+    """The identity stage: MobileNetV2's gallery and the verifier's, and what the verifier confirmed
+    in each tile."""
+    gallery: Gallery
+    vgallery: VerifierGallery | None
+    thresholds: Thresholds
+    verifier: object | None          # bot.verify.Verifier (describe_many); None: MobileNetV2 alone
+    settings: IdentitySettings = field(default_factory=IdentitySettings)
+    _confirmed: dict = field(default_factory=dict, init=False)
+    runs: int = field(default=0, init=False)      # faces the verifier described, for the benchmark
+
+    def judge(self, faces: list[FaceToJudge]) -> list[Judgement]:
+        """One judgement per face, in order."""
+        out: list[Judgement | None] = [None] * len(faces)
+        # (priority, index): 0 a new or changed face under a roster name, 1 one under no roster name,
+        # 2 a refresh of the same face
+        waiting: list[tuple[int, int]] = []
+        for i, f in enumerate(faces):
+            quick = cascade(f.expected, f.vector, self.gallery, self.thresholds, scores=f.scores)
+            if quick.model == "mobilenet" or self.verifier is None:
+                out[i] = quick
+                continue
+            seen = self._confirmed.get(f.key)
+            same = seen is not None and seen.expected == f.expected and self._same_face(seen.vector, f.vector)
+            if same and seen.age < self.settings.refresh:
+                seen.age += 1
+                out[i] = seen.judgement
+            else:
+                waiting.append((2 if same else 0 if f.expected else 1, i))
+        self._verify(faces, sorted(waiting), out)
+        self._forget_all_but({f.key for f in faces})
+        return out  # type: ignore[return-value]
+
+    def _same_face(self, a: np.ndarray, b: np.ndarray) -> bool:
+        return float(np.dot(a, b)) >= self.settings.same_face
+
+    def _verify(self, faces: list[FaceToJudge], waiting: list[tuple[int, int]], out: list) -> None:
+        """The verifier on waiting faces, most urgent first, until the capture's budget is spent; the
+        rest wait: a refresh keeps its last judgement meanwhile, a new face is `unjudged`."""
+        start = time.perf_counter()
+        for n, (priority, i) in enumerate(waiting):
+            f = faces[i]
+            spent_ms = (time.perf_counter() - start) * 1000
+            if n and spent_ms >= self.settings.budget_ms:
+                seen = self._confirmed.get(f.key)
+                out[i] = seen.judgement if priority == 2 and seen else _pending(f.expected)
+                continue
+            vvec = self.verifier.describe_many([(f.image, f.face)])[0]
+            self.runs += 1
+            j = cascade(f.expected, f.vector, self.gallery, self.thresholds, vvec, self.vgallery, f.scores)
+            self._confirmed[f.key] = _Confirmed(f.vector, f.expected, j)
+            out[i] = j
+
+    def _forget_all_but(self, keys: set) -> None:
+        for key in set(self._confirmed) - keys:
+            del self._confirmed[key]
+
+
+def _pending(expected: str | None) -> Judgement:
+    """A face waiting for the verifier: never an accusation; an unlabeled tile stays unlabeled."""
+    if expected is None:
+        return Judgement(Verdict("unlabeled"), "")
+    return Judgement(Verdict("unjudged", reason="verifier pending"), "")
