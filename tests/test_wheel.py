@@ -12,7 +12,9 @@ from bot.config import PROJECT_DIR
 
 SHIPPED = ["bot/models/face_embed.tflite", "bot/models/thresholds.json", "bot/models/NOTICE.md",
            "bot/models/face_detection_full_range.tflite", "bot/models/face_detection_short_range.tflite",
-           "bot/settings/settings.toml", "bot/report/templates/report.html"]
+           "bot/settings/settings.toml", "bot/report/templates/report.html",
+           "bot/demo_files/lecture.mp4", "bot/demo_files/class/roster.csv",
+           "bot/demo_files/class/Mareta Aliana/001.jpg"]
 
 
 @pytest.fixture(scope="module")

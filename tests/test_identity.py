@@ -1,0 +1,131 @@
+"""The identity stage (bot/identity.py) on real faces: the verifier confirms, MobileNetV2 tracks.
+
+A first appearance is confirmed by the verifier; the same face in the next capture is not described again;
+another face in the tile, another name, or the refresh sends it back to the verifier; a capture's budget
+spreads the verifier's work, and a face still waiting is never accused."""
+from __future__ import annotations
+
+import dataclasses
+
+import cv2
+import numpy as np
+import pytest
+
+from bot.config import load_settings
+from bot.decide import beyond_doubt
+from bot.enroll import spread
+from bot.faces import find_faces
+from bot.identity import FaceToJudge, Identity, IdentitySettings
+from bot.session import enrolled_galleries, load_models
+
+from .gallery import seed_photos
+
+STUDENTS = ["Mareta Aliana", "Novia Evianti", "Siti Zubaidah"]
+
+
+@pytest.fixture(scope="module")
+def klass(data_dir):
+    """Three students enrolled on 5 photos each (both models), and a few other photos of each as tiles."""
+    settings = load_settings()
+    models = load_models(settings, ocr=False)
+    photos = seed_photos(data_dir)
+    ids, vecs, vvecs, probes = [], [], [], {}
+    for name in STUDENTS:
+        enrolled = spread(photos[name], 5)
+        for p in enrolled:
+            img = cv2.imread(str(p))
+            face = find_faces(models.detector, img)[0]
+            ids.append(name)
+            vecs.append(models.embedder.embed(face.aligned[None])[0])
+            vvecs.append(models.verifier.describe(img, face))
+        probes[name] = []
+        for p in [q for q in photos[name] if q not in enrolled][::15]:
+            img = cv2.imread(str(p))
+            faces = find_faces(models.detector, img)
+            if len(faces) == 1:
+                probes[name].append((img, faces[0], models.embedder.embed(faces[0].aligned[None])[0]))
+    gallery, vgallery = enrolled_galleries(models, ids, vecs, ids, vvecs)
+    return models, gallery, vgallery, probes
+
+
+def stage(klass, **settings) -> Identity:
+    models, gallery, vgallery, _ = klass
+    return Identity(gallery, vgallery, models.thresholds, models.verifier,
+                    dataclasses.replace(IdentitySettings(budget_ms=1e9), **settings))
+
+
+def doubtful(klass, name: str, skip: int = 0):
+    """A tile of `name` whose MobileNetV2 verdict is not beyond doubt (the verifier's to judge)."""
+    models, gallery, _, probes = klass
+    found = [p for p in probes[name] if not beyond_doubt(name, p[2], gallery, models.thresholds)]
+    assert len(found) > skip, f"every probe of {name} is beyond doubt"
+    return found[skip]
+
+
+def tile(key, expected, probe) -> FaceToJudge:
+    img, face, vec = probe
+    return FaceToJudge(key, expected, vec, None, img, face)
+
+
+def test_a_first_appearance_is_confirmed_and_then_tracked(klass):
+    ident = stage(klass)
+    mareta = doubtful(klass, "Mareta Aliana")
+    (first,) = ident.judge([tile((0,), "Mareta Aliana", mareta)])
+    assert ident.runs == 1 and first.model == "verifier" and first.verdict.verdict == "verified"
+    for _ in range(3):  # the same face under the same name: carried, not described again
+        (again,) = ident.judge([tile((0,), "Mareta Aliana", mareta)])
+        assert again == first
+    assert ident.runs == 1
+
+
+def test_another_face_in_the_tile_is_judged_again_and_accused_by_the_verifier(klass):
+    ident = stage(klass)
+    ident.judge([tile((0,), "Mareta Aliana", doubtful(klass, "Mareta Aliana"))])
+    (swapped,) = ident.judge([tile((0,), "Mareta Aliana", doubtful(klass, "Siti Zubaidah"))])
+    assert ident.runs == 2
+    assert (swapped.verdict.verdict, swapped.verdict.identified_as, swapped.model) == (
+        "mismatch", "Siti Zubaidah", "verifier")
+
+
+def test_a_new_name_or_the_refresh_sends_the_same_face_back(klass):
+    ident = stage(klass, refresh=2)
+    novia = doubtful(klass, "Novia Evianti")
+    ident.judge([tile((0,), "Novia Evianti", novia)])
+    (renamed,) = ident.judge([tile((0,), "Siti Zubaidah", novia)])
+    assert ident.runs == 2 and renamed.verdict.verdict == "mismatch" and renamed.verdict.identified_as == "Novia Evianti"
+    ident.judge([tile((0,), "Siti Zubaidah", novia)])
+    ident.judge([tile((0,), "Siti Zubaidah", novia)])
+    assert ident.runs == 2
+    ident.judge([tile((0,), "Siti Zubaidah", novia)])  # refresh=2 captures carried: judged afresh
+    assert ident.runs == 3
+
+
+def test_the_budget_spreads_the_work_and_a_waiting_face_is_never_accused(klass):
+    ident = stage(klass, budget_ms=0)  # one face a capture
+    faces = [tile((k,), "Mareta Aliana", doubtful(klass, name)) for k, name in enumerate(STUDENTS)]
+    first = ident.judge(faces)
+    assert ident.runs == 1
+    assert first[0].model == "verifier"
+    assert [(j.verdict.verdict, j.verdict.reason, j.model) for j in first[1:]] == [
+        ("unjudged", "verifier pending", "")] * 2        # two impostors waiting: not yet accused
+    second = ident.judge(faces)
+    assert ident.runs == 2 and second[0] == first[0] and second[1].verdict.verdict == "mismatch"
+    assert second[2].verdict.verdict == "unjudged"
+    assert ident.judge(faces)[2].verdict.verdict == "mismatch" and ident.runs == 3
+
+
+def test_a_verdict_beyond_doubt_needs_no_verifier(klass):
+    models, gallery, vgallery, probes = klass
+    th = dataclasses.replace(models.thresholds, verifier=dataclasses.replace(models.thresholds.verifier, lead=-10.0))
+    ident = Identity(gallery, vgallery, th, models.verifier, IdentitySettings(budget_ms=1e9))
+    (j,) = ident.judge([tile((0,), "Mareta Aliana", probes["Mareta Aliana"][0])])
+    assert ident.runs == 0 and j.model == "mobilenet" and j.verdict.verdict == "verified"
+
+
+def test_an_unlabeled_tile_waiting_for_the_verifier_stays_unlabeled(klass):
+    ident = stage(klass, budget_ms=0)
+    out = ident.judge([tile((0,), "Mareta Aliana", doubtful(klass, "Mareta Aliana")),
+                       tile((1,), None, doubtful(klass, "Siti Zubaidah"))])
+    assert out[1].verdict.verdict == "unlabeled" and out[1].verdict.identified_as is None
+    (named,) = ident.judge([tile((1,), None, doubtful(klass, "Siti Zubaidah"))])
+    assert named.verdict.identified_as == "Siti Zubaidah" and named.model == "verifier"
