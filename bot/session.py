@@ -45,9 +45,8 @@ class Models:
 def share_cores() -> None:
     """numpy's BLAS (and OpenCV's copy of it) to one thread in this process: the pipeline's own
     threads (detection workers, the TFLite and onnxruntime pools) already keep the cores busy, and
-    OpenBLAS's workers spin-wait after every product, taking turns from them. Scoring 22 faces at once
-    against the gallery (one product, not 22) took a steady capture from 238 to 296-314 ms of CPU
-    under two BLAS threads, and to 231 under one (benchmarks/cycle.py, the same sitters, session 14)."""
+    OpenBLAS's workers spin-wait after every product, taking turns from them (measured with
+    benchmarks/cycle.py: benchmarks/HISTORY.md, "BLAS threads")."""
     from threadpoolctl import threadpool_limits
 
     threadpool_limits(1, user_api="blas")
@@ -172,7 +171,7 @@ class Pipeline:
                 v = hold_back(dataclasses.replace(j.verdict, model=j.model), jl[0], fs)
                 # kept for the captures to come only beyond doubt: a borderline verdict (an impostor
                 # verified by a hair) kept would stand for them all, where fresh vectors of the face
-                # moving a little give the tracker fresh evidence (session 15: an impersonation missed)
+                # moving a little give the tracker fresh evidence
                 sure = v.verdict == "verified" and settled(m.student_id, vectors[i], self.gallery, th, scored[i])
                 self._vectors.judged(vkeys[i], sure)
             face = (jl or fl or [None])[0]
