@@ -8,9 +8,8 @@ model's side with INTER_AREA, exactly as training resizes them.
 
 Each face is embedded in several views and the vectors added (VIEWS): the face, its mirror image (a
 face turned a little either way moves less) and its central 90% zoomed (the alignment template's
-margin holds hair, hijab and background that change between rooms). Chosen on the held-out
-identities of the training split (128-d model of session 4): rank-1 58.0 -> 59.9 -> 63.3%, TAR at FAR 1%
-50.4 -> 52.6 -> 54.1%.
+margin holds hair, hijab and background that change between rooms). Each view added lifted the
+held-out identities' rank-1 and TAR (see models/README.md, "Embedder views").
 The recipe is part of the model's `fingerprint`: vectors made by one recipe are not compared with
 another's. `view_vectors` gives each view's vector apart, for a caller that stops early: the pipeline
 keeps a face's first view alone when it settles the verdict (decide.settled, thresholds.json `quick`).
@@ -132,11 +131,8 @@ def unit(e: np.ndarray) -> np.ndarray:
 def signature(aligned: np.ndarray) -> np.ndarray:
     """What `VectorMemory` compares: the aligned face's centre (template rows and columns 16-96, brows to
     chin, little hair or background) in 16x16 grey, standardised so a change of exposure is no change.
-    Measured (session 15) as the mean absolute difference of two signatures: one sitter from capture
-    to capture on the benchmark's lecture (moved a few px, rescaled 2%, fresh noise, aligned anew each
-    time) 0.17 at the median, 0.27 at the 75th percentile; two different students of the class at
-    least 0.46; each of 1,500 training faces against the nearest of 18,440 faces of other identities:
-    0.23 at the 1st percentile, 9 of the 1,500 nearer than 0.22."""
+    Compared by mean absolute difference: only 9 of 1,500 training faces come nearer than 0.22
+    (VectorMemory's max_diff) to a face of another identity (see benchmarks/HISTORY.md, VectorMemory)."""
     g = cv2.cvtColor(np.ascontiguousarray(aligned[16:96, 16:96]), cv2.COLOR_RGB2GRAY).astype(np.float32)
     g = cv2.resize(g, (16, 16), interpolation=cv2.INTER_AREA)
     return (g - g.mean()) / max(float(g.std()), 1e-3)
@@ -164,7 +160,8 @@ class VectorMemory:
     face is fresh evidence for the tracker's N of M, and a face that changed is judged on its own
     vector. The signature is compared with the face the vector was made from, not the last one seen, so
     a slow drift adds up to a change. Tiles get staggered ages (from their position), so their
-    refreshes spread out. On the benchmark's lecture: face views embedded a capture 47 -> 36.
+    refreshes spread out. It cuts the face views embedded a steady capture by nearly a quarter (see
+    benchmarks/HISTORY.md, VectorMemory).
     """
 
     def __init__(self, max_diff: float = 0.22, refresh_every: int = 4):

@@ -43,9 +43,8 @@ def mean_similarity(vectors: list[np.ndarray]) -> float | None:
     """Mean cosine between every two of a student's enrolled vectors; None for fewer than 3.
 
     Photos of one sitting (same room, clothes, light) are near copies of each other: a student enrolled
-    from them is recognised in that look only. Measured on seed-faces: Mareta Aliana's first 40 photos,
-    one selfie session, 0.60 (her 150 photos 0.30); the class's other students' first 40, 0.17-0.38;
-    and enrolled on those 40, only 58% of her later photos were recognised (the others 82-99%)."""
+    from them is recognised in that look only. On seed-faces, 40 photos of one selfie sitting give
+    0.60 where a student's whole folder gives 0.30 (see models/README.md, "Enrollment photos")."""
     if len(vectors) < 3:
         return None
     v = np.stack(vectors)
@@ -104,8 +103,8 @@ def spread(paths: list, k: int | None) -> list:
     """k of the items spread evenly from first to last (all of them when k is None or >= their number).
 
     Photos in name order are mostly in the order they were taken: the first k of them can all be one
-    sitting (seed-faces: Mareta Aliana's first 40 are one selfie session; enrolled on them, 58% of her
-    later photos were recognised; on 40 spread over her folder, 89%; the class 84.9 -> 94.2%)."""
+    sitting, and a student enrolled on one sitting is recognised in that look only (see models/README.md,
+    "Enrollment photos")."""
     if k is None or k >= len(paths):
         return list(paths)
     return [paths[i] for i in np.round(np.linspace(0, len(paths) - 1, k)).astype(int)]

@@ -14,8 +14,8 @@ from .types import Face
 
 def thumbnail(tile_bgr: np.ndarray) -> np.ndarray:
     """32x18 grey thumbnail (float32): what `FaceMemory` compares to tell a still tile."""
-    # grey first, then every other pixel: a quarter of the work on one channel (0.19 -> 0.08 ms a tile),
-    # and still ~20 pixels averaged into each one
+    # grey first, then every other pixel: a quarter of the work on one channel (see
+    # benchmarks/HISTORY.md, FaceMemory), and still ~20 pixels averaged into each one
     gray = cv2.cvtColor(tile_bgr, cv2.COLOR_BGR2GRAY)
     return cv2.resize(gray[::2, ::2], (32, 18), interpolation=cv2.INTER_AREA).astype(np.float32)
 
@@ -36,10 +36,8 @@ class FaceMemory:
     searched with the short-range model in a square around that face (`FaceDetector.detect_near`; turned
     upright first when the head was tilted, so `upright` costs no full-range pass), accepted when it
     finds exactly one whole face, confidently, of a similar size, head not tilted in that square (a
-    head that tilted or straightened since the last look gets one more look, turned as it is now).
-    On the benchmark's steady gallery (the same sitters moving a little) that turn took the full-range
-    passes over its run from 981 to 913 and the upright ones among them from 429 to 320, verdicts the
-    same; detection on one thread 99 -> 88 ms a capture (medians of 6 repeats, session 11).
+    head that tilted or straightened since the last look gets one more look, turned as it is now):
+    fewer full-range passes, the same verdicts (see benchmarks/HISTORY.md, FaceMemory).
     Anything else (no face last time, two faces, the region finds none or several, a tile moved or
     resized) and every `full_every` captures runs the full detector over the whole tile, so a person
     joining a tile is seen within `full_every` captures. Tiles get staggered ages (from their position),
@@ -50,8 +48,8 @@ class FaceMemory:
                  roi_min_score: float = 0.7, roi_agree: float = 0.1, threads: int = 2):
         self.full_every, self.still_diff, self.roi = full_every, still_diff, roi
         self.roi_agree = roi_agree
-        # 2 threads on a 2-core laptop: the benchmark's steady cycle 140 -> 131 ms when the machine is
-        # otherwise idle, the same (186 ms) with one core kept busy by another program
+        # 2 threads on a 2-core laptop: a little faster when the machine is otherwise idle, no slower
+        # with one core kept busy by another program (see benchmarks/HISTORY.md, FaceMemory)
         self.threads = threads
         self.roi_min_score = roi_min_score
         self._seen: dict[tuple, _Seen] = {}
@@ -137,7 +135,7 @@ class FaceMemory:
         if dets and len(dets) == 1 and not dets[0].cut and _turned(dets[0], roll):
             # the head tilted (or straightened) since the last look: one more look, turned as it is
             # now, instead of a full pass and its upright pass (a short-range pass against two full
-            # ones; 3 of the 7 full passes of the benchmark's capture with other photos, session 14)
+            # ones; see benchmarks/HISTORY.md, FaceMemory)
             now = roll_degrees(dets[0].landmarks)
             roll = now if abs(now) >= UPRIGHT_MIN_ROLL else 0.0
             dets = detector.detect_near(tile_bgr, dets[0].box, roll=roll)

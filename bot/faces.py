@@ -188,8 +188,8 @@ class FaceDetector:
     def workers(self, n: int) -> list["FaceDetector"]:
         """For n >= 2, n copies of this detector with one-thread interpreters of their own, made on
         first asking and kept (`face_memory.FaceMemory.find_all` runs one per thread; the threads are the
-        parallelism: with two-thread interpreters on two cores as well, detection took 67-72 ms of
-        the benchmark's steady capture and 104-105 ms of CPU, against 63 and 95-101 ms); else this one."""
+        parallelism: two-thread interpreters as well oversubscribe two cores, see benchmarks/HISTORY.md,
+        FaceDetector); else this one."""
         if n <= 1:
             return [self]
         model_path, min_score, _, roi_model_path = self._args
@@ -210,7 +210,7 @@ class FaceDetector:
             return None
         if roll:
             # a level search stays on the crop-and-shrink path below: sending it through the warp as
-            # well (roll 0) took two more full-range passes a capture on the benchmark (session 12)
+            # well (roll 0) costs two more full-range passes a capture on the benchmark
             return self._near_turned(image_bgr, box, grow, roll)
         size = self.roi.size
         h, w = image_bgr.shape[:2]
@@ -294,11 +294,8 @@ class FaceDetector:
         """The detection with its landmarks found again on the image turned about the face until the
         eyes are level, then turned back: BlazeFace's landmarks of a tilted head are off by several
         degrees (it learnt on mostly upright faces), and the aligner would pass that tilt on to the
-        embedding. Faces tilted less than `min_roll` are returned as they are.
-
-        Measured on seed-faces (a student's face in selfies is tilted more often than not): 28% of the
-        faces tilted 8 degrees or more, 2 degrees left after; identification by the class 5-fold
-        rule 97.6 -> 97.7% (40 px faces 95.2 -> 96.3%), a student's own face below t_verify 2.4 -> 1.5%."""
+        embedding. Faces tilted less than `min_roll` are returned as they are. On seed-faces (selfies,
+        tilted more often than not) it helps small faces most (see models/README.md, "Upright landmarks")."""
         angle = roll_degrees(det.landmarks)
         if det.level or abs(angle) < min_roll:
             return det
@@ -413,9 +410,8 @@ def in_view(image_shape: tuple, landmarks: np.ndarray) -> float:
     the face runs off the edge of the tile (a student close to the webcam, forehead out of frame).
 
     Alignment fills what lies outside with the edge's pixels; the embedding of such a face is not to be
-    trusted. Measured on photos cut through the face (held-out identities, against their whole faces):
-    genuine faces passing t_verify 74% whole, 56-63% at >= 0.9 in view, 42-48% at 0.8-0.9, 32% at
-    0.75-0.8, 11% below 0.7; hence `faces.min_in_view` 0.8 (under half the whole-face rate below it)."""
+    trusted. Hence `faces.min_in_view` 0.8: below it a genuine face passes t_verify under half as often
+    as a whole one (see models/README.md, "Faces in view")."""
     return _in_view(image_shape, _to_template(landmarks))
 
 

@@ -28,28 +28,22 @@ class LabelMemory:
 
     Two checks; either lets the last reading stand:
     - the tile's bottom band, grey, is still (no pixel moved by more than 24): a still picture, a
-      camera-off tile. (A mask of its bright pixels compared by overlap, used before,
-      let a renamed label pass over a bright video: the video's pixels outweighed the text's.)
+      camera-off tile. (A mask of its bright pixels compared by overlap would let a renamed label
+      pass over a bright video: the video's pixels outweigh the text's.)
     - the label's own place (the crop the reader read it from, narrowed to the text's strokes) shows
       the same light text pixel by pixel, and 1.5 line heights to its right (a suffix's place) no
       text stroke came or went (`_same_text`), whatever the video behind its translucent box does;
       trusted only where the text stands on a dark ground (Zoom's box, a dark room), never over a
       bright video. Where the box's right edge shows (`_box_edge`), the text ends there, and strokes of
       the video beyond an edge that stayed put do not count as a suffix (a suffix widens the box).
-    A renamed label, or one given or stripped of a suffix, over the same video, passes neither
-    (tests/test_names.py; 0 of 368 renamed labels in 16 rendered galleries kept, against 318 of 368
-    by the bright-mask check before). With the sitter moving too, of 1,051 labels renamed so that the
-    reader reads them otherwise (another student, a suffix given, stripped or renumbered), none
-    kept, against 20 when one line height right of the text was compared pixel by pixel (session 12:
-    a suffix's digit changed over a bright video); session 15's rules: 0 of 1,093 at 1920x1080, 0 of
-    1,084 at 2560x1440 (`python benchmarks/label_memory.py [--size WxH]`).
-    On the benchmark gallery, with fresh noise on every capture, the bright-mask check alone passed
-    6-11 of 25 tiles and the reader ran its recogniser on the rest (~19 ms a label, 340-365 ms a
-    capture). A tile is read again anyway every `max_age` captures.
+    A renamed label, or one given or stripped of a suffix, over the same video or with the sitter
+    moving, passes neither: none of over 1,000 renamed labels in rendered galleries keeps its old reading
+    (tests/test_names.py, `python benchmarks/label_memory.py [--size WxH]`; figures in
+    benchmarks/HISTORY.md, LabelMemory). A tile is read again anyway every `max_age` captures.
     """
 
-    # line heights right of the label's text, where a suffix ("Siti Zubaidah 2") is: at 1.0 the region
-    # held only the start of a suffix's digit (4 stroke pixels for some), at 1.5 all of it (8 or more)
+    # line heights right of the label's text, where a suffix ("Siti Zubaidah 2") is: 1.0 holds only the
+    # start of a suffix's digit (4 stroke pixels for some), 1.5 all of it (8 or more)
     LINE_EXT = 1.5
     STILL = 24       # grey levels a pixel of the band may move and the band count as still
     _EDGE = 3        # pixels along the tile's edges never part of a label (speaker border, neighbour)
@@ -221,11 +215,12 @@ def _same_text(old: np.ndarray, new: np.ndarray, dark: np.ndarray, old_strokes: 
     Right of where the text ends (`old_strokes`, from `_suffix_strokes`) the place can hold the video
     beside the box, whose bright pixels move from capture to capture: there a suffix is looked for as
     text strokes that came or went (a pixel of movement and _SUFFIX_PX pixels allowed), not as pixels
-    that changed (on the benchmark's moving webcams that part alone sent 22 of 25 failed checks of
-    unchanged labels to the recogniser, and the pixel rules there let a suffix's digit change pass
-    where the video behind it was bright). Columns beyond the label box's right edge when that edge
-    stayed where it was (`video`, from LabelMemory._beside) are the video's alone: a suffix would have
-    widened the box over them, so their strokes (a hijab's folds over a light wall) are not counted."""
+    that changed (compared pixel by pixel, that part alone sends most failed checks of unchanged labels
+    on the benchmark's moving webcams to the recogniser, and lets a suffix's digit change pass where
+    the video behind it is bright; see benchmarks/HISTORY.md, LabelMemory). Columns beyond the label
+    box's right edge when that edge stayed where it was (`video`, from LabelMemory._beside) are the
+    video's alone: a suffix would have widened the box over them, so their strokes (a hijab's folds over
+    a light wall) are not counted."""
     # something light where the old text had only its dark ground; a glyph's faint edge (135-142
     # grey, beside no pixel over 160) that the ground behind it lifts over 140 is not: a stroke drawn
     # there rises far more (a 2560x1440 label's "4" failed every recall on its edge, +3 to +9 grey)

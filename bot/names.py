@@ -230,8 +230,8 @@ def _place(crop: np.ndarray, img: np.ndarray) -> tuple[int, int, int, int] | Non
 
 
 def _region_key(img: np.ndarray) -> bytes:
-    """Cache key of a whole strip or tile: its exact pixels. A coarser key (a downsampled hash)
-    was tried and let two labels one letter apart share a key: a wrong name is worse than OCR."""
+    """Cache key of a whole strip or tile: its exact pixels. A coarser key (a downsampled hash) lets
+    two labels one letter apart share a key: a wrong name is worse than OCR."""
     return hashlib.blake2b(np.ascontiguousarray(img).tobytes() + repr(img.shape).encode(),
                            digest_size=16).digest()
 
