@@ -60,7 +60,7 @@ def test_thresholds_json_holds_the_verifier_rule(tmp_path):
     assert 0 < th.verifier.t_verify < 1
     data = json.loads(THRESHOLDS.read_text())
     assert "method" in data["verifier"]
-    # a file without the key: MobileNetV2 decides alone, as before
+    # a file without the key (made before the verifier): MobileNetV2 decides alone
     data.pop("verifier")
     (tmp_path / "old.json").write_text(json.dumps(data))
     assert load_thresholds(tmp_path / "old.json").verifier is None
@@ -212,3 +212,16 @@ def test_a_verdict_beyond_doubt_stands_without_the_verifier(klass):
     above = dataclasses.replace(th, verifier=dataclasses.replace(th.verifier, lead=lead + 1e-3))
     assert cascade(owner, emb, gallery, above, vvec, vgallery).model == "verifier"
     assert cascade_identify(emb, gallery, above, None, None) == (None, "")
+
+
+def test_calibration_reads_settle_leads_as_decide_does(klass):
+    """bot/train/calibrate.py scores every (face, name) at once; it must agree with decide.settle_lead."""
+    from bot.train.calibrate import settle_leads
+    th, gallery, vgallery, probes = klass
+    embs = np.stack([e for _, e, _ in probes])
+    sims, rank = gallery.rank(embs)
+    leads = settle_leads(sims, rank, th.t_verify, gallery.margin(th))
+    for n, (_, emb, _) in enumerate(probes):
+        for k, name in enumerate(gallery.student_ids):
+            want = settle_lead(name, emb, gallery, th)
+            assert (np.isnan(leads[n, k]) and want is None) or leads[n, k] == pytest.approx(want, abs=1e-5)

@@ -464,3 +464,23 @@ def _verdicts_named(v_own: np.ndarray, v_other: np.ndarray, t_verify: float, mar
 
 def _rates(codes: np.ndarray) -> dict[str, float]:
     return {name: round(float((codes == c).mean()), 4) for c, name in enumerate(("verified", "mismatch", "unknown_face"))}
+
+
+def report_classes(data: Path, out: Path, cache_dir: Path, classes: int = 2, size: int = 30, seed: int = 0) -> list[Path]:
+    """Folders of links (out/classA/<source>__<name>/*.jpg, ...) for `rollcall evaluate --enroll`: classes
+    of `size` identities drawn (rng 1, 2, ...) from the held-out identities calibrate_verifier left to
+    report (split_half's other half), every photo of each."""
+    detected = detect_labelled(data, cache_dir / "labelled_faces.npz")
+    names = np.unique(detected["identities"][few_shot_identities(detected, seed)])
+    report = names[~split_half(names, seed)]
+    made = []
+    for c in range(classes):
+        root = out / f"class{chr(ord('A') + c)}"
+        for ident in np.random.default_rng(c + 1).choice(report, min(size, len(report)), replace=False):
+            folder = root / ident.replace("/", "__")
+            folder.mkdir(parents=True, exist_ok=True)
+            for f in sorted((data / ident).glob("*.jpg")):
+                if not (folder / f.name).exists():
+                    (folder / f.name).symlink_to(f.resolve())
+        made.append(root)
+    return made

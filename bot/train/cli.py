@@ -8,7 +8,7 @@ from pathlib import Path
 from ..config import PROJECT_DIR
 from . import __doc__ as ABOUT
 from .blends import make_blends
-from .calibrate import calibrate, calibrate_verifier
+from .calibrate import calibrate, calibrate_verifier, report_classes
 from .data import DEFAULT_BLENDS, DEFAULT_CACHE, DEFAULT_DATA, pack, prepare
 from .export import export
 from .fit import Trainer
@@ -92,6 +92,13 @@ def main(argv: list[str] | None = None) -> int:
     cv.add_argument("--far", type=float, default=0.01, help="false accept rate per (face, other identity) pair")
     cv.add_argument("--class-size", type=int, default=30)
     cv.add_argument("--trials", type=int, default=10, help="random classes per number of enrolled photos")
+    rc = sub.add_parser("verifier-classes",
+                        help="link folders of held-out classes the verifier was not calibrated on (evaluate --enroll)")
+    rc.add_argument("--data", type=Path, default=DEFAULT_DATA)
+    rc.add_argument("--out", type=Path, required=True)
+    rc.add_argument("--vectors", type=Path, default=PROJECT_DIR / "cache")
+    rc.add_argument("--classes", type=int, default=2)
+    rc.add_argument("--class-size", type=int, default=30)
     a = sub.add_parser("all", help="prepare, fit, export and calibrate; each resumes where it stopped")
     a.add_argument("--data", type=Path, default=DEFAULT_DATA)
     a.add_argument("--cache", type=Path, default=DEFAULT_CACHE)
@@ -130,6 +137,9 @@ def main(argv: list[str] | None = None) -> int:
     elif args.step == "calibrate-verifier":
         calibrate_verifier(args.data, args.model, args.out, args.vectors, far=args.far, size=args.class_size,
                            trials=args.trials)
+    elif args.step == "verifier-classes":
+        for root in report_classes(args.data, args.out, args.vectors, args.classes, args.class_size):
+            print(root)
     elif args.step == "prepare":
         prepare(args.data, args.cache, args.limit_ids)
     elif args.step == "fit":
