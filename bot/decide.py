@@ -423,7 +423,8 @@ def cascade(expected: str | None, emb: np.ndarray, gallery: Gallery, th: Thresho
     """The verdict of one judged face: MobileNetV2's `verified` stands where it is beyond doubt
     (beyond_doubt); everything else (doubtful, mismatch, unknown face, unlabeled) is the verifier's
     (decide_verifier on `vvec`, its vector of the face). Without `vvec` such a face is `unjudged`
-    ("verifier pending"): no accusation is made before the verifier has run. Without a verifier rule
+    (`unlabeled` with no identity for an unlabelled tile), reason "verifier pending": no accusation is
+    made before the verifier has run. Without a verifier rule
     in th, decide alone (model "mobilenet"), as before the verifier.
 
     `scores`, `vscores`: gallery.scores(emb) and vgallery.scores(vvec)[0] when the caller has them."""
@@ -441,7 +442,8 @@ def cascade(expected: str | None, emb: np.ndarray, gallery: Gallery, th: Thresho
         v = decide(expected, emb, gallery, th, scores)
         return Judgement(v, "mobilenet", v.similarity, th.t_verify)
     if vvec is None or vgallery is None:
-        return Judgement(Verdict("unjudged", reason="verifier pending"), "")
+        pending = "unlabeled" if expected is None else "unjudged"
+        return Judgement(Verdict(pending, reason="verifier pending"), "")
     v = decide_verifier(expected, vvec, vgallery, th.verifier, vscores)
     score = v.similarity if v.similarity is not None else v.best_other_similarity
     return Judgement(v, "verifier", score, th.verifier.t_verify)

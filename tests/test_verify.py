@@ -184,6 +184,9 @@ def test_a_doubtful_verdict_goes_to_the_verifier_and_none_is_accused_without_it(
                 assert judged.threshold == th.verifier.t_verify
             if judged.verdict.verdict in ("mismatch", "unknown_face"):
                 assert judged.model == "verifier"
+        unlabeled = cascade(None, emb, gallery, th)
+        assert unlabeled.verdict.verdict == "unlabeled"
+        assert unlabeled.model == "mobilenet" or unlabeled.verdict.identified_as is None
     # every face under another student's name is doubtful at the least
     assert went >= len(probes) * (len(STUDENTS) - 1)
 
