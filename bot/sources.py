@@ -231,17 +231,16 @@ class ScreenSource:
             probe.close()
 
         failure: list[BaseException] = []
-        state = {"sct": None}
         t0 = time.monotonic()
 
         def tick() -> None:
             if stop.is_set():
                 return
             try:
-                # The job thread opens its own connection: older mss (xlib) binds it to one thread.
-                if state["sct"] is None:
-                    state["sct"] = _mss_open(self.display)
-                frame = _to_bgr(state["sct"].grab(geometry))
+                # opened and closed on the job thread each capture (one X connect, ~1 ms): mss before
+                # 10.2 keeps its X handles per thread, and a close from another thread fails
+                with _mss_open(self.display) as sct:
+                    frame = _to_bgr(sct.grab(geometry))
                 self.captures += 1
                 on_frame(time.monotonic() - t0, frame)
             except BaseException as e:  # noqa: BLE001 - handed to the caller of run()
@@ -270,8 +269,6 @@ class ScreenSource:
             if scheduler.running:
                 scheduler.shutdown(wait=True)
             restore()
-            if state["sct"] is not None:
-                state["sct"].close()
         if failure:
             e = failure[0]
             if not isinstance(e, SourceError) and type(e).__module__.startswith("mss"):
