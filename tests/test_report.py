@@ -71,7 +71,7 @@ def lecture(tmp_path, data_dir):
                    for k, tiles in enumerate(captures_of_the_lecture())]
         aid = store.add_alert(sid, T.format(30), "mismatch", capture_id=cap_ids[3], student_id=MARETA,
                               display_name="Mareta Aliana", identified_as=NOVIA, similarity=0.21,
-                              threshold=0.42, participant=MARETA)
+                              threshold=0.42, participant=MARETA, model="verifier")
         rel = store.save_evidence(sid, aid, evidence_jpeg)
         store.end_session(sid, "done", ended="2024-05-01T10:01:00Z")
         yield {"store": store, "session": sid, "alert": aid, "evidence": rel, "jpeg": evidence_jpeg}
@@ -107,7 +107,7 @@ def expected(sid: int, aid: int) -> dict:
                       {"display_name": "Guest 7", "captures": 1, "identified_as": None}],
         "alerts": [{"id": aid, "time": T.format(30), "kind": "mismatch", "student_id": MARETA,
                     "display_name": "Mareta Aliana", "identified_as": NOVIA, "similarity": 0.21,
-                    "threshold": 0.42, "evidence": f"evidence/{sid}/{aid}.jpg"}],
+                    "threshold": 0.42, "model": "verifier", "evidence": f"evidence/{sid}/{aid}.jpg"}],
     }
 
 

@@ -74,6 +74,9 @@ def print_summary(report: dict, console: PlainConsole | None = None) -> None:
         console.print(Text(f"Alerts ({len(report['alerts'])})", style="bold red"))
         names = {st["student_id"]: st["name"] for st in report["students"]}
 
+        def by(alert: dict) -> str:
+            return f" by {alert['model']}" if alert.get("model") else ""  # the model that decided
+
         def who(sid: str | None) -> str:
             return f"{names[sid]} ({sid})" if sid in names else (sid or "")
 
@@ -81,7 +84,7 @@ def print_summary(report: dict, console: PlainConsole | None = None) -> None:
             sim = "-" if a["similarity"] is None else f"{a['similarity']:.2f}"
             thr = "-" if a["threshold"] is None else f"{a['threshold']:.2f}"
             console.print(
-                f"  #{a['id']} {clock_of(a['time'])} {a['kind']}: tile {a['display_name']!r} "
+                f"  #{a['id']} {clock_of(a['time'])} {a['kind']}{by(a)}: tile {a['display_name']!r} "
                 f"[{who(a['student_id']) or 'unlabeled'}] "
                 f"shows {who(a['identified_as']) or 'nobody enrolled'}"
                 f", similarity {sim} (threshold {thr})  {a['evidence'] or ''}")
