@@ -32,9 +32,9 @@ def lecture(tmp_path_factory, data_dir):
     return home, rec
 
 
-# The face model in models/ identifies 98.1% of the class in 5 random folds, 97.1% of the other photos when
-# enrolled on 40 spread over each folder, as here (see models/README.md). On this recording the swapped
-# captures of the impersonated tile are mismatch naming Siti; Nanda's close selfie of captures 5-9 has her
+# The face model in models/ (its figures on this class: models/README.md), enrolled on 40 photos spread
+# over each folder, as here. On this recording the swapped captures of the impersonated tile are
+# mismatch naming Siti; Nanda's close selfie of captures 5-9 has her
 # forehead out of view (0.88-0.92 of the inner face in view) and scores under t_verify: held back as
 # `unjudged` (cut), not an unknown_face alert (decide.hold_back). Not every recording is this kind to the
 # model: rendered with each of seeds 1-12 (7 among them), 9 of 12 pass the test below; the other 3 raise a second

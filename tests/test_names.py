@@ -252,9 +252,8 @@ def test_reads_camera_off_name_in_the_centre(reader, roster):
 
 def test_a_suffix_a_space_after_the_name_is_read(reader, data_dir):
     """"Nanda Nurahmanita Putri 3": the lone digit a word's gap right of the name belongs to the label
-    (the line grouping joins characters less than 0.9 letter heights apart, and left it out). Over 4
-    rendered galleries (Zoom and Meet), 72 live tiles with a suffix: the digit was missing from 6 of
-    them (12 read otherwise than drawn) before it was looked for; now from none (6 read otherwise)."""
+    (the line grouping joins characters less than 0.9 letter heights apart and leaves it out, so it is
+    looked for on its own; figures in benchmarks/HISTORY.md, NameReader)."""
     missing = wrong = n = 0
     for theme in ("zoom", "meet"):
         for seed in range(2):
@@ -270,10 +269,9 @@ def test_a_suffix_a_space_after_the_name_is_read(reader, data_dir):
 
 
 def test_a_first_letter_beside_a_bright_edge_is_read(reader, data_dir):
-    """Over a bright video the "M" of "Mareta Aliana 4" could join a tall bright edge beside the label
+    """Over a bright video the "M" of "Mareta Aliana 4" can join a tall bright edge beside the label
     box first and be dropped with it ("lareta Aliana 4"); a first letter a letter's gap left of the
-    name, as tall as its letters, now joins the name. 4 rendered Zoom galleries: 6 labels read without
-    their first letter before, none now."""
+    name, as tall as its letters, joins the name (figures in benchmarks/HISTORY.md, NameReader)."""
     lost = []
     for seed in (0, 3, 5, 7):
         tiles = _gallery_tiles(data_dir, "zoom", seed)
@@ -487,8 +485,8 @@ def _remembered(reader, tiles):
 def test_label_memory_keeps_every_label_of_the_benchmark_lecture(data_dir, reader):
     """benchmarks/cycle.py's lecture (25 Zoom tiles, each sitter moved a few pixels and given fresh
     noise from capture to capture): every reading stands on every capture. One label there sits over
-    a light wall with a hijab's folds right beside its box; counted as text (before session 15), the
-    folds failed its recall 21 times in 30 and sent it to the recogniser."""
+    a light wall with a hijab's folds right beside its box; counted as text, the folds would fail its
+    recall 21 times in 30 and send it to the recogniser."""
     import importlib.util
 
     from bot.faces import FaceDetector
@@ -520,9 +518,7 @@ def test_label_memory_keeps_every_label_of_the_benchmark_lecture(data_dir, reade
 def test_label_memory_never_keeps_a_changed_label(data_dir, reader, theme, seed, moved):
     """Every label renamed, to another student or the same name with a suffix ("Siti Zubaidah" ->
     "Siti Zubaidah 2", and back), over the same video or over the sitter moved a few pixels: none of
-    the old readings may stand. (A mask of the band's bright pixels, the check before session 12,
-    kept most of them over a bright video; pixel rules right of the text, before session 13, kept 4
-    suffixes of these galleries' over moved video.)"""
+    the old readings may stand (what other checks kept: benchmarks/HISTORY.md, LabelMemory)."""
     before = _gallery_tiles(data_dir, theme, seed)
     mem, texts = _remembered(reader, before)
     renames = [

@@ -176,8 +176,8 @@ def _three_sitters(data_dir, settings, models, seed: int, per: int = 1):
 def test_an_impostor_under_a_present_students_name_alerts_once(data_dir, tmp_path):
     """Siti Zubaidah on camera, and a second tile also labelled "Siti Zubaidah" showing Mareta Aliana:
     the second tile is its own participant, so its mismatches fill a window of their own and alert
-    once; Siti's own tile never alerts. Sharing one window (3 of 4), the two took turns in it and
-    nothing alerted. The tiles show enrolled photos: this is about tracking, not the face model."""
+    once; Siti's own tile never alerts. Sharing one window (3 of 4), the two would take turns in it
+    and nothing would alert. The tiles show enrolled photos: this is about tracking, not the face model."""
     from datetime import datetime, timedelta, timezone
 
     from bot.session import Session

@@ -68,7 +68,7 @@ def test_tiny_training_run_end_to_end(tmp_path, data_dir, capsys):
     assert main(["export", "--run", str(run), "--out", str(head), "--cache", str(cache), "--vector", "embedding"]) == 0
     assert Embedder(head).embed(z["faces"][:4]).shape == (4, 128)
     # int8 weights and activations: a file a third the size or less that the embedder runs (how near its
-    # vectors come to the float model's is measured on the real model: models/README.md, session 9)
+    # vectors come to the float model's is measured on the real model: models/README.md, "int8 export")
     q = tmp_path / "int8.tflite"
     assert main(["export", "--run", str(run), "--out", str(q), "--cache", str(cache), "--int8"]) == 0
     assert q.stat().st_size < 0.4 * (models / "face_embed.tflite").stat().st_size

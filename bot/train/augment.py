@@ -66,10 +66,9 @@ def augment(batch: np.ndarray, size: int, rng: np.random.Generator, jitter: floa
 def _misalign(im: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     """The aligned face moved as landmark noise moves it: shifted ~1.5 px, scaled by up to 4%, turned by
     ~3 degrees. On a meeting tile BlazeFace's landmarks wander from capture to capture (the short- and
-    full-range models part by 0.07 eye distances at the median, ~2.5 px on the template), and the a11
-    model was that sensitive to it: the same 200 training faces shifted by N(0, 1.5) px gave vectors at
-    cosine 0.86 to the unshifted ones (3 px: 0.71), on the benchmark's same webcam views 0.88 capture to
-    capture. The teacher's vector stays that of the face as aligned."""
+    full-range models part by 0.07 eye distances at the median, ~2.5 px on the template), and the
+    model's vector moves with them (see models/README.md, "Alignment jitter"). The teacher's vector stays
+    that of the face as aligned."""
     m = cv2.getRotationMatrix2D((56.0, 56.0), float(np.clip(rng.normal(0, 3), -8, 8)), float(rng.uniform(0.96, 1.04)))
     m[:, 2] += np.clip(rng.normal(0, 1.5, 2), -4, 4)
     return cv2.warpAffine(np.ascontiguousarray(im), m, (112, 112), flags=cv2.INTER_LINEAR,

@@ -2,9 +2,9 @@
 
 The student learns dlib's vectors of 18k faces by heart (held-out figures level after ~30 epochs while
 the loss keeps falling). A blend of two training faces is a face of nobody; dlib's vector of it is a
-target the data does not hold. The blend of the two faces' vectors is no stand-in for it: over 120
-random pairs (weights 0.2-0.8), dlib's vector of the blended chip lies at cosine 0.75 of the blended
-(centred) vectors on average, 0.53 at the 10th percentile: dlib follows the heavier face (session 16).
+target the data does not hold. The blend of the two faces' vectors is no stand-in for it: dlib's
+vector of the blended chip lies at cosine 0.75 of the blended (centred) vectors on average, as dlib
+follows the heavier face (see models/README.md, "Blends").
 dlib takes ~90 ms a face on this CPU, so the blends are made once here, in resumable shards, one process
 a core, and travel with the cache.
 

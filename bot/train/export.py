@@ -21,10 +21,8 @@ def export(run: Path, out: Path, float16: bool = False, cache: Path = DEFAULT_CA
 
     vector "pooled" (the default): the 1280 pooled features the training head projects from, centred
     on the mean of training faces (`pooled_mean`) then normalised. The head's 128-d projection is
-    what the losses shape, but it drops what tells apart faces it never trained on: on held-out
-    identities (three views) the pooled features reach TAR 57.8% at FAR 1% against the projection's
-    54.1%, and on seed-faces 96.4% identified against 94.8% (session 5; models/README.md).
-    "embedding": the 128-d projection itself."""
+    what the losses shape, but it drops what tells apart faces it never trained on (figures in
+    models/README.md, "Pooled vector"). "embedding": the 128-d projection itself."""
     import tensorflow as tf
     import keras
     if vector not in ("pooled", "embedding"):
@@ -91,8 +89,7 @@ def export(run: Path, out: Path, float16: bool = False, cache: Path = DEFAULT_CA
 
 
 # left in float32 by an int8 export: the first two depthwise convolutions, the layers whose int8 output
-# strays most from float (QuantizationDebugger, RMSE over the quantisation step: 0.86 and 0.48; no other
-# layer above 0.36). Cosine to the float model's vectors 0.991 -> 0.996, embed 43 -> 49 ms (session 10).
+# strays most from float (QuantizationDebugger; figures in models/README.md, "int8 export").
 INT8_FLOAT_LAYERS = ("expanded_conv_depthwise", "block_1_depthwise")
 
 

@@ -15,9 +15,8 @@ from .weights import latest_weights, load_weights, save_weights
 def average(run: Path, stems: list[str], out: Path, cache: Path = DEFAULT_CACHE, bn_batches: int = 60) -> Path:
     """The mean of several checkpoints' weights (the last epochs of a run), batch-norm statistics then
     re-estimated on augmented training batches: a run folder `export` reads. The shipped model is the
-    average of runs/a11's last 8 epochs (session 7). Measured on runs/a10f (session 5): its average gave
-    seed-faces 96.5 / 95.9 / 94.9% at full / 56 / 40 px against 96.3 / 95.7 / 94.9% for its last
-    checkpoint alone."""
+    average of runs/a11's last 8 epochs; an average does at least as well as the run's last checkpoint
+    alone (see models/README.md, "Checkpoint average")."""
     cfg = json.loads((run / "config.json").read_text())
     tr = Trainer(cache, out, size=cfg["size"], alpha=cfg["alpha"], dim=cfg["dim"], batch=cfg["batch"],
                  epochs=cfg["epochs"], target_weight=cfg.get("target_weight", 1), seed=cfg.get("seed", 0),
