@@ -12,7 +12,7 @@ themes, `--galleries` seeds each, the class photos as webcam video):
     same labels kept      the same labels over the moved video: how many readings the memory kept
                           (the rest cost a recogniser read each)
 
-Prints both counts per theme and in all; --json: one object. README "Figures" cites its results.
+Prints both counts per theme and in all; --json: one object. Its results over time: benchmarks/HISTORY.md.
 """
 from __future__ import annotations
 

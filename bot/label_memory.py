@@ -91,8 +91,8 @@ class LabelMemory:
             return None
         if r0 >= 1 and r1 < gray.shape[0]:
             # the text ends where its box does: beyond lies the video, whose bright detail the stroke
-            # filter takes for text. Counted as text, that moving detail failed every recall of one
-            # benchmark label over a light wall (21 of 30 captures read again)
+            # filter takes for text. Counted as text, that moving detail fails the recall of one benchmark
+            # label over a light wall in 21 of 30 captures
             edge = _box_edge(gray[r0 - 1, cols[0]:], gray[r1, cols[0]:])
             if edge is not None:
                 cols = cols[cols < cols[0] + edge]
