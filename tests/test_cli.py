@@ -213,7 +213,8 @@ def test_enroll_notes_a_student_whose_photos_are_all_one_sitting(capsys, tmp_pat
 
 
 @needs_model
-def test_vectors_of_another_model_are_refused_until_enrolled_again(capsys, tmp_path, home, data_dir):
+def _siti_enrolled(capsys, tmp_path, home, data_dir):
+    """Siti enrolled from 3 photos (tmp_path/photos); returns a folder of one black screenshot to replay."""
     photos = tmp_path / "photos" / "Siti Zubaidah"
     photos.mkdir(parents=True)
     for p in sorted((data_dir / "seed-faces" / "Siti Zubaidah").iterdir())[:3]:
@@ -222,6 +223,11 @@ def test_vectors_of_another_model_are_refused_until_enrolled_again(capsys, tmp_p
     shots.mkdir()
     cv2.imwrite(str(shots / "1.png"), np.zeros((720, 1280, 3), np.uint8))
     assert run(capsys, "--home", home, "--quiet", "enroll", tmp_path / "photos")[0] == 0
+    return shots
+
+
+def test_vectors_of_another_model_are_refused_until_enrolled_again(capsys, tmp_path, home, data_dir):
+    shots = _siti_enrolled(capsys, tmp_path, home, data_dir)
     db = sqlite3.connect(home / "rollcall.db")
     with db:  # as if enrolled by the face model an older rollcall shipped (the verifier's vectors stay)
         db.execute("UPDATE embeddings SET model = 'an older model' WHERE model NOT LIKE 'verifier:%'")
@@ -240,14 +246,7 @@ def test_vectors_of_another_model_are_refused_until_enrolled_again(capsys, tmp_p
 
 
 def test_a_class_enrolled_before_the_verifier_is_told_to_enroll_again(capsys, tmp_path, home, data_dir):
-    photos = tmp_path / "photos" / "Siti Zubaidah"
-    photos.mkdir(parents=True)
-    for p in sorted((data_dir / "seed-faces" / "Siti Zubaidah").iterdir())[:3]:
-        (photos / p.name).symlink_to(p.resolve())
-    shots = tmp_path / "shots"
-    shots.mkdir()
-    cv2.imwrite(str(shots / "1.png"), np.zeros((720, 1280, 3), np.uint8))
-    assert run(capsys, "--home", home, "--quiet", "enroll", tmp_path / "photos")[0] == 0
+    shots = _siti_enrolled(capsys, tmp_path, home, data_dir)
     db = sqlite3.connect(home / "rollcall.db")
     with db:  # as an older rollcall enrolled it: the face model's vectors only
         db.execute("DELETE FROM embeddings WHERE model LIKE 'verifier:%'")
