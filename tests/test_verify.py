@@ -228,3 +228,19 @@ def test_calibration_reads_settle_leads_as_decide_does(klass):
         for k, name in enumerate(gallery.student_ids):
             want = settle_lead(name, emb, gallery, th)
             assert (np.isnan(leads[n, k]) and want is None) or leads[n, k] == pytest.approx(want, abs=1e-5)
+
+
+def test_few_shot_classes_enroll_k_and_probe_the_rest():
+    from bot.train.calibrate import _verdicts_named, fewshot_trials, split_half
+    lab = np.repeat(np.arange(8), [3, 4, 4, 5, 6, 6, 7, 9])
+    for members, enrolled, probes, outsiders in fewshot_trials(lab, 4, 3, seed=0, trials=5):
+        assert len(members) == 4 and np.bincount(lab[enrolled], minlength=8)[members].tolist() == [3] * 4
+        assert set(lab[probes]) == set(members) and not set(enrolled) & set(probes)
+        assert not set(lab[outsiders]) & set(members) and (np.bincount(lab)[members] >= 4).all()
+    # named student's score, best other's: verified, mismatch, unknown_face (the verifier's table)
+    assert _verdicts_named(np.array([0.6, 0.2, 0.3, 0.5]), np.array([0.3, 0.6, 0.2, 0.51]), 0.4, 0.02).tolist() == \
+        [0, 1, 2, 0]
+    # half of each source's identities calibrate, the same half for the same seed
+    ids = np.array([f"lfw-faces/p{i}" for i in range(10)] + [f"extra-faces/ITERA_{i}" for i in range(3)])
+    half = split_half(ids, 0)
+    assert half[:10].sum() == 5 and half[10:].sum() == 2 and np.array_equal(half, split_half(ids, 0))
