@@ -228,9 +228,8 @@ def hold_back(verdict: Verdict, face: Face, fs: FaceSettings) -> Verdict:
     """A face partly outside its tile (in view under `flag_in_view`) may be verified but never accused:
     a `mismatch` or `unknown_face` of such a face becomes `unjudged` (reason "cut"), its scores kept.
 
-    Alignment fills the missing part with edge pixels: on class photos cut through the face, a student's
-    own face was taken for another student 8.3% of the time at 0.8-0.9 in view, 5.3% at 0.9-0.95 and
-    1.0% whole."""
+    Alignment fills the missing part with edge pixels, and a cut face is taken for another student
+    several times as often as a whole one (docs/how-it-decides.md, "Names, gates and MobileNetV2's own rule")."""
     if verdict.verdict not in ("mismatch", "unknown_face") or face.in_view >= fs.flag_in_view:
         return verdict
     return dataclasses.replace(verdict, verdict="unjudged", identified_as=None, reason="cut")

@@ -207,8 +207,7 @@ class Pipeline:
 
     def _vectors_of(self, faces: np.ndarray, expected: list) -> np.ndarray:
         """The faces' vectors; a face its first view already verifies beyond doubt (decide.settled)
-        keeps that view's vector and costs one view instead of all (25-41% of the benchmark's faces),
-        the rest get every view. Unresolved names and no quick rule: every face every view."""
+        keeps that view's vector and costs one view instead of all, the rest get every view. Unresolved names and no quick rule: every face every view."""
         embedder, th = self.models.embedder, self.models.thresholds
         q = th.quick
         if q is None or len(embedder.views) < 2 or embedder.views[0] != q.view \
