@@ -4,7 +4,9 @@ One 1920x1080 Zoom gallery of 25 tiles (5 x 5; a few camera-off), rendered from 
 framed like webcams, goes through the bot's capture cycle stage by stage:
 
     capture   an mss grab of the real screen when $DISPLAY is set, else a copy of the frame (said which)
-    segment, names, detect, embed, decide   bot.session.Pipeline.process
+    segment, names, detect, embed, verify, decide   bot.session.Pipeline.process (verify: the
+              identity stage, bot/identity.py: dlib's ResNet on the faces MobileNetV2 cannot verify
+              beyond doubt, within the live per-capture budget, as a lecture gets it)
     store     Store.add_capture into a SQLite file in a temporary home
 
 Three kinds of cycle, --cycles of each, every one on a frame with fresh sensor noise on its live tiles
@@ -13,7 +15,10 @@ a meeting):
 
     cold        a fresh Pipeline and an emptied OCR cache each cycle: every name and face seen first
     steady      one Pipeline over a lecture's steady state: names and layout stay, each tile's webcam
-                view moves a few pixels and rescales by up to 2% from capture to capture (the floor)
+                view moves a few pixels and rescales by up to 2% from capture to capture (the floor);
+                warmed up on every frame once with the verifier's budget lifted, so that its first
+                confirmations (live: spread over the lecture's first captures) are done, then timed
+                with the live budget
     new photos  one Pipeline, names and layout stay, but every live tile shows ANOTHER photo of its
                 student each cycle: no face is where it was, the hardest case for the face memory
                 (a stress figure: no lecture changes every face every capture; until session 14 it
@@ -26,17 +31,25 @@ work of a cycle, counted (`work` in the JSON: face views embedded, labels read, 
 short-range face searches, means per cycle), which no drift moves at all.
 
 Peak RSS is the process's ru_maxrss taken after the bot's cycles and BEFORE the peer (dlib) is loaded,
-so it is the bot's own peak (plus the harness's rendering of the frames, a few MB).
+so it is the bot's own peak, its verifier (dlib's ResNet) loaded (plus the harness's rendering
+of the frames, a few MB).
+The verifier gallery is the enrolled photos described by `models.verifier`, as `enroll` stores them.
+Every live tile shows its own student: any `mismatch` or `unknown_face` on one, in any cycle (warm-ups
+included), is a genuine student accused (`genuine_accused`, floor 0). `verifier` in the JSON: its share
+of each kind's cycle time, its runs a capture, the steady warm-up, the faces left pending a capture.
+
 The peer is face_recognition's default path (dlib HOG upsampled once + ResNet encodings of every face,
 bot.evaluate.DlibPeer) on the whole first frame, in the same process; ratio = peer / steady.
 
-Floors (the issue's): steady <= 150 ms, cold <= 1 s, peak RSS <= 600 MB, peer/steady >= 10.
+Floors (the issue's): steady <= 150 ms, cold <= 1 s, peak RSS <= 600 MB (the verifier loaded),
+peer/steady >= 10, 0 genuine students accused.
 """
 from __future__ import annotations
 
 import argparse
 import dataclasses
 import json
+import math
 import os
 import resource
 import statistics
@@ -53,12 +66,17 @@ if str(ROOT) not in sys.path:  # run as a script: make `bot` and `tests` (the ga
 
 import numpy as np  # noqa: E402
 
-STAGES = ("capture", "segment", "names", "detect", "embed", "decide", "store")
+STAGES = ("capture", "segment", "names", "detect", "embed", "verify", "decide", "store")
 # the work of a cycle, counted (means over the cycles): face views through the embedding model, labels
 # sent to the name reader, tiles searched with the full-range detector, tiles searched near the last
-# face with the short-range one
+# face with the short-range one, and faces the verifier (dlib's ResNet, bot/identity.py) described
 WORK = {"views": "face views embedded", "labels": "labels read", "full": "full-range searches",
-        "near": "short-range searches"}
+        "near": "short-range searches", "verifier": "verifier runs"}
+# verdicts that accuse a tile's student: every live tile in these galleries shows its own student
+ACCUSATIONS = ("mismatch", "unknown_face")
+# steady cycles' warm-up: every frame once with the verifier's budget lifted, then on until no face waits
+# for it (its first confirmations are a lecture's start, not its steady state); at most this many
+WARMUP_MAX = 40
 FLOORS = {"steady_ms": 150.0, "cold_ms": 1000.0, "rss_mb": 600.0, "ratio": 10.0}
 TILES = 25
 SIZE = (1920, 1080)
@@ -99,26 +117,29 @@ def bench_settings(config: str | None, model: str | None, thresholds: str | None
 
 
 def enrol(data: Path, roster, models, faces_cfg, per_student: int = ENROLL_PHOTOS):
-    """A decide.Gallery from photos spread over each student's folder (as `enroll --max-photos` picks
-    them), through enrollment's own photo gates."""
-    from bot.decide import Gallery
+    """(gallery, verifier gallery) from photos spread over each student's folder (as `enroll
+    --max-photos` picks them), through enrollment's own photo gates, each photo described by both
+    models as `enroll` stores it (bot.session.enrolled_galleries; the verifier's None without one)."""
     from bot.enroll import embed_photo, match_folder, spread
+    from bot.session import enrolled_galleries
     from tests.gallery import seed_photos
 
-    ids, vecs = [], []
+    ids, vecs, vids, vvecs = [], [], [], []
     for folder, paths in seed_photos(data).items():
         student = match_folder(folder, roster)
         if student is None:
             continue
         for p in spread(paths, per_student):
-            got = embed_photo(p, models.detector, models.embedder, faces_cfg)
+            got = embed_photo(p, models.detector, models.embedder, faces_cfg, models.verifier)
             if isinstance(got, tuple):
                 ids.append(student.student_id)
                 vecs.append(got[0])
+                if got[3] is not None:
+                    vids.append(student.student_id)
+                    vvecs.append(got[3])
     if not vecs:
         raise BenchError(f"{data / 'seed-faces'}: no usable enrollment photo")
-    return Gallery.from_embeddings(np.array(ids), np.stack(vecs), models.thresholds.top_k,
-                                   models.thresholds.head)
+    return enrolled_galleries(models, ids, vecs, vids, vvecs)
 
 
 def render_frames(data: Path, detector, n_frames: int, seed: int = 0,
@@ -220,7 +241,7 @@ def _work(pipeline) -> dict:
     """Counters of the work the pipeline has done so far (WORK)."""
     models, faces = pipeline.models, pipeline._faces.counts
     return {"views": models.embedder.made, "labels": models.reader.stats["misses"],
-            "full": faces["full"], "near": faces["roi"]}
+            "full": faces["full"], "near": faces["roi"], "verifier": pipeline._identity.runs}
 
 
 def one_cycle(pipeline, capture: Capture, frame: np.ndarray, store, session_id: int, when: datetime):
@@ -285,7 +306,7 @@ def benchmark(args, say=lambda msg: None) -> dict:
     models = load_models(settings)
     load_s = time.perf_counter() - t
     say("enrolling and rendering the gallery")
-    gallery = enrol(data, roster, models, settings.faces)
+    gallery, vgallery = enrol(data, roster, models, settings.faces)
     frames, truth = render_frames(data, models.detector, args.frames, same_sitters=True)
     others, _ = render_frames(data, models.detector, args.frames, same_sitters=False)
     capture = Capture()
@@ -294,36 +315,63 @@ def benchmark(args, say=lambda msg: None) -> dict:
         session_id = store.start_session("bench", "benchmark", 10)
 
         noise = np.random.default_rng(1)
+        # genuine students accused (ACCUSATIONS on a live tile, which always shows its own student),
+        # by kind of cycle, warm-ups included: (kind, cycle, tile, label, verdict, model, score)
+        accused: list[tuple] = []
 
-        def cycle(k: int, pipeline, shown: list = frames):
+        def pipeline_():
+            return Pipeline(settings, models, roster, gallery, vgallery)
+
+        def cycle(k: int, pipeline, shown: list = frames, kind: str = "warm-up"):
             # fresh sensor noise on every cycle's frame (made before the clock starts): live video
             # never repeats a frame exactly, and the OCR cache keyed on exact pixels must not hit
             # where a live meeting would miss it
             frame = live(shown[k % len(shown)], truth, noise)
-            return one_cycle(pipeline, capture, frame, store, session_id, start + timedelta(seconds=10 * k))
+            obs, ms = one_cycle(pipeline, capture, frame, store, session_id, start + timedelta(seconds=10 * k))
+            accused.extend((kind, k, o.tile_index, o.display_name, o.verdict.verdict, o.verdict.model,
+                            o.verdict.similarity) for o in obs
+                           if not o.camera_off and o.verdict.verdict in ACCUSATIONS)
+            ms["pending"] = pending(obs)
+            return obs, ms
 
-        def steady_cycles(shown: list) -> tuple[list, list]:
-            pipeline = Pipeline(settings, models, roster, gallery)
-            for k in range(len(shown)):  # every frame once, so each label has been seen
-                cycle(k, pipeline, shown)
-            runs, obs = [], []
-            for k in range(args.cycles):
-                obs, ms = cycle(k, pipeline, shown)
+        def pending(obs) -> int:
+            return sum(o.verdict.reason == "verifier pending" for o in obs)
+
+        def steady_cycles(shown: list, kind: str, settle: bool) -> tuple[list, list, dict]:
+            """Warmed up on every frame once (each label seen); `settle`: with the verifier's budget
+            lifted meanwhile, so that its first confirmations are done in those captures whatever the
+            machine's speed (live, they are spread over the lecture's first captures: a cold cycle
+            times one of those), and on until no face waits for it. The steady cycles then start at
+            the same capture of the pipeline's life in every run, with the live budget."""
+            pipeline = pipeline_()
+            ident = pipeline._identity
+            budget = ident.settings
+            if settle:
+                ident.settings = dataclasses.replace(budget, budget_ms=math.inf)
+            k, obs = 0, []
+            while k < len(shown) or (settle and pending(obs) and k < WARMUP_MAX):
+                obs, _ = cycle(k, pipeline, shown, f"{kind} warm-up")
+                k += 1
+            ident.settings = budget
+            warm = {"cycles": k, "verifier_runs": ident.runs, "pending_after": pending(obs)}
+            runs = []
+            for j in range(args.cycles):
+                obs, ms = cycle(k + j, pipeline, shown, kind)
                 runs.append(ms)
-            return runs, obs
+            return runs, obs, warm
 
         # the first cycle after loading pays one-off costs (allocations, first inference): not counted
         say("warm-up cycle")
-        _, first = cycle(0, Pipeline(settings, models, roster, gallery))
+        _, first = cycle(0, pipeline_())
         say(f"{args.cycles} cold cycles")
         cold = []
         for k in range(args.cycles):
             forget_names(models)
-            cold.append(cycle(k, Pipeline(settings, models, roster, gallery))[1])
+            cold.append(cycle(k, pipeline_(), kind="cold")[1])
         say(f"{args.cycles} steady cycles (a lecture: the same sitters)")
-        steady, obs = steady_cycles(frames)
+        steady, obs, warm = steady_cycles(frames, "steady", settle=True)
         say(f"{args.cycles} steady cycles with new photos in every tile (stress)")
-        stress, _ = steady_cycles(others)
+        stress, _, _ = steady_cycles(others, "new_photos", settle=False)
     capture.close()
     rss_mb = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)  # KiB on Linux
 
@@ -332,6 +380,8 @@ def benchmark(args, say=lambda msg: None) -> dict:
         say(f"peer (face_recognition) x{args.peer_runs}")
         peer_ms, peer_faces = run_peer(frames[0], args.peer_runs)
     steady_ms = total_median(steady)
+    kinds = {"cold": cold, "steady": steady, "new_photos": stress}
+    by_kind = Counter(a[0] for a in accused)
     return {
         "cold_ms": total_median(cold), "steady_ms": steady_ms,
         "new_photos_ms": total_median(stress),
@@ -342,11 +392,36 @@ def benchmark(args, say=lambda msg: None) -> dict:
         "work": {"cold": work_means(cold), "steady": work_means(steady), "new_photos": work_means(stress)},
         "rss_mb": rss_mb, "peer_ms": peer_ms,
         "ratio": round(peer_ms / steady_ms, 1) if peer_ms and steady_ms else None,
+        # the identity stage (bot/identity.py): its share of a cycle's time (all the kind's cycles'
+        # verify ms over their total ms), the faces it described a capture (work.*.verifier), the
+        # steady state's warm-up (every frame once, then until no face waits for it), and the faces
+        # left waiting a capture (its live budget spent)
+        "verifier": {
+            "share": {k: round(sum(r["verify"] for r in v) / max(1e-9, sum(sum(r[s] for s in STAGES) for r in v)), 3)
+                      for k, v in kinds.items()},
+            "runs_per_capture": {k: work_means(v)["verifier"] for k, v in kinds.items()},
+            "max_runs_in_a_capture": {k: max(r["verifier"] for r in v) for k, v in kinds.items()},
+            "budget_ms": settings.recognition.verifier_budget_ms,
+            "refresh": settings.recognition.verifier_refresh,
+            "steady_warmup": warm,
+            # faces left waiting for it ("verifier pending") a capture: its budget spent
+            "pending_per_capture": {k: round(statistics.mean(r["pending"] for r in v), 2) for k, v in kinds.items()},
+            # tiles whose standing verdict is the verifier's in the steady state: each is judged again
+            # every `refresh` captures (runs a capture over a long lecture: this / refresh)
+            "steady_tiles_by_verifier": sum(o.verdict.model == "verifier" for o in obs),
+            "loaded": models.verifier is not None and vgallery is not None,
+        },
+        # 0 is the floor: the galleries' live tiles all show their own students
+        "genuine_accused": {"total": len(accused), **{k: by_kind.get(k, 0) for k in sorted(
+            {"warm-up", "cold", "steady warm-up", "steady", "new_photos warm-up", "new_photos"})}},
+        "genuine_accused_examples": [list(a) for a in accused[:10]],
+        # who: [kind, tile, label, verdict, captures] for each tile and verdict
+        "genuine_accused_tiles": [[*key, n] for key, n in Counter((a[0], a[2], a[3], a[4]) for a in accused).items()],
         "setup": {
             "frame": list(SIZE), "tiles": TILES, "tiles_found": len(obs),
             "tiles_matched": tiles_matched([o.box for o in obs], truth), "frames": len(frames),
             "cycles": args.cycles, "capture": capture.mode, "model": str(settings.recognition.model_path()),
-            "models_load_s": round(load_s, 2), "first_cycle_ms": round(sum(first.values()), 1),
+            "models_load_s": round(load_s, 2), "first_cycle_ms": round(sum(first[s] for s in STAGES), 1),
             "verdicts": dict(Counter(o.verdict.verdict for o in obs).most_common()),
             "peer_faces": peer_faces, "rss": "ru_maxrss before the peer is loaded",
         },
@@ -393,7 +468,20 @@ def print_table(r: dict) -> None:
     f.add_row("peer (face_recognition)", peer, "", "")
     f.add_row("peer / steady", "-" if r["ratio"] is None else f"{r['ratio']:.1f}x", ">= 10x",
               _mark("ratio", r["ratio"]))
+    g = r["genuine_accused"]["total"]
+    f.add_row("genuine students accused", f"{g}", "0", "[green]ok[/]" if g == 0 else "[red]over[/]")
     console.print(f)
+    v = r["verifier"]
+    console.print(f"verifier (dlib's ResNet, budget {v['budget_ms']:.0f} ms a capture): share of the cycle "
+                  + ", ".join(f"{k} {v['share'][k]:.1%} ({v['runs_per_capture'][k]:.2f} runs a capture)"
+                              for k in ("cold", "steady", "new_photos"))
+                  + f"; steady warm-up {v['steady_warmup']['cycles']} cycles, {v['steady_warmup']['verifier_runs']} runs; "
+                  f"{v['steady_tiles_by_verifier']} steady tiles stand on its verdict (each judged again every "
+                  f"{v['refresh']} captures); faces left pending a capture {v['pending_per_capture']}",
+                  highlight=False)
+    if g:
+        console.print(f"genuine students accused: {r['genuine_accused']}; e.g. {r['genuine_accused_examples'][:3]}",
+                      highlight=False)
     console.print("steady: the same sitters moving a little (a lecture); new photos: another photo of "
                   "each student in every tile each cycle (stress, no floor)", highlight=False)
     console.print(f"frame {s['frame'][0]}x{s['frame'][1]}, {s['tiles']} tiles; capture: {s['capture']}; "

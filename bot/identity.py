@@ -25,10 +25,18 @@ class IdentitySettings:
     the same person (different held-out people reached 0.60 at most in 496k pairs, one student and the
     next on a real Zoom recording 0.57; one sitter between captures is mostly above it). refresh:
     captures after which a tile is judged again anyway. budget_ms: verifier time a capture may spend
-    (at least one face runs)."""
+    (at least one face runs). references: the last MobileNetV2 vectors of a tile at which the verifier
+    judged it, kept while it says the same of the tile and accuses no one (an accusation keeps one);
+    the face is the same when it reaches same_face to any one of them. A still sitter's vector can jump
+    from capture to capture (on some tiles between two values, as if between two alignments of one
+    face), each jump else sent to the verifier again, in most steady captures (benchmarks/HISTORY.md,
+    "Identity"). Each reference is a vector the verifier itself judged, never one carried on, so the
+    tile cannot drift away from what it confirmed; a newcomer must come within same_face of one of
+    them (different people reach 0.60 at most, above)."""
     same_face: float = 0.70
     refresh: int = 60
     budget_ms: float = 250.0
+    references: int = 4
 
 
 @dataclass(frozen=True)
@@ -43,7 +51,7 @@ class FaceToJudge:
 
 @dataclass
 class _Confirmed:
-    vector: np.ndarray
+    vector: np.ndarray          # (R, D): MobileNetV2's vectors where the verifier judged this verdict
     expected: str | None
     judgement: Judgement
     age: int = 0
@@ -83,8 +91,8 @@ class Identity:
         self._forget_all_but({f.key for f in faces})
         return out  # type: ignore[return-value]
 
-    def _same_face(self, a: np.ndarray, b: np.ndarray) -> bool:
-        return float(np.dot(a, b)) >= self.settings.same_face
+    def _same_face(self, refs: np.ndarray, b: np.ndarray) -> bool:
+        return float(np.max(np.atleast_2d(refs) @ b)) >= self.settings.same_face
 
     def _verify(self, faces: list[FaceToJudge], waiting: list[tuple[int, int]], out: list) -> None:
         """The verifier on waiting faces, most urgent first, until the capture's budget is spent; the
@@ -100,12 +108,23 @@ class Identity:
             vvec = self.verifier.describe_many([(f.image, f.face)])[0]
             self.runs += 1
             j = cascade(f.expected, f.vector, self.gallery, self.thresholds, vvec, self.vgallery, f.scores)
-            self._confirmed[f.key] = _Confirmed(f.vector, f.expected, j)
+            refs = f.vector[None]
+            last = self._confirmed.get(f.key)
+            if last is not None and last.expected == f.expected and _same_verdict(last.judgement, j):
+                refs = np.vstack([np.atleast_2d(last.vector), refs])[-max(1, self.settings.references):]
+            self._confirmed[f.key] = _Confirmed(refs, f.expected, j)
             out[i] = j
 
     def _forget_all_but(self, keys: set) -> None:
         for key in set(self._confirmed) - keys:
             del self._confirmed[key]
+
+
+def _same_verdict(a: Judgement, b: Judgement) -> bool:
+    """The verifier said the same of the tile, and no accusation: the same verdict about the same
+    student. An accusation keeps one reference, so it is judged again whenever the face departs from it."""
+    return (b.verdict.verdict not in ("mismatch", "unknown_face")
+            and (a.model, a.verdict.verdict, a.verdict.identified_as) == (b.model, b.verdict.verdict, b.verdict.identified_as))
 
 
 def _pending(expected: str | None) -> Judgement:

@@ -1,6 +1,7 @@
 """The measurement scripts in benchmarks/ run, small: cycle.py counts the work the memories should
-save (its timings are figures, not tests: README "Figures"), label_memory.py keeps no renamed label,
-recordings.py points replay at another model."""
+save, the verifier's runs and the genuine students accused (its timings are figures, not tests:
+README "Figures"), label_memory.py keeps no renamed label, recordings.py points replay at another
+model."""
 import importlib.util
 import json
 from pathlib import Path
@@ -27,6 +28,11 @@ def test_the_benchmark_counts_the_work_each_kind_of_cycle_does(data_dir, capsys)
     # (each face every capture, as with another photo in every tile: ~0.9 of new photos' views)
     assert steady["views"] <= 0.75 * new["views"]
     assert r["peer_ms"] is None and r["ratio"] is None
+    # the verifier loaded with its gallery: it runs on a cold capture's new faces (within the live
+    # budget), is timed as its own stage, and the genuine students it accused are counted (the floor is
+    # 0; benchmarks/HISTORY.md 2026-12-07: tile 5, "Mareta Aliana 2", is not yet at it)
+    assert r["verifier"]["loaded"] and cold["verifier"] >= 1 and "verify" in r["stages_ms"]["steady"]
+    assert r["genuine_accused"]["total"] == sum(v for k, v in r["genuine_accused"].items() if k != "total")
 
 
 def test_label_memory_script_keeps_no_renamed_label(data_dir, capsys):

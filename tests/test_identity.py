@@ -129,3 +129,28 @@ def test_an_unlabeled_tile_waiting_for_the_verifier_stays_unlabeled(klass):
     assert out[1].verdict.verdict == "unlabeled" and out[1].verdict.identified_as is None
     (named,) = ident.judge([tile((1,), None, doubtful(klass, "Siti Zubaidah"))])
     assert named.verdict.identified_as == "Siti Zubaidah" and named.model == "verifier"
+
+
+def test_a_face_flipping_between_views_the_verifier_confirmed_is_not_described_again(klass):
+    """references: two views of one sitter further apart than same_face, each confirmed once, are
+    carried after (with one reference, each return to the other view went back to the verifier)."""
+    models, gallery, _, probes = klass
+    ident = stage(klass)
+    views = [p for p in probes["Mareta Aliana"] if not beyond_doubt("Mareta Aliana", p[2], gallery, models.thresholds)]
+    pair = next(((a, b) for i, a in enumerate(views) for b in views[i + 1:]
+                 if float(a[2] @ b[2]) < ident.settings.same_face), None)
+    if pair is None:
+        pytest.skip("no two doubtful views of Mareta apart by more than same_face")
+    a, b = pair
+    (ja,) = ident.judge([tile((0,), "Mareta Aliana", a)])
+    (jb,) = ident.judge([tile((0,), "Mareta Aliana", b)])
+    assert ident.runs == 2
+    if (ja.verdict.verdict, jb.verdict.verdict) != ("verified", "verified"):
+        pytest.skip("the verifier does not verify both views")
+    for probe in (a, b, a, b):
+        ident.judge([tile((0,), "Mareta Aliana", probe)])
+    assert ident.runs == 2
+    one = stage(klass, references=1)
+    for probe in (a, b, a):
+        one.judge([tile((0,), "Mareta Aliana", probe)])
+    assert one.runs == 3
