@@ -21,12 +21,11 @@ a meeting):
                 with the live budget
     new photos  one Pipeline, names and layout stay, but every live tile shows ANOTHER photo of its
                 student each cycle: no face is where it was, the hardest case for the face memory
-                (a stress figure: no lecture changes every face every capture; until session 14 it
-                was the default and `--same-sitters` the lecture)
+                (a stress figure: no lecture changes every face every capture)
 
 The figures are medians over the cycles of each kind. Beside the wall-clock stages, the CPU time of a
-cycle (every thread's): on a shared machine whose speed drifts from minute to minute (session 13: the
-same code's steady cycle 206 and 314 ms ten minutes apart) it tells two versions apart better. And the
+cycle (every thread's): on a shared machine whose speed drifts from minute to minute it tells two
+versions apart better. And the
 work of a cycle, counted (`work` in the JSON: face views embedded, labels read, full-range and
 short-range face searches, means per cycle), which no drift moves at all.
 
