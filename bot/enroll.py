@@ -95,7 +95,7 @@ def embed_photo(path: Path, detector: FaceDetector, embedder: Embedder, faces_cf
         return {"small": "face too small", "cut": "face cut off", "blur": "too blurred"}[why]
     vec = embedder.embed(face.aligned[None])[0]
     ok, jpg = cv2.imencode(".jpg", cv2.cvtColor(face.aligned, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, 85])
-    vvec = verifier.describe(img, face) if verifier is not None else None
+    vvec = verifier.describe(img, face, enrol=True) if verifier is not None else None
     return vec, float(face.score), jpg.tobytes(), vvec
 
 

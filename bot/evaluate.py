@@ -16,7 +16,10 @@ detected once and the largest face is embedded once; the folds are then played o
   (decide.cascade: MobileNetV2's `verified` where beyond doubt, the verifier everywhere else): identified
   (decide.cascade_identify), judged under its own name (`own_face`) and under every other identity's
   (`other_face`), the gates (decide.gate, hold_back) applied as the bot applies them. Each photo is
-  detected and described once per model (collect_cascade), whatever the number of draws.
+  detected and described once per model (collect_cascade), whatever the number of draws; where the
+  verifier describes an enrolled photo otherwise than a run-time face (verify.Verifier's enrolment
+  recipe), the photos some draw enrols are described that way too (describe_enrolled), as `rollcall
+  enroll` would.
 * ms_per_face: the MEDIAN over photos with a face of detection + alignment + embedding of the largest
   face, measured on the photo as identified (the shrunk probe with shrink_px), image decoding excluded.
 
@@ -437,6 +440,9 @@ class Photos:
     blur: np.ndarray      # (N,) nan where no face
     in_view: np.ndarray   # (N,)
     peer: Vectors | None = None
+    # the verifier's vectors of the photos enrolled in some draw, by its enrolment recipe where that is
+    # not its run-time one (verify.Verifier.enrol_differs); None: `verifier` serves both
+    enrolled: Vectors | None = None
 
 
 def collect_cascade(paths: list[Path], detector: FaceDetector, embedder: EmbedsFaces, verifier,
@@ -471,6 +477,22 @@ def collect_cascade(paths: list[Path], detector: FaceDetector, embedder: EmbedsF
     return Photos(ours, ver, blur, view, got)
 
 
+def describe_enrolled(paths: list[Path], rows: np.ndarray, detector: FaceDetector, verifier,
+                      tick: Callable[[], None] = lambda: None) -> Vectors:
+    """The verifier's vectors of our largest face in the photos at `rows` by its enrolment recipe
+    (Verifier.describe(..., enrol=True)), as bot/enroll.py makes them; the other rows are left empty."""
+    out = Vectors.empty(len(paths), verifier.dim)
+    for i in rows:
+        img = cv2.imread(str(paths[i]))
+        faces = find_faces(detector, img) if img is not None else []
+        if faces:
+            t0 = time.perf_counter()
+            out.put(i, verifier.describe(img, faces[0], enrol=True), faces[0].box[2],
+                    (time.perf_counter() - t0) * 1000.0)
+        tick()
+    return out
+
+
 def draw_enrolled(labels: np.ndarray, usable: np.ndarray, k: int, seed: int) -> np.ndarray:
     """Mask of the photos enrolled in draw `seed`: k photos drawn at random among each identity's
     usable ones (a face found), all of them where it has fewer."""
@@ -499,6 +521,7 @@ def score_enrolled(names: list[str], labels: np.ndarray, photos: Photos, th: Thr
         raise EvaluateError("thresholds: no \"verifier\" in thresholds.json (python -m bot.train calibrate-verifier)")
     fs = faces or FaceSettings()
     ours, ver = photos.ours, photos.verifier
+    venrol = photos.enrolled if photos.enrolled is not None else ver
     ids = np.array(names)
     truth, preds, peer_preds, ran, ms, gen, imp, pgen, pimp = [], [], [], [], [], [], [], [], []
     own = dict.fromkeys(RATES, 0)
@@ -509,7 +532,7 @@ def score_enrolled(names: list[str], labels: np.ndarray, photos: Photos, th: Thr
         probes = np.flatnonzero(~enrolled)
         n_probes += len(probes)
         gallery = Gallery.from_embeddings(ids[labels[enrolled]], ours.vecs[enrolled], th.top_k, th.head)
-        vgallery = VerifierGallery.from_embeddings(ids[labels[enrolled]], ver.vecs[enrolled], th.verifier.nearest)
+        vgallery = VerifierGallery.from_embeddings(ids[labels[enrolled]], venrol.vecs[enrolled], th.verifier.nearest)
         seen = probes[ours.ok[probes]]
         found += len(seen)
         sims, rank = gallery.rank(ours.vecs[seen]) if len(seen) else (None, None)
@@ -600,7 +623,12 @@ def evaluate_enrolled(photos_dir: Path, k: int, th: Thresholds, model_path: Path
         from .verify import Verifier
         verifier = Verifier.load()
     dlib_peer = DlibPeer.load() if peer else None
-    photos = collect_cascade(paths, detector or FaceDetector(), embedder, verifier, dlib_peer, tick)
+    detector = detector or FaceDetector()
+    photos = collect_cascade(paths, detector, embedder, verifier, dlib_peer, tick)
+    if getattr(verifier, "enrol_differs", False):
+        # an enrolled photo is described as `rollcall enroll` describes it: only those some draw enrols
+        rows = np.flatnonzero(np.any([draw_enrolled(labels, photos.ours.ok, k, d) for d in range(draws)], axis=0))
+        photos.enrolled = describe_enrolled(paths, rows, detector, verifier)
     mine, theirs = score_enrolled(names, labels, photos, th, k, draws, faces)
     result = {"dir": Path(photos_dir).name, "identities": len(names), "photos": len(paths), "enroll": k,
               "draws": draws}

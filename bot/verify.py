@@ -43,16 +43,28 @@ class BoxFit:
 # labelled training photos) the vectors came no nearer dlib's own (models/README.md, "The verifier")
 BOX_FIT = BoxFit()
 
+# how an enrolled photo is described (Verifier's enrol_jitter, enrol_mirror): dlib's 5-jitter, ~5x the
+# verifier's time a photo at enrolment only; run-time faces stay one plain description. On held-out
+# classes it left ~12% fewer own faces accused than a plain enrolled vector, as many as 10 jitters or
+# jitter + mirror did (models/README.md, "The verifier")
+ENROL_JITTER = 5
+ENROL_MIRROR = False
+
 
 class Verifier:
-    """dlib's 5-point shape predictor and face-recognition ResNet, loaded once."""
+    """dlib's 5-point shape predictor and face-recognition ResNet, loaded once.
+
+    Two recipes: a run-time face (`describe`) is one plain description unless `jitter`/`mirror` say
+    otherwise; an enrolled photo (`describe(..., enrol=True)`) is described by `enrol_jitter` and
+    `enrol_mirror`, which cost only at enrolment (ENROL_JITTER, ENROL_MIRROR; models/README.md, "The
+    verifier", has what each gained). jitter N: dlib's own, the mean of N randomly jittered copies of the
+    chip (`compute_face_descriptor(chip, N)`); mirror: the chip described again mirrored, the two averaged."""
 
     name = "dlib_resnet"
     dim = DIM
-    # what an enrolled verifier vector was made with (store: its kind starts "verifier:")
-    fingerprint = "verifier:dlib_resnet:5pt"
 
-    def __init__(self, box_fit: BoxFit = BOX_FIT, jitter: int = 0, mirror: bool = False):
+    def __init__(self, box_fit: BoxFit = BOX_FIT, jitter: int = 0, mirror: bool = False,
+                 enrol_jitter: int | None = None, enrol_mirror: bool | None = None):
         try:
             import dlib
             import face_recognition_models as frm
@@ -65,11 +77,21 @@ class Verifier:
             raise VerifierError(f"verifier: face_recognition_models' weights do not load ({e}; {INSTALL})") from None
         self._dlib = dlib
         self.box_fit = box_fit
+        # the run-time recipe: each face described jittered and/or mirrored too costs N or 2x the time a
+        # capture (off by default)
         self.jitter = int(jitter)
-        # each chip described again mirrored and the two vectors averaged: twice the time (off by default;
-        # what it gained on held-out classes is in models/README.md)
         self.mirror = bool(mirror)
+        self.enrol_jitter = ENROL_JITTER if enrol_jitter is None else int(enrol_jitter)
+        self.enrol_mirror = ENROL_MIRROR if enrol_mirror is None else bool(enrol_mirror)
+        # what an enrolled verifier vector was made with (store: its kind starts "verifier:"); vectors of
+        # another enrolment recipe are not mixed with these
+        self.fingerprint = fingerprint(self.enrol_jitter, self.enrol_mirror)
         self.made = 0  # faces described so far, for the benchmark and tests
+
+    @property
+    def enrol_differs(self) -> bool:
+        """Whether an enrolled photo's vector is made otherwise than a run-time face's."""
+        return (self.enrol_jitter, self.enrol_mirror) != (self.jitter, self.mirror)
 
     @classmethod
     def load(cls, box_fit: BoxFit = BOX_FIT) -> "Verifier":
@@ -106,21 +128,30 @@ class Verifier:
         shape = self._pose(crop, r)
         return np.asarray(self._dlib.get_face_chip(crop, shape, CHIP_SIZE, CHIP_PADDING))
 
-    def describe(self, image_bgr: np.ndarray, face: Face) -> np.ndarray:
-        """The 128-d float32 vector of one face our detector found in a BGR image."""
-        return self.describe_many([(image_bgr, face)])[0]
+    def describe(self, image_bgr: np.ndarray, face: Face, enrol: bool = False) -> np.ndarray:
+        """The 128-d float32 vector of one face our detector found in a BGR image; `enrol`: by the
+        enrolment recipe (an enrolled photo), else the run-time one."""
+        return self.describe_many([(image_bgr, face)], enrol)[0]
 
-    def describe_many(self, items: Sequence[tuple[np.ndarray, Face]]) -> np.ndarray:
-        """(N, 128) float32 for N (BGR image, face) pairs, the chips described as one batch."""
+    def describe_many(self, items: Sequence[tuple[np.ndarray, Face]], enrol: bool = False) -> np.ndarray:
+        """(N, 128) float32 for N (BGR image, face) pairs, the chips described as one batch; `enrol`: by
+        the enrolment recipe."""
         if not len(items):
             return np.zeros((0, DIM), np.float32)
         chips = [self.chip(img, face) for img, face in items]
         self.made += len(chips)
-        if self.mirror:
+        jitter, mirror = (self.enrol_jitter, self.enrol_mirror) if enrol else (self.jitter, self.mirror)
+        if mirror:
             chips += [np.ascontiguousarray(c[:, ::-1]) for c in chips]
-        if self.jitter:
-            vecs = [self._net.compute_face_descriptor(c, self.jitter) for c in chips]
+        if jitter:
+            vecs = [self._net.compute_face_descriptor(c, jitter) for c in chips]
         else:
             vecs = self._net.compute_face_descriptor(chips)
         out = np.array([np.asarray(v) for v in vecs], np.float32).reshape(len(chips), DIM)
-        return (out[:len(items)] + out[len(items):]) / 2 if self.mirror else out
+        return (out[:len(items)] + out[len(items):]) / 2 if mirror else out
+
+
+def fingerprint(enrol_jitter: int = 0, enrol_mirror: bool = False) -> str:
+    """What made an enrolled verifier vector: "verifier:dlib_resnet:5pt" for a plain description, with
+    ":j<N>" / ":m" for the jittered / mirrored enrolment recipes."""
+    return "verifier:dlib_resnet:5pt" + (f":j{enrol_jitter}" if enrol_jitter else "") + (":m" if enrol_mirror else "")

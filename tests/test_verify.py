@@ -138,6 +138,24 @@ def test_the_mirrored_view_is_averaged_in(faces, vectors):
     assert (d > 1e-4).all() and (d < 0.3).all()
 
 
+def test_an_enrolled_photo_is_described_by_the_enrolment_recipe(faces, vectors):
+    import bot.verify as verify
+    v = Verifier(enrol_jitter=2, enrol_mirror=True)
+    items = faces[STUDENTS[0]][:2]
+    assert v.enrol_differs and not Verifier(enrol_jitter=0, enrol_mirror=False).enrol_differs
+    # a run-time face: the plain description, as ever
+    assert np.allclose(v.describe_many(items), vectors[STUDENTS[0]][:2], atol=1e-5)
+    enrolled = v.describe_many(items, enrol=True)
+    assert v.made == 4 and enrolled.shape == (2, 128) and enrolled.dtype == np.float32
+    d = np.linalg.norm(enrolled - vectors[STUDENTS[0]][:2], axis=1)
+    assert (d > 1e-4).all() and (d < 0.3).all()   # the same person, not the same vector
+    assert np.allclose(v.describe(*items[1], enrol=True), enrolled[1], atol=0.05)  # jitter is random
+    # the store tells vector kinds by the fingerprint: a verifier's, and another recipe's is another's
+    assert v.fingerprint.startswith("verifier:") and v.fingerprint != Verifier(enrol_jitter=0).fingerprint
+    assert Verifier.load().fingerprint == verify.fingerprint(verify.ENROL_JITTER, verify.ENROL_MIRROR)
+    assert verify.fingerprint() == "verifier:dlib_resnet:5pt"
+
+
 def test_a_face_in_a_large_frame_gets_the_same_vector(verifier, faces, vectors):
     """The chip is cut from a crop around the face: the face pasted into a black 1080p frame (black is
     what dlib puts where a chip runs off an image) gets the vector it had in its own photo."""

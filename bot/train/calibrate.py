@@ -352,17 +352,20 @@ def fewshot_trials(lab: np.ndarray, size: int, shots: int, seed: int, trials: in
 
 def fewshot_judgements(lab: np.ndarray, ours: np.ndarray, ver: np.ndarray, th: Thresholds, nearest: int,
                        size: int = 30, shots: tuple[int, ...] = (2, 3, 5), trials: int = 20,
-                       seed: int = 0) -> dict[str, dict[str, np.ndarray]]:
+                       seed: int = 0, ver_enrolled: np.ndarray | None = None) -> dict[str, dict[str, np.ndarray]]:
     """Every face of few-shot classes (fewshot_trials) judged under every member's name: {"own", "other",
     "outsider"} -> {"lead": MobileNetV2's settle lead (nan: not verified), "v_own": the named student's
     verifier score, "v_other": the best other member's, "v_true": the face's own student's (nan for an
-    outsider), "first": whether the verifier ranks the face's own student first (own only)}."""
+    outsider), "first": whether the verifier ranks the face's own student first (own only)}.
+    `ver_enrolled`: the verifier's vectors of the same faces by its enrolment recipe, used for the
+    enrolled ones (None: `ver` for both)."""
+    ver_enrolled = ver if ver_enrolled is None else ver_enrolled
     from ..decide import VerifierGallery, verifier_scores
     out = {k: {"lead": [], "v_own": [], "v_other": [], "v_true": [], "first": []} for k in ("own", "other", "outsider")}
     for k in shots:
         for members, enrolled, probes, outsiders in fewshot_trials(lab, size, k, seed, trials):
             gallery = Gallery.from_embeddings(lab[enrolled], ours[enrolled], th.top_k, th.head)
-            vg = VerifierGallery.from_embeddings(lab[enrolled], ver[enrolled], nearest)
+            vg = VerifierGallery.from_embeddings(lab[enrolled], ver_enrolled[enrolled], nearest)
             ids = np.array(gallery.student_ids)
             for faces, kind in ((probes, "probe"), (outsiders, "outsider")):
                 sims, rank = gallery.rank(ours[faces])
@@ -406,25 +409,20 @@ def calibrate_verifier(data: Path, model_path: Path, out: Path, cache_dir: Path,
     of those pairs (at least 0.02); nearest: of `nearest_choices`, the one that leaves the fewest own
     faces wrongly accused (mismatch or unknown_face). lead: `room` x the largest settle lead at
     which MobileNetV2 verified a face under a name not its own (another member's or an outsider's)."""
+    from ..verify import Verifier
+    recipe = Verifier.load()
     detected = detect_labelled(data, cache_dir / "labelled_faces.npz")
     rows = np.flatnonzero(few_shot_identities(detected, seed))
     vec = face_vectors(data, detected, rows, model_path, cache_dir / "fewshot_vectors.npz")
     calib = split_half(vec["identities"], seed)
     names, lab = np.unique(vec["identities"][calib], return_inverse=True)
     ours, ver = vec["ours"][calib], vec["verifier"][calib]
+    enrolled = None
+    if recipe.enrol_differs:  # enrolled photos described by the enrolment recipe, run-time faces plainly
+        enrolled = enrolled_vectors(data, detected, rows, recipe, cache_dir / "fewshot_enrolled.npz")[calib]
     th = load_thresholds(out)
-    best = None
-    for nearest in nearest_choices:
-        j = fewshot_judgements(lab, ours, ver, th, nearest, size, shots, trials, seed)
-        own, other, outsider = j["own"], j["other"], j["outsider"]
-        t = float(np.quantile(np.concatenate([other["v_own"], outsider["v_own"]]), 1 - far))
-        # a member ahead of the face's own: per (own face, other member) pair, as decide's margin
-        m = float(max(0.02, np.quantile(other["v_own"] - other["v_true"], 1 - far)))
-        codes = _verdicts_named(own["v_own"], own["v_other"], t, m)
-        wrong = float((codes != 0).mean())
-        if best is None or wrong < best[0]:
-            best = (wrong, nearest, t, m, j)
-    wrong, nearest, t, m, j = best
+    wrong, nearest, t, m, j = fit_verifier_rule(lab, ours, ver, th, far, size, shots, trials, seed,
+                                                nearest_choices, enrolled)
     own, other, outsider = j["own"], j["other"], j["outsider"]
     bad = np.concatenate([other["lead"], outsider["lead"]])
     bad = bad[~np.isnan(bad)]
@@ -433,6 +431,7 @@ def calibrate_verifier(data: Path, model_path: Path, out: Path, cache_dir: Path,
     codes = {k: _verdicts_named(d["v_own"], d["v_other"], t, m) for k, d in j.items()}
     result = {"t_verify": round(t, 4), "margin": round(m, 4), "nearest": int(nearest), "lead": round(lead, 4),
               "far": far, "metric": "1 - Euclidean distance of dlib ResNet vectors (bot/verify.py)",
+              "enrolled_as": recipe.fingerprint,
               "calibration": {"identities": int(len(names)), "faces": int(len(lab)), "class_size": size,
                               "shots": list(shots), "trials": trials,
                               "verifier_alone": {"own_face": _rates(codes["own"]), "other_face": _rates(codes["other"]),
@@ -441,7 +440,8 @@ def calibrate_verifier(data: Path, model_path: Path, out: Path, cache_dir: Path,
                               "mobilenet_wrong_settles": int(len(bad))},
               "method": f"few-shot classes of {size} held-out identities (LFW, CelebA, ITERA; 4+ faces; "
                         f"half of each source, the other half reports), {'/'.join(map(str, shots))} faces "
-                        f"enrolled per member, every face under every member's name; verifier score: 1 - "
+                        f"enrolled per member ({_recipe_words(recipe)}), every face under every member's "
+                        f"name; verifier score: 1 - "
                         f"mean distance of the {nearest} nearest enrolled vectors; t_verify: another "
                         f"identity (member or outsider) reaches it in at most `far` of (face, identity) "
                         f"pairs; margin: another member ahead of the own in at most `far` of pairs, at "
@@ -453,6 +453,60 @@ def calibrate_verifier(data: Path, model_path: Path, out: Path, cache_dir: Path,
     out.write_text(json.dumps(data_out, indent=1) + "\n")
     print(json.dumps(result))
     return result
+
+
+def fit_verifier_rule(lab: np.ndarray, ours: np.ndarray, ver: np.ndarray, th: Thresholds, far: float = 0.01,
+                      size: int = 30, shots: tuple[int, ...] = (2, 3, 5), trials: int = 10, seed: int = 0,
+                      nearest_choices: tuple[int, ...] = (1, 2, 3), ver_enrolled: np.ndarray | None = None):
+    """calibrate_verifier's rule on few-shot classes of the identities `lab` (fewshot_judgements, the
+    enrolled faces by `ver_enrolled` where given): (own faces wrongly accused, nearest, t_verify, margin,
+    the judgements at that nearest)."""
+    best = None
+    for nearest in nearest_choices:
+        j = fewshot_judgements(lab, ours, ver, th, nearest, size, shots, trials, seed, ver_enrolled)
+        own, other, outsider = j["own"], j["other"], j["outsider"]
+        t = float(np.quantile(np.concatenate([other["v_own"], outsider["v_own"]]), 1 - far))
+        # a member ahead of the face's own: per (own face, other member) pair, as decide's margin
+        m = float(max(0.02, np.quantile(other["v_own"] - other["v_true"], 1 - far)))
+        codes = _verdicts_named(own["v_own"], own["v_other"], t, m)
+        wrong = float((codes != 0).mean())
+        if best is None or wrong < best[0]:
+            best = (wrong, nearest, t, m, j)
+    return best
+
+
+def enrolled_vectors(data: Path, detected: dict[str, np.ndarray], rows: np.ndarray, verifier, out: Path,
+                     progress: bool = True) -> np.ndarray:
+    """The verifier's vectors of the detected faces at `rows` by its enrolment recipe
+    (Verifier.describe(..., enrol=True)), cached at `out` while it holds the same paths and recipe
+    (verifier.fingerprint)."""
+    paths = detected["paths"][rows]
+    if out.exists():
+        z = np.load(out)
+        if np.array_equal(z["paths"], paths) and str(z["recipe"]) == verifier.fingerprint:
+            return z["enrolled"]
+    import cv2
+    from ..types import Face
+    vecs = []
+    for n, i in enumerate(rows):
+        img = cv2.imread(str(data / detected["paths"][i]))
+        face = Face(box=tuple(float(v) for v in detected["boxes"][i]), score=1.0, landmarks=detected["landmarks"][i])
+        vecs.append(verifier.describe(img, face, enrol=True))
+        if progress and n % 100 == 0:
+            print(f"enrolled_vectors: {n}/{len(rows)}", flush=True)
+    result = np.array(vecs, np.float32).reshape(-1, 128)
+    tmp = out.with_suffix(".tmp.npz")
+    np.savez_compressed(tmp, paths=paths, recipe=np.array(verifier.fingerprint), enrolled=result)
+    tmp.replace(out)
+    return result
+
+
+def _recipe_words(verifier) -> str:
+    parts = ([f"dlib's {verifier.enrol_jitter}-jitter"] if verifier.enrol_jitter else []) + \
+        (["mirrored and averaged"] if verifier.enrol_mirror else [])
+    run = ([f"{verifier.jitter}-jitter"] if verifier.jitter else []) + (["mirrored"] if verifier.mirror else [])
+    return (f"enrolled photos: {', '.join(parts) or 'one plain description'}; run-time faces: "
+            f"{', '.join(run) or 'one plain description'}")
 
 
 def _verdicts_named(v_own: np.ndarray, v_other: np.ndarray, t_verify: float, margin: float) -> np.ndarray:
