@@ -212,6 +212,14 @@ class Gallery:
         return self.head.margin if self.alpha is not None else th.margin
 
 
+def best_other(values: np.ndarray, k: int) -> int | None:
+    """The index of the highest of `values` other than index k's; None when k's is the only one."""
+    if len(values) < 2:
+        return None
+    j = int(np.argmax(np.delete(values, k)))
+    return j + (j >= k)
+
+
 def gate(face: Face, fs: FaceSettings) -> str:
     """Why a face cannot be judged ("" when it can): too small, too much of it outside the tile
     (faces.in_view), or too blurred to accuse anyone."""
@@ -265,10 +273,8 @@ def decide(expected: str | None, emb: np.ndarray, gallery: Gallery, th: Threshol
     sims, rank = gallery.scores(emb) if scores is None else scores
     k = ids.index(expected)
     s_exp = float(sims[k])
-    others = np.delete(rank, k)
-    if len(others):
-        j = int(np.argmax(others))
-        j += j >= k
+    j = best_other(rank, k)
+    if j is not None:
         other_id, s_other, lead = ids[j], float(sims[j]), float(rank[j] - rank[k])
     else:
         other_id, s_other, lead = None, -1.0, -np.inf
@@ -366,13 +372,8 @@ def decide_verifier(expected: str | None, vvec: np.ndarray, vgallery: VerifierGa
         return Verdict("unjudged", reason="not enrolled")
     k = ids.index(expected)
     s_exp = float(sims[k])
-    others = np.delete(sims, k)
-    if len(others):
-        j = int(np.argmax(others))
-        j += j >= k
-        other_id, s_other = ids[j], float(sims[j])
-    else:
-        other_id, s_other = None, -np.inf
+    j = best_other(sims, k)
+    other_id, s_other = (ids[j], float(sims[j])) if j is not None else (None, -np.inf)
     common = dict(similarity=round(s_exp, 4), best_other=other_id,
                   best_other_similarity=round(s_other, 4) if other_id else None)
     ahead = s_other - s_exp >= rule.margin
