@@ -122,6 +122,10 @@ def _pipeline(c: Ctx, ocr: bool = True, live: bool = True):
         raise ConfigError(f"{settings.recognition.model}: {stale} of the {len(ids)} enrolled photo vectors were made "
                           "by another face model; run `rollcall enroll PHOTOS_DIR` again (it replaces them)")
     if models.verifier is not None:
+        older = sum(n for m, n in made_by.items() if is_verifier_model(m) and m != models.verifier.fingerprint)
+        if older:
+            raise ConfigError(f"{c.home / 'rollcall.db'}: {older} enrolled verifier vectors were made by another "
+                              "verifier recipe; run `rollcall enroll PHOTOS_DIR` again (it replaces them)")
         missing = sorted(set(ids.tolist()) - set(vids.tolist()))
         if missing:
             raise ConfigError(f"{c.home / 'rollcall.db'}: {len(missing)} enrolled students ({', '.join(missing[:3])}"

@@ -31,6 +31,7 @@ def checks(home: Path, settings: Settings) -> list[tuple[str, bool, str]]:
 
     def enrolled():
         from .store import DB_NAME, Store, is_verifier_model
+        from .verify import Verifier
         if not (home / DB_NAME).exists():
             return "nobody enrolled yet: rollcall enroll PHOTOS_DIR"
         with Store(home) as store:
@@ -41,6 +42,11 @@ def checks(home: Path, settings: Settings) -> list[tuple[str, bool, str]]:
         stale = total - made_by.get(fingerprint(rec.model_path(), VIEWS), 0)
         if stale:
             raise RuntimeError(f"{stale} of {total} enrolled photo vectors were made by another face model: "
+                               "run `rollcall enroll PHOTOS_DIR` again")
+        recipe = Verifier.load().fingerprint
+        older = sum(n for m, n in made_by.items() if is_verifier_model(m) and m != recipe)
+        if older:
+            raise RuntimeError(f"{older} enrolled verifier vectors were made by another verifier recipe: "
                                "run `rollcall enroll PHOTOS_DIR` again")
         unverified = set(face_ids.tolist()) - set(verifier_ids.tolist())
         if unverified:

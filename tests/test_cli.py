@@ -259,6 +259,17 @@ def test_a_class_enrolled_before_the_verifier_is_told_to_enroll_again(capsys, tm
     assert run(capsys, "--home", home, "--quiet", "enroll", tmp_path / "photos")[0] == 0  # adds the verifier's
     assert db.execute("SELECT count(*) FROM embeddings WHERE model LIKE 'verifier:%'").fetchone() == (3,)
     assert run(capsys, "--home", home, "--quiet", "replay", shots)[0] == 0
+    with db:  # as an older verifier recipe described them
+        db.execute("UPDATE embeddings SET model = 'verifier:an older recipe' WHERE model LIKE 'verifier:%'")
+    rc, _, err = run(capsys, "--home", home, "--quiet", "replay", shots)
+    assert rc == 1
+    one_error_line(err, "rollcall.db", "3 enrolled verifier vectors", "another verifier recipe", "rollcall enroll")
+    rc, out, _ = run(capsys, "--home", home, "doctor")
+    assert rc == 1 and "3 enrolled verifier vectors were made by another verifier recipe" in " ".join(out.split())
+    assert run(capsys, "--home", home, "--quiet", "enroll", tmp_path / "photos")[0] == 0  # replaces them
+    assert db.execute("SELECT count(DISTINCT model), count(*) FROM embeddings WHERE model LIKE 'verifier:%'"
+                      ).fetchone() == (1, 3)
+    assert run(capsys, "--home", home, "--quiet", "replay", shots)[0] == 0
 
 
 @needs_model
