@@ -103,7 +103,7 @@ def _pipeline(c: Ctx, ocr: bool = True, live: bool = True):
     import dataclasses
 
     from .session import Pipeline, enrolled_galleries, load_models
-    from .store import is_verifier_model
+    from .store import made_by_another
     settings = c.settings
     if not live:
         settings = dataclasses.replace(settings, recognition=dataclasses.replace(
@@ -117,12 +117,12 @@ def _pipeline(c: Ctx, ocr: bool = True, live: bool = True):
     if len(ids) and vecs.shape[1] != models.embedder.dim:
         raise ConfigError(f"{settings.recognition.model}: the model gives {models.embedder.dim}-d vectors but the "
                           f"students were enrolled with {vecs.shape[1]}-d ones; run `rollcall enroll` again")
-    stale = sum(n for m, n in made_by.items() if m != models.embedder.fingerprint and not is_verifier_model(m))
+    stale = made_by_another(made_by, models.embedder.fingerprint)
     if stale:
         raise ConfigError(f"{settings.recognition.model}: {stale} of the {len(ids)} enrolled photo vectors were made "
                           "by another face model; run `rollcall enroll PHOTOS_DIR` again (it replaces them)")
     if models.verifier is not None:
-        older = sum(n for m, n in made_by.items() if is_verifier_model(m) and m != models.verifier.fingerprint)
+        older = made_by_another(made_by, models.verifier.fingerprint, verifier=True)
         if older:
             raise ConfigError(f"{c.home / 'rollcall.db'}: {older} enrolled verifier vectors were made by another "
                               "verifier recipe; run `rollcall enroll PHOTOS_DIR` again (it replaces them)")

@@ -30,7 +30,7 @@ def checks(home: Path, settings: Settings) -> list[tuple[str, bool, str]]:
         return f"{rec.model_path()} ({e.dim}-d, input {e.side}px), t_verify {th.t_verify:.3f}, margin {th.margin:.3f}"
 
     def enrolled():
-        from .store import DB_NAME, Store, is_verifier_model
+        from .store import DB_NAME, Store, is_verifier_model, made_by_another
         from .verify import Verifier
         if not (home / DB_NAME).exists():
             return "nobody enrolled yet: rollcall enroll PHOTOS_DIR"
@@ -39,12 +39,11 @@ def checks(home: Path, settings: Settings) -> list[tuple[str, bool, str]]:
             face_ids, _ = store.embeddings()
             verifier_ids, _ = store.embeddings(verifier=True)
         total = sum(n for m, n in made_by.items() if not is_verifier_model(m))
-        stale = total - made_by.get(fingerprint(rec.model_path(), VIEWS), 0)
+        stale = made_by_another(made_by, fingerprint(rec.model_path(), VIEWS))
         if stale:
             raise RuntimeError(f"{stale} of {total} enrolled photo vectors were made by another face model: "
                                "run `rollcall enroll PHOTOS_DIR` again")
-        recipe = Verifier.load().fingerprint
-        older = sum(n for m, n in made_by.items() if is_verifier_model(m) and m != recipe)
+        older = made_by_another(made_by, Verifier.load().fingerprint, verifier=True)
         if older:
             raise RuntimeError(f"{older} enrolled verifier vectors were made by another verifier recipe: "
                                "run `rollcall enroll PHOTOS_DIR` again")

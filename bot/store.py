@@ -169,8 +169,10 @@ def is_verifier_model(model: str | None) -> bool:
     return bool(model) and model.startswith(VERIFIER_KIND)
 
 
-def _kind_is(model: str | None) -> int:
-    return int(is_verifier_model(model))
+def made_by_another(made_by: dict[str | None, int], current: str, verifier: bool = False) -> int:
+    """How many enrolled vectors of one kind (the face model's, or with `verifier` the verifier's) were
+    made by another model or recipe than `current` (Store.embedding_models gives `made_by`)."""
+    return sum(n for m, n in made_by.items() if is_verifier_model(m) == verifier and m != current)
 
 
 # --------------------------------------------------------------------------------------------- rows
@@ -511,7 +513,7 @@ class Store:
         with self._writing("store enrolled faces"):
             if not self.db.execute("SELECT 1 FROM students WHERE student_id = ?", [student_id]).fetchone():
                 raise StoreError(f"{student_id}: not in the roster")
-            kind = _kind_is(model)
+            kind = int(is_verifier_model(model))
             if model is not None:
                 self.db.execute(f"DELETE FROM embeddings WHERE student_id = ? AND {_IS_VERIFIER} = ? "
                                 "AND (model IS NULL OR model != ?)", [student_id, kind, model])
