@@ -29,6 +29,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
+from bot import gapless
 from bot.config import TileSettings
 from bot.types import Box, Tile
 
@@ -387,8 +388,8 @@ def _choose(leaves: list[tuple], size: tuple[int, int], min_w: float, frame: np.
     if alike.sum() == 1:
         # the tile size rests on one leaf: it may be a whole gapless grid
         i = int(np.nonzero(alike)[0][0])
-        # big enough to hold a grid, and not the whole frame (that is a wrong background's doing)
-        big = 0.3 * w <= lw[i] and 0.2 * h <= lh[i] and not (lw[i] >= 0.95 * w and lh[i] >= 0.95 * h)
+        # big enough to hold a grid (the whole frame too: a gapless grid may fill it)
+        big = 0.3 * w <= lw[i] and 0.2 * h <= lh[i]
         cells = _grid_split(r[i], frame, f, min_w) if split and big else []
         if cells:
             return _choose([b for k, b in enumerate(leaves) if k != i] + cells, size, min_w, frame, f, False)
@@ -497,52 +498,9 @@ def _modal_size(lw: np.ndarray, lh: np.ndarray) -> tuple[float, float]:
 
 
 def _grid_split(r, frame: np.ndarray, f: int, min_w: float) -> list[tuple]:
-    """A gapless grid that the XY-cut leaves as one piece (zoom-gallery-5x4-01: 16:9 videos edge to
-    edge on black): the cols x rows lattice of about 16:9 cells whose every inner line is a colour
-    step along a good part of its length; the finest such lattice wins (a coarser one is a subset
-    of its lines). Pillarbox edges and furniture make steps too, but not a whole even lattice.
-    [] when no lattice of at least two cells is there."""
-    x0, y0, x1, y1 = (int(round(v * f)) for v in r)
-    W, H = x1 - x0, y1 - y0
-    if W < 2 * min_w * f or H < 8:
-        return []
-    reg = frame[y0:y1, x0:x1]
-    a = np.ascontiguousarray(reg[::4])
-    prof_v = (_cmax(cv2.absdiff(a[:, 1:], a[:, :-1])) > 16).mean(axis=0)   # step x0+i | x0+i+1
-    a = np.ascontiguousarray(reg[:, ::4])
-    prof_h = (_cmax(cv2.absdiff(a[1:], a[:-1])) > 16).mean(axis=1)
-
-    def support(prof: np.ndarray, pos: float, rad: int) -> tuple[float, int]:
-        lo, hi = max(0, int(pos) - 1 - rad), min(len(prof), int(pos) + rad)
-        if hi <= lo:
-            return 0.0, int(pos)
-        i = int(np.argmax(prof[lo:hi]))
-        return float(prof[lo + i]), lo + i + 1
-
-    best, best_key = None, (0, 0.0)
-    for n in range(1, 11):
-        cw = W / n
-        if cw < min_w * f:
-            break
-        vs = [support(prof_v, k * cw, max(2, int(0.01 * cw))) for k in range(1, n)]
-        if any(s < 0.45 for s, _ in vs):
-            continue
-        for m in range(1, 11):
-            ch = H / m
-            if n * m < 2 or not 1.45 <= cw / ch <= 2.05:
-                continue
-            hs = [support(prof_h, k * ch, max(2, int(0.01 * ch))) for k in range(1, m)]
-            if any(s < 0.45 for s, _ in hs):
-                continue
-            sup = [s for s, _ in vs + hs]
-            key = (n * m, float(np.mean(sup)))
-            if key > best_key:
-                best_key, best = key, ([0] + [p for _, p in vs] + [W], [0] + [p for _, p in hs] + [H])
-    if best is None:
-        return []
-    xs, ys = best
-    return [((x0 + xs[i]) / f, (y0 + ys[j]) / f, (x0 + xs[i + 1]) / f, (y0 + ys[j + 1]) / f)
-            for j in range(len(ys) - 1) for i in range(len(xs) - 1)]
+    """A gapless grid that the XY-cut leaves as one piece, cut at its lattice (bot/gapless.py)."""
+    cells = gapless.lattice(tuple(v * f for v in r), frame, min_w * f)
+    return [tuple(v / f for v in c) for c in cells]
 
 
 # ---------------------------------------------------------------- lattice completion

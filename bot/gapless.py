@@ -1,0 +1,118 @@
+"""Gapless grids: videos edge to edge (Google Meet's 2020 tiles, Teams' gallery, a Zoom recording)
+leave no gap of background to cut at, only the straight colour steps where one video meets the next.
+
+The grid is a lattice of equal cells: along each axis, a run of step lines at one pitch. The lines are
+found where a colour step sits on the same pixel column (or row) along most of the grid's length (a
+doorframe or a window in a video wanders or stops; a tile's edge does neither); the lattice may fill
+only part of the region it is looked for in (a browser's tabs above it, a toolbar or a taskbar below).
+"""
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+STEP = 16           # channel difference across two pixels that makes a colour step (JPEG noise is below)
+LINE = 0.45         # a lattice line is a step along at least this share of the grid's length
+ASPECT = (1.0, 2.3)  # cell width / height: 16:9 videos, Meet's wider cells, Teams' squarer ones
+MAX_CELLS = 10      # per axis: finer lattices are blinds and bookshelves, not tiles
+
+
+def lattice(region: tuple, frame: np.ndarray, min_w: float) -> list[tuple]:
+    """The cells (x0, y0, x1, y1, in frame pixels) of the finest regular lattice of tile-shaped cells
+    inside region (x0, y0, x1, y1) whose inner lines are all colour steps along the lattice; [] when
+    there is no lattice of two cells or more covering at least half the region."""
+    x0, y0, x1, y1 = (int(round(v)) for v in region)
+    reg = frame[y0:y1, x0:x1]
+    H, W = reg.shape[:2]
+    if W < 2 * min_w or H < 16:
+        return []
+    xs, ys = None, (0, H)
+    for _ in range(2):              # columns over the rows found, rows over the columns found
+        xs = _progression(_profile(reg, ys[0], ys[-1], axis=1), W, min_w)
+        if xs is None:
+            return []
+        ys = _progression(_profile(reg, xs[0], xs[-1], axis=0), H, min_w / ASPECT[1])
+        if ys is None:
+            return []
+    n, m = len(xs) - 1, len(ys) - 1
+    cw, ch = (xs[-1] - xs[0]) / n, (ys[-1] - ys[0]) / m
+    if n * m < 2 or not ASPECT[0] <= cw / ch <= ASPECT[1]:
+        return []
+    if (xs[-1] - xs[0]) * (ys[-1] - ys[0]) < 0.5 * W * H:
+        return []
+    return [(x0 + xs[i], y0 + ys[j], x0 + xs[i + 1], y0 + ys[j + 1]) for j in range(m) for i in range(n)]
+
+
+def _profile(reg: np.ndarray, a: int, b: int, axis: int) -> np.ndarray:
+    """Share of the lines a..b across which each boundary k | k + 1 is a colour step (axis 1: vertical
+    boundaries, measured along rows a..b; axis 0: horizontal ones along columns a..b). The step is
+    taken over two pixels so that a blurred or compressed edge still shows."""
+    stride = max(2, (b - a) // 240)     # ~240 sample lines are plenty to measure a share
+    if axis == 1:
+        s = np.ascontiguousarray(reg[a:b:stride])
+        prof = (_cmax(cv2.absdiff(s[:, 2:], s[:, :-2])) > STEP).mean(axis=0)
+    else:
+        s = np.ascontiguousarray(reg[:, a:b:stride])
+        prof = (_cmax(cv2.absdiff(s[2:], s[:-2])) > STEP).mean(axis=1)
+    # d[k] compares k and k + 2: the boundary is k | k + 1 or k + 1 | k + 2; report it at k + 1
+    return np.concatenate([[0.0], prof, [0.0]])
+
+
+def _cmax(a: np.ndarray) -> np.ndarray:
+    """Largest of the three channels (numpy's reduce over a length-3 last axis is many times slower)."""
+    return np.maximum(np.maximum(a[..., 0], a[..., 1]), a[..., 2])
+
+
+def _lines(prof: np.ndarray) -> list[tuple[int, float]]:
+    """Positions of step lines (local maxima at least LINE), with their support."""
+    out: list[tuple[int, float]] = []
+    for i in np.nonzero(prof >= LINE)[0]:
+        lo, hi = max(0, i - 2), min(len(prof), i + 3)
+        if prof[i] == prof[lo:hi].max() and not (out and i - out[-1][0] <= 2):
+            out.append((int(i), float(prof[i])))
+    return out
+
+
+def _progression(prof: np.ndarray, length: int, min_size: float) -> list[int] | None:
+    """The longest run of lines at one pitch (the region's own edges count as lines): its positions,
+    or None when no run of two cells or more is there, or when its lines come in pairs (the two
+    edges of a gap: a grid with gaps is cut at its gaps, not here)."""
+    cand = [(0, 1.0)] + [c for c in _lines(prof) if 2 < c[0] < length - 2] + [(length, 1.0)]
+    pos = np.array([c[0] for c in cand], np.float64)
+    sup = {c[0]: c[1] for c in cand}
+    best, best_key = None, (1, -2, 0, 0.0)
+    for i in range(len(cand)):
+        for j in range(i + 1, len(cand)):
+            p = pos[j] - pos[i]
+            if p < min_size or p * MAX_CELLS < length * 0.5:
+                continue
+            run = [int(pos[i]), int(pos[j])]
+            for step in (1, -1):
+                while len(run) <= MAX_CELLS:
+                    want = (run[-1] if step > 0 else run[0]) + step * p
+                    k = int(np.argmin(np.abs(pos - want)))
+                    if abs(pos[k] - want) > max(2.0, 0.015 * p):
+                        break
+                    if step > 0:
+                        run.append(int(pos[k]))
+                    else:
+                        run.insert(0, int(pos[k]))
+            # a last row cut by a toolbar, a first one by the window's top: a cell clipped by the
+            # region's edge, when at least half of it shows
+            clipped = 0
+            if 0.5 * p <= length - run[-1] < p * 0.98:
+                run.append(length)
+                clipped -= 1
+            if 0.5 * p <= run[0] < p * 0.98:
+                run.insert(0, 0)
+                clipped -= 1
+            key = (len(run) - 1, clipped, run[-1] - run[0], float(np.mean([sup[v] for v in run])))
+            if key > best_key:
+                best, best_key = run, key
+    if best is not None:
+        p = (best[-1] - best[0]) / (len(best) - 1)
+        inner = [v for v in best if 0 < v < length]
+        paired = [v for v in inner if any(3 <= abs(u - v) <= 0.1 * p for u in pos[1:-1])]
+        if inner and len(paired) * 2 > len(inner):
+            return None
+    return best
