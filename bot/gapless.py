@@ -13,6 +13,9 @@ import numpy as np
 
 STEP = 16           # channel difference across two pixels that makes a colour step (JPEG noise is below)
 LINE = 0.45         # a lattice line is a step along at least this share of the grid's length
+SIDE = 0.25         # ... and along each cell's side (two similar walls meet without a step in places)
+TEXTURE = 0.02      # share of steps along a line above which the strip is content, not flat colour
+PAGE_TOL = 12       # ... and within this of the page colour (a smooth cheek is flat too)
 ASPECT = (1.0, 2.3)  # cell width / height: 16:9 videos, Meet's wider cells, Teams' squarer ones
 MAX_CELLS = 10      # per axis: finer lattices are blinds and bookshelves, not tiles
 
@@ -40,7 +43,48 @@ def lattice(region: tuple, frame: np.ndarray, min_w: float) -> list[tuple]:
         return []
     if (xs[-1] - xs[0]) * (ys[-1] - ys[0]) < 0.5 * W * H:
         return []
+    if not _every_side(reg, xs, ys):
+        return []
     return [(x0 + xs[i], y0 + ys[j], x0 + xs[i + 1], y0 + ys[j + 1]) for j in range(m) for i in range(n)]
+
+
+def _every_side(reg: np.ndarray, xs: list[int], ys: list[int]) -> bool:
+    """Every inner line is a step along each cell it bounds, or runs there through flat page colour
+    (a pillarbox bar beside a camera-off tile of the same grey): a line through a face or a room is
+    no tile edge (a centred last row under a two-tile row continues no column line)."""
+    page = _modal_colour(reg)
+    for j in range(len(ys) - 1):
+        prof = _profile(reg, ys[j], ys[j + 1], axis=1)
+        for x in xs[1:-1]:
+            strip = reg[ys[j]:ys[j + 1], max(0, x - 3):x + 3]
+            if prof[max(0, x - 2):x + 3].max() < SIDE and not _flat_page(strip, page):
+                return False
+    for i in range(len(xs) - 1):
+        prof = _profile(reg, xs[i], xs[i + 1], axis=0)
+        for y in ys[1:-1]:
+            strip = reg[max(0, y - 3):y + 3, xs[i]:xs[i + 1]].swapaxes(0, 1)
+            if prof[max(0, y - 2):y + 3].max() < SIDE and not _flat_page(strip, page):
+                return False
+    return True
+
+
+def _modal_colour(reg: np.ndarray) -> np.ndarray:
+    """The region's most frequent colour (5 bits a channel): the page or the bars' grey."""
+    px = reg[::4, ::4].reshape(-1, 3) >> 3
+    keys = (px[:, 0].astype(np.int32) << 10) | (px[:, 1].astype(np.int32) << 5) | px[:, 2]
+    k = int(np.argmax(np.bincount(keys, minlength=1 << 15)))
+    return (np.array([k >> 10, (k >> 5) & 31, k & 31]) * 8 + 4).astype(np.int16)
+
+
+def _flat_page(strip: np.ndarray, page: np.ndarray) -> bool:
+    """Whether a thin strip along a line (lengthwise on axis 0) is flat and of the page colour:
+    no steps along it, and its median colour within PAGE_TOL of the page."""
+    s = np.ascontiguousarray(strip[::2])
+    if len(s) < 3:
+        return True
+    if float((_cmax(cv2.absdiff(s[1:], s[:-1])) > STEP).mean()) > TEXTURE:
+        return False
+    return int(np.abs(np.median(s.reshape(-1, 3), axis=0) - page).max()) <= PAGE_TOL
 
 
 def _profile(reg: np.ndarray, a: int, b: int, axis: int) -> np.ndarray:

@@ -36,6 +36,7 @@ from bot.types import Box, Tile
 _WORK_W = 960          # working copy about this wide: the frame is pooled by an integer factor
 _BG_TOL = 5            # max channel distance (0-255) to the background colour that still counts as
                        # background: Zoom's camera-off tile (34) against its window (26) is 8
+_LOOSE_TOL = 10        # luma distance to the background in a compressed recording (JPEG/H.264 ringing)
 _GAP_FILL = 0.97       # a gap row / column is at least this fraction background
 _WEAK_GAP = 0.8        # ... and a broken one, trusted only where it cuts a stack into tiles
 _ASPECT = (1.0, 2.3)   # tile width / height (16:9 mostly; Meet's sidebar tiles are squarer)
@@ -62,7 +63,7 @@ def _usable(frame: np.ndarray | None) -> np.ndarray | None:
 class _Layout:
     """What a segmented frame's tiles stood on: enough to tell whether the next frame has the same."""
     shape: tuple
-    bg: np.ndarray          # the background colour the tiles were cut from
+    bg: tuple               # the background the tiles were cut from: (colour, matched loosely)
     f: int                  # working scale
     tiles: list[Tile]
     gaps: np.ndarray        # working pixels outside every tile that were background
@@ -70,7 +71,7 @@ class _Layout:
     inner: list[tuple]      # each tile's box at 1/f
 
     @classmethod
-    def of(cls, shape: tuple, bg: np.ndarray, f: int, mask: np.ndarray, tiles: list[Tile]) -> "_Layout":
+    def of(cls, shape: tuple, bg: tuple, f: int, mask: np.ndarray, tiles: list[Tile]) -> "_Layout":
         """From the content mask (at 1/f) the tiles were cut from."""
         gaps = ~mask
         inner = []
@@ -142,15 +143,18 @@ def _segment(frame: np.ndarray, settings: TileSettings) -> tuple[list[Tile], _La
     # many camera-off tiles): try the likeliest few and keep the one that explains the most tiles
     best: list[tuple] = []
     best_mask, best_leaves, best_bg = None, [], None
-    for bg in _background_candidates(frame):
+    cands = _background_candidates(frame)
+    # a compressed recording's gaps ring and take the tiles' chroma: the likeliest colour is tried
+    # again on luma alone, with a wider tolerance, when the exact colours explain few tiles
+    for bg in [(c, False) for c in cands] + [(c, True) for c in cands[:1]]:
+        if bg[1] and len(best) >= 4:
+            break       # a gallery: a rarer colour is not going to explain more of it
         mask = _content_mask(frame, bg, f)
         leaves = _leaves(mask, min_w)
         boxes = _choose(leaves, (w, h), min_w, frame, f) if leaves else []
         boxes = _drop_nested(boxes)
         if len(boxes) > len(best):
             best, best_mask, best_leaves, best_bg = boxes, mask, leaves, bg
-        if len(best) >= 4:
-            break       # a gallery: a rarer colour is not going to explain more of it
     small = _small(frame, f)
     if len(best) >= 2:
         best = best + _complete_lattice(best, best_mask, frame, f)
@@ -238,12 +242,19 @@ def _colour_hist(px: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return np.bincount(keys, minlength=1 << 15) / max(1, len(keys)), keys
 
 
-def _content_mask(frame: np.ndarray, bg: np.ndarray, f: int) -> np.ndarray:
+def _content_mask(frame: np.ndarray, bg: tuple[np.ndarray, bool], f: int) -> np.ndarray:
     """Non-background mask at 1/f scale; a working pixel is background if at least half the pixels
-    under it are, so that a gap one or two pixels wide survives the pooling."""
-    lo = np.clip(bg.astype(np.int16) - _BG_TOL, 0, 255).astype(np.uint8)
-    hi = np.clip(bg.astype(np.int16) + _BG_TOL, 0, 255).astype(np.uint8)
-    is_bg = cv2.inRange(frame, lo, hi)
+    under it are, so that a gap one or two pixels wide survives the pooling. bg is the colour and
+    whether it is matched loosely: on luma alone, within _LOOSE_TOL (a compressed recording)."""
+    colour, loose = bg
+    if loose:
+        luma = cv2.cvtColor(frame, cv2.COLOR_BGR2GRAY)
+        ref = int(cv2.cvtColor(colour.reshape(1, 1, 3), cv2.COLOR_BGR2GRAY)[0, 0])
+        is_bg = cv2.inRange(luma, max(0, ref - _LOOSE_TOL), min(255, ref + _LOOSE_TOL))
+    else:
+        lo = np.clip(colour.astype(np.int16) - _BG_TOL, 0, 255).astype(np.uint8)
+        hi = np.clip(colour.astype(np.int16) + _BG_TOL, 0, 255).astype(np.uint8)
+        is_bg = cv2.inRange(frame, lo, hi)
     if f > 1:
         H, W = is_bg.shape
         is_bg = cv2.resize(is_bg[:H - H % f, :W - W % f], (W // f, H // f), interpolation=cv2.INTER_AREA)
@@ -591,7 +602,10 @@ def _pitch(pos: np.ndarray, size: float) -> float | None:
     ps = np.arange(size * 0.97, size * 1.3, 0.25)
     k = np.maximum(1, np.round(d[None, :] / ps[:, None]))
     res = np.abs(d[None, :] - k * ps[:, None])
-    score = (res <= np.maximum(2.0, 0.015 * ps[:, None])).sum(axis=1) - res.mean(axis=1) / size
+    hits = (res <= np.maximum(2.0, 0.015 * ps[:, None])).sum(axis=1)
+    if hits.max() == 0:
+        return None     # no pair a whole number of steps apart (a centred last row's half pitch)
+    score = hits - res.mean(axis=1) / size
     return float(ps[int(np.argmax(score))])
 
 
