@@ -503,7 +503,8 @@ def zoom_speaker(photos, n: int = 5, size=(1920, 1080), theme: str = "dark", sel
     if self_view:
         me = cast(photos, n + 1, seed + 1)[-1]
         sw = int(big[2] * 0.2)
-        box = (big[0] + big[2] - sw - int(16 * u), big[1] + big[3] - int(sw * 9 / 16) - int(16 * u), sw, int(sw * 9 / 16))
+        sh = int(sw * 9 / 16)
+        box = (big[0] + big[2] - sw - int(16 * u), big[1] + big[3] - sh - int(16 * u), sw, sh)
         _paint(canvas, box, me, look)
         cv2.rectangle(canvas, box[:2], (box[0] + box[2] - 1, box[1] + box[3] - 1), (90, 90, 90), 1)
         truth.append(_truth(box, me, "self_view"))
@@ -653,10 +654,9 @@ def meet_2021(photos, n: int = 7, size=(1920, 1080), looks: dict[int, str] | Non
               aspect: float = 16 / 9, seed: int = 0, name: str = "") -> Scene:
     """Google Meet 2021+: rounded tiles with gaps on the dark page, rows of unequal size (7 -> 4+3),
     or one pinned tile large with the others in a column beside it; `self_view` floats your own tile
-    in the bottom-right corner over the page."""
+    in the bottom-right corner, over whatever tile is there."""
     W, H = size
     u = _u(H)
-    rng = np.random.default_rng(seed)
     people = cast(photos, n, seed, looks, plates)
     canvas = _canvas(H, W, MEET_BG)
     bar_h = int(80 * u)
@@ -681,7 +681,6 @@ def meet_2021(photos, n: int = 7, size=(1920, 1080), looks: dict[int, str] | Non
         box = (W - sw - int(16 * u), H - bar_h - int(sw / aspect) - int(8 * u), sw, int(sw / aspect))
         _paint(canvas, box, me, MEET_2021)
         truth.append(_truth(box, me, "self_view"))
-    del rng
     return Scene(canvas, truth, label, "meet", name)
 
 
