@@ -514,13 +514,14 @@ def inspect(ctx: typer.Context,
     pipeline = _pipeline(c, live=False)
     obs, ms = pipeline.process(frame)
     if annotated:
-        if not cv2.imwrite(str(annotated), annotate(frame, obs)):
+        if not cv2.imwrite(str(annotated), annotate(frame, obs, pipeline.last_layout)):
             raise UserError(f"{annotated}: cannot write the annotated image")
-    data = inspect_json(str(image), frame, obs, ms)
+    data = inspect_json(str(image), frame, obs, ms, pipeline.last_layout)
     if as_json:
         out.print_json(json.dumps(data))
     else:
-        table = Table(title=f"{image}: {len(obs)} tiles")
+        table = Table(title=f"{image}: {len(obs)} tiles, read as {pipeline.last_layout}"
+                      + (" (not judged: the layout cannot be trusted)" if pipeline.last_layout.uncertain else ""))
         for col in ("#", "name", "student", "verdict", "sim", "face px"):
             table.add_column(col)
         for t in data["tiles"]:

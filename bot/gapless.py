@@ -48,6 +48,13 @@ def lattice(region: tuple, frame: np.ndarray, min_w: float) -> list[tuple]:
     return [(x0 + xs[i], y0 + ys[j], x0 + xs[i + 1], y0 + ys[j + 1]) for j in range(m) for i in range(n)]
 
 
+def lines(reg: np.ndarray, axis: int) -> list[int]:
+    """Positions of the straight colour steps that run along at least LINE of the whole region:
+    vertical ones (x) for axis 1, horizontal ones (y) for axis 0."""
+    n = reg.shape[0] if axis == 1 else reg.shape[1]
+    return [p for p, _ in _lines(_profile(reg, 0, n, axis))]
+
+
 def _every_side(reg: np.ndarray, xs: list[int], ys: list[int]) -> bool:
     """Every inner line is a step along each cell it bounds, or runs there through flat page colour
     (a pillarbox bar beside a camera-off tile of the same grey): a line through a face or a room is

@@ -21,7 +21,9 @@ from .embed import Embedder, VectorMemory, unit
 from .face_memory import FaceMemory
 from .identity import FaceToJudge, Identity
 from .faces import FaceDetector
+from . import layout
 from .label_memory import LabelMemory
+from .layout import FrameLayout
 from .names import NameReader, normalise, resolve
 from .store import StoreError, parse_iso, utc_iso
 from .tiles import LayoutMemory
@@ -98,6 +100,7 @@ class Pipeline:
     vgallery: VerifierGallery | None = None
     _vectors: VectorMemory = field(default_factory=VectorMemory, init=False)
     _identity: Identity = field(init=False)
+    last_layout: FrameLayout = field(default=FrameLayout("none"), init=False)  # what the last frame was read as
 
     def __post_init__(self):
         self._identity = Identity(self.gallery, self.vgallery, self.models.thresholds,
@@ -114,12 +117,15 @@ class Pipeline:
         crops = [_crop(frame, tl.box) for tl in tiles]
         texts = [self._labels.recall(tl.box, crop) for tl, crop in zip(tiles, crops)]
         todo = [i for i, txt in enumerate(texts) if txt is None]
+        label_boxes = [tl.name_box for tl in tiles]
         if todo and self.models.reader:
             # whole tiles: the label sits bottom-left, or large and centred on a camera-off tile
             where: list = [None] * len(todo)
             for i, txt, at in zip(todo, self.models.reader.read_tiles([crops[i] for i in todo], where), where):
                 texts[i] = txt
                 self._labels.remember(tiles[i].box, crops[i], txt, at)
+                if txt and at is not None:
+                    label_boxes[i] = (tiles[i].box[0] + at[0], tiles[i].box[1] + at[1], at[2] - at[0], at[3] - at[1])
         texts = [t or "" for t in texts]
         for txt in set(texts) - self._matches.keys():
             self._matches[txt] = resolve(txt, self.roster, self.settings.names)
@@ -136,6 +142,11 @@ class Pipeline:
         for i, fl in zip(live, found):
             faces[i] = fl
         ms["detect"] = _lap(t)
+        self.last_layout = layout.with_faces(layout.read(tiles), frame, tiles, [[f.box for f in fl] for fl in faces])
+        if self.last_layout.uncertain:
+            # a gallery mid re-layout or cut as one tile: no verdicts this capture, and cut afresh next
+            self._layout.forget()
+            return [], ms
 
         t = time.perf_counter()
         fs = self.settings.faces
@@ -183,7 +194,8 @@ class Pipeline:
                 tile_index=i, box=tuple(int(v_) for v_ in tl.box), display_name=m.text,
                 student_id=m.student_id, camera_off=tl.camera_off, faces=len(fl), face_box=fbox,
                 face_px=int(round(face.box[2])) if face else 0, blur=round(face.blur, 1) if face else None,
-                verdict=v, participant=keys[i], crop=crops[i] if keep_crops else None))
+                verdict=v, participant=keys[i], crop=crops[i] if keep_crops else None,
+                label_box=tuple(int(v_) for v_ in label_boxes[i]) if label_boxes[i] else None))
         ms["decide"] = _lap(t)
         return obs, ms
 

@@ -118,6 +118,10 @@ class LayoutMemory:
         self.counts["found"] += 1
         return tiles
 
+    def forget(self) -> None:
+        """Cut the next frame afresh (this one's tiles could not be trusted)."""
+        self._last = None
+
     def _stands(self, mask: np.ndarray, last: _Layout) -> bool:
         if int(mask[last.gaps].sum()) > self.GAP_CHANGE * last.n_gaps + 16:
             return False
@@ -482,8 +486,9 @@ def _split_block(r, nx: int, ny: int, modal_h: float, frame: np.ndarray, f: int)
 def _line_support(frame: np.ndarray, pos: float, a: float, b: float, r: int, axis: int) -> tuple[float, int]:
     """The line (x = pos for axis 1, y = pos for axis 0, from a to b), free to move r pixels, that
     lies on a colour step along the largest fraction of its length: (that fraction, its position)."""
-    pos, a, b = int(round(pos)), int(a), int(b)
     n = frame.shape[1] if axis == 1 else frame.shape[0]
+    along = frame.shape[0] if axis == 1 else frame.shape[1]
+    pos, a, b = int(round(pos)), max(0, int(a)), min(along, int(b))   # a cell may reach past the frame
     lo, hi = max(1, pos - r), min(n - 1, pos + r)
     if hi < lo or b - a < 4:
         return 0.0, pos

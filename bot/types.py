@@ -72,4 +72,5 @@ class Observation:
     # tracking key (session.participant_keys): student_id, else the normalised name; a second tile
     # under the same one in a capture gets "#2"
     participant: str = ""
+    label_box: Box | None = None  # where the display name was read (frame pixels), else the name strip
     crop: np.ndarray | None = field(default=None, repr=False)  # tile crop (BGR), only kept for evidence

@@ -1,0 +1,91 @@
+"""What a frame's tiles were read as: a gallery of rows x columns, a speaker or a shared screen with a
+strip of tiles, or a layout that cannot be trusted (a gallery mid re-layout, an unknown app), whose
+capture gets no verdicts rather than one giant tile judged as a participant."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from bot import gapless
+from bot.types import Box, Tile
+
+SAME_SIZE = 0.12    # relative size difference still one gallery's tile size (a speaker border adds ~6%)
+BIG = 3.0           # a tile this many times a strip tile's area is the speaker's or the shared screen
+ROW_TOL = 0.25      # tiles whose tops differ by less than this share of a tile's height share a row
+
+
+@dataclass(frozen=True)
+class FrameLayout:
+    """kind: "gallery", "speaker + strip", "share + strip", "none" (no tiles) or "unknown"."""
+    kind: str
+    rows: int = 0
+    cols: int = 0
+
+    @property
+    def uncertain(self) -> bool:
+        return self.kind == "unknown"
+
+    def __str__(self) -> str:
+        return f"gallery {self.rows}x{self.cols}" if self.kind == "gallery" else self.kind
+
+
+UNKNOWN = FrameLayout("unknown")
+
+
+def read(tiles: list[Tile]) -> FrameLayout:
+    """The layout the tiles form, from their sizes and places alone (faces are looked at by
+    `with_faces`)."""
+    if not tiles:
+        return FrameLayout("none")
+    areas = np.array([t.box[2] * t.box[3] for t in tiles], np.float64)
+    small = float(np.median(areas))
+    if len(tiles) >= 2 and areas.max() >= BIG * small:
+        return FrameLayout("speaker + strip")
+    tops = sorted(t.box[1] for t in tiles)
+    th = float(np.median([t.box[3] for t in tiles]))
+    rows = 1 + sum(1 for a, b in zip(tops, tops[1:]) if b - a > ROW_TOL * th)
+    per_row: dict[int, int] = {}
+    for t in tiles:
+        r = sum(1 for a, b in zip(tops, tops[1:]) if b - a > ROW_TOL * th and b <= t.box[1])
+        per_row[r] = per_row.get(r, 0) + 1
+    return FrameLayout("gallery", rows, max(per_row.values()))
+
+
+def with_faces(layout: FrameLayout, frame: np.ndarray, tiles: list[Tile], faces: list[list[Box]]) -> FrameLayout:
+    """The layout once faces are found (face boxes in tile pixels): UNKNOWN when a tile holds faces
+    with a straight seam between them (a gallery cut as one tile: two people sharing a camera sit
+    in one picture), "share + strip" when the big tile of a speaker layout holds no face."""
+    for tile, fl in zip(tiles, faces):
+        if len(fl) >= 2 and _seam_between(frame, tile.box, fl):
+            return UNKNOWN
+    if layout.kind == "speaker + strip":
+        big = int(np.argmax([t.box[2] * t.box[3] for t in tiles]))
+        if not faces[big] and not tiles[big].camera_off:
+            return FrameLayout("share + strip")
+    return layout
+
+
+def _seam_between(frame: np.ndarray, box: Box, faces: list[Box]) -> bool:
+    """Whether a straight colour step runs the tile's whole height (or width) between two of its
+    faces: the edge where one video meets the next."""
+    x, y, w, h = (int(v) for v in box)
+    reg = frame[max(0, y):y + h, max(0, x):x + w]
+    if reg.shape[0] < 16 or reg.shape[1] < 16:
+        return False
+    cols = gapless.lines(reg, axis=1)
+    rows = gapless.lines(reg, axis=0)
+    for i, a in enumerate(faces):
+        for b in faces[i + 1:]:
+            lo, hi = sorted((a[0] + a[2] / 2, b[0] + b[2] / 2))
+            if any(lo < c < hi and not _crosses(c, a, b, 0) for c in cols):
+                return True
+            lo, hi = sorted((a[1] + a[3] / 2, b[1] + b[3] / 2))
+            if any(lo < r < hi and not _crosses(r, a, b, 1) for r in rows):
+                return True
+    return False
+
+
+def _crosses(pos: float, a: Box, b: Box, axis: int) -> bool:
+    """Whether the line at pos runs through either face box (then it is no seam between them)."""
+    return any(f[axis] < pos < f[axis] + f[axis + 2] for f in (a, b))

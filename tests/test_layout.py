@@ -1,0 +1,78 @@
+"""bot.layout: what a frame is read as (inspect --json's "layout"), and a frame whose layout cannot be
+trusted (a gallery mid re-layout cut as one tile) gives no verdicts rather than one giant tile judged."""
+import cv2
+import numpy as np
+import pytest
+
+from bot import layout
+from bot.config import TileSettings
+from bot.session import Pipeline
+from bot.tiles import segment
+from bot.types import Tile
+
+from .gallery import load_photo, make_specs, render_gallery, seed_photos
+from .layouts import relayout
+from .test_pipeline import setup  # noqa: F401  (the module's pipeline fixture)
+
+
+@pytest.mark.parametrize("name, want", [
+    ("meeting-screens-more/meet-tiled-4x4-selfpip-pillarbox-taskbar-01.png", "gallery 4x4"),
+    ("meeting-screens-more/zoom-gallery-2x2-portrait-pillarbox-01.jpg", "gallery 2x2"),
+    ("meeting-screens-more/meet-tiled-3x2-selfpip-whitebar-browser-01.jpg", "gallery 2x3"),
+])
+def test_real_galleries_are_read_as_their_grid(data_dir, name, want):
+    tiles = segment(cv2.imread(str(data_dir / name)), TileSettings())
+    assert str(layout.read(tiles)) == want
+
+
+def test_a_partial_last_row_and_a_speaker_strip(data_dir):
+    photos = seed_photos(data_dir)
+    frame, _ = render_gallery(make_specs(photos, 5, seed=3), (1920, 1080), seed=3)
+    assert str(layout.read(segment(frame, TileSettings()))) == "gallery 2x3"
+    big = Tile(box=(0, 0, 1500, 844))
+    strip = [Tile(box=(1520, 10 + 200 * i, 340, 190)) for i in range(4)]
+    assert layout.read([big] + strip).kind == "speaker + strip"
+    assert layout.read([]).kind == "none"
+
+
+def _pipeline(setup):  # noqa: F811
+    settings, models, roster, gallery, _ = setup
+    return Pipeline(settings, models, roster, gallery[0], gallery[1])
+
+
+@pytest.mark.parametrize("mode, n, t", [("slide", 4, 0.5), ("slide", 9, 0.35), ("blend", 9, 0.6)])
+def test_a_gallery_mid_relayout_gets_no_verdicts(setup, data_dir, mode, n, t):  # noqa: F811
+    """Zoom re-laying its gallery: the finder cuts the moving tiles as one; the faces in it have the
+    straight edges of videos between them, so the capture is not judged, and the next one is cut afresh."""
+    photos = seed_photos(data_dir)
+    scene = relayout(photos, n=n, size=(1920, 1080), mode=mode, t=t, seed=7)
+    p = _pipeline(setup)
+    obs, _ = p.process(scene.image)
+    assert p.last_layout.uncertain and obs == []
+    settled = relayout(photos, n=n, size=(1920, 1080), mode="slide", t=1.0, seed=7)
+    obs, _ = p.process(settled.image)
+    assert not p.last_layout.uncertain and len(obs) == n + 1
+    assert all(o.verdict.verdict != "multiple_faces" for o in obs)
+
+
+def test_two_people_at_one_camera_are_still_multiple_faces(setup, data_dir):  # noqa: F811
+    """Two students in one picture, on one wall: no straight seam between them, so the tile is judged
+    (multiple_faces), not taken for a gallery cut as one tile."""
+    photos = seed_photos(data_dir)
+    names = sorted(photos)
+    specs = make_specs(photos, 4, seed=5)
+    room = np.full((720, 1280, 3), (150, 170, 185), np.uint8)
+    for k, name in enumerate(names[:2]):
+        face = cv2.resize(load_photo(photos[name][2]), (420, 560), interpolation=cv2.INTER_AREA)
+        # feathered: the photo fades into the wall, as two people in one room have no border between them
+        yy, xx = np.mgrid[0:560, 0:420]
+        a = np.clip(np.minimum.reduce([xx, 419 - xx, yy, 559 - yy]) / 60.0, 0, 1)[..., None]
+        x0 = 140 + k * 560
+        part = room[100:660, x0:x0 + 420].astype(np.float32)
+        room[100:660, x0:x0 + 420] = (a * face + (1 - a) * part).astype(np.uint8)
+    specs[0].face = room
+    frame, _ = render_gallery(specs, (1920, 1080), seed=5)
+    p = _pipeline(setup)
+    obs, _ = p.process(frame)
+    assert not p.last_layout.uncertain and len(obs) == 4
+    assert obs[0].verdict.verdict == "multiple_faces", [o.verdict for o in obs]
