@@ -29,7 +29,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from bot import gapless
+from bot import gapless, strip
 from bot.config import TileSettings
 from bot.types import Box, Tile
 
@@ -175,6 +175,8 @@ def _segment(frame: np.ndarray, settings: TileSettings) -> tuple[list[Tile], _La
         if box[2] < settings.min_tile_px or box[3] < settings.min_tile_px * 0.5:
             continue
         out.append(Tile(box=box, name_box=_name_box(box), camera_off=_camera_off(small, box, f)))
+    for box in strip.strip_boxes(frame, [t.box for t in out]):
+        out.append(Tile(box=box, name_box=_name_box(box), camera_off=True))
     out = _reading_order(out)
     if not (flat and out and best_bg is not None):
         return out, None

@@ -51,10 +51,6 @@ KNOWN_BAD: dict[str, str] = {
     "meet2021-12-selfview-2560x1440": "the floating self-view and the tile it covers both missed",
     "meet2021-pinned-1280x720": "the side column right, the pinned large tile missed",
     "meet2021-pinned-3840x2160": "the side column right, the pinned large tile missed",
-    "teams2020-2x2-strip-1920x1080": "the 4 gapless videos right; the strip's 4 camera-off tiles missed",
-    "teams2020-2x2-strip-3840x2160": "the 4 gapless videos right; the strip's 4 camera-off tiles missed",
-    "teams2020-3x3-strip-1280x720": "the 9 gapless videos right; the strip's 2 camera-off tiles missed",
-    "teams2020-3x3-strip-2560x1440": "the 9 gapless videos right; the strip's 2 camera-off tiles missed",
     "teams-share-strip-1920x1080": "the shared slide taken as a tile; the strip's 4 tiles missed",
     "teams-share-strip-3840x2160": "the shared slide taken as a tile; the strip's 4 tiles missed",
     "teams-share-few-1280x720": "the shared slide taken as a tile; the strip's 4 tiles missed",
@@ -68,8 +64,7 @@ KNOWN_BAD: dict[str, str] = {
 }
 # Teams scenes whose initials bubbles the finder does not find today.
 KNOWN_BAD_BUBBLES: dict[str, str] = {n: "no bubble found" for n in (
-    "teams2020-2x2-strip-1920x1080", "teams2020-2x2-strip-3840x2160", "teams2020-3x3-strip-1280x720",
-    "teams2020-3x3-strip-2560x1440", "teams-share-strip-1920x1080", "teams-share-strip-3840x2160",
+    "teams-share-strip-1920x1080", "teams-share-strip-3840x2160",
     "teams-share-few-1280x720", "teams-share-few-2560x1440")}
 
 def iou(a, b) -> float:
