@@ -42,6 +42,8 @@ _WEAK_GAP = 0.8        # ... and a broken one, trusted only where it cuts a stac
 _ASPECT = (1.0, 2.3)   # tile width / height (16:9 mostly; Meet's sidebar tiles are squarer)
 _SIZE_TOL = 0.12       # relative size difference still "the same tile size" (a speaker border adds ~6%)
 _MAX_DEPTH = 8
+_SPEAKER = 3.0         # a lone tile this many times the strip's tile area is the speaker (or a share)
+_FLAT_SHARE = 0.35     # a shared screen is at least this share of exactly flat pixels; a camera less
 _DARK = 60             # max channel value of a dark gap in a photo of a screen (no flat colour there)
 _DARK_LINE = 0.75      # a gap line of that lattice is at least this fraction dark
 
@@ -410,6 +412,7 @@ def _choose(leaves: list[tuple], size: tuple[int, int], min_w: float, frame: np.
         cells = _grid_split(r[i], frame, f, min_w) if split and big else []
         if cells:
             return _choose([b for k, b in enumerate(leaves) if k != i] + cells, size, min_w, frame, f, False)
+    cx, cy = (r[:, 0] + r[:, 2]) / 2, (r[:, 1] + r[:, 3]) / 2
     out = []
     corner = []
     for i in range(len(r)):
@@ -419,9 +422,8 @@ def _choose(leaves: list[tuple], size: tuple[int, int], min_w: float, frame: np.
         at_x, at_y = x0 <= 1 or x1 >= w - 1, y0 <= 1 or y1 >= h - 1
         if same_w and same_h:
             out.append((x0, y0, x1, y1))
-        elif _is_block(kw, kh):
-            nx, ny = int(round(kw)), int(round(kh))
-            cells = _split_block((x0, y0, x1, y1), nx, ny, th, frame, f)
+        elif _is_block(kw, kh) and (cells := _split_block((x0, y0, x1, y1), int(round(kw)), int(round(kh)),
+                                                          th, frame, f)):
             out += cells
         elif same_w and at_y and lh[i] >= 0.2 * th:
             out.append((x0, y0, x1, y1))       # clipped by the top or bottom frame edge
@@ -429,6 +431,10 @@ def _choose(leaves: list[tuple], size: tuple[int, int], min_w: float, frame: np.
             out.append((x0, y0, x1, y1))       # clipped by the left or right frame edge
         elif at_x and at_y and 0.2 <= kw <= 1 + _SIZE_TOL and 0.2 <= kh <= 1 + _SIZE_TOL:
             corner.append((x0, y0, x1, y1))
+        elif shaped[i] and kw * kh >= _SPEAKER and lw[i] * lh[i] >= 0.25 * w * h and \
+                not any(x0 < cx[k] < x1 and y0 < cy[k] < y1 for k in np.nonzero(alike)[0]) and \
+                _is_video(frame, (x0, y0, x1, y1), f):
+            out.append((x0, y0, x1, y1))       # the speaker above or beside a strip of tiles
     # clipped by two frame edges, a piece of anything is smaller than a tile: only one whose two
     # inner sides continue a column and a row of the tiles found is a tile
     tol = max(2.0, 0.03 * tw)
@@ -439,6 +445,17 @@ def _choose(leaves: list[tuple], size: tuple[int, int], min_w: float, frame: np.
         if any(abs(b[xi] - xe) <= tol for b in out) and any(abs(b[yi] - ye) <= tol for b in out):
             out.append(c)
     return out
+
+
+def _is_video(frame: np.ndarray, r: tuple, f: int) -> bool:
+    """A camera's picture rather than a shared screen: a slide or a document is mostly flat colour
+    (no step at all between neighbouring pixels), a camera's noise and light leave little of that."""
+    x0, y0, x1, y1 = (int(v * f) for v in r)
+    g = cv2.cvtColor(np.ascontiguousarray(frame[y0:y1:2, x0:x1:2]), cv2.COLOR_BGR2GRAY)
+    if g.shape[0] < 4 or g.shape[1] < 4:
+        return False
+    flat = (cv2.absdiff(g[1:, 1:], g[:-1, 1:]) == 0) & (cv2.absdiff(g[1:, 1:], g[1:, :-1]) == 0)
+    return float(flat.mean()) < _FLAT_SHARE
 
 
 def _drop_nested(boxes: list[tuple]) -> list[tuple]:

@@ -29,12 +29,12 @@ KNOWN_BAD: dict[str, str] = {
                                          "the initials camera-off tile missed (1920x1080 right)",
     "zoom-3plus2-desktop-2560x1440": "3 phantom tiles a row above the gallery, over the window's title bar "
                                      "and the desktop (1920x1080 right)",
-    "zoom-speaker-strip-1920x1080": "filmstrip only: the large speaker and the floating self-view missed",
-    "zoom-speaker-strip-3840x2160": "filmstrip only: the large speaker and the floating self-view missed",
+    "zoom-speaker-strip-1920x1080": "speaker and filmstrip right; the floating self-view inside the speaker missed",
+    "zoom-speaker-strip-3840x2160": "speaker and filmstrip right; the floating self-view inside the speaker missed",
     "zoom-speaker-alone-1280x720": "the full-window speaker and the self-view missed; one fragment found",
     "zoom-speaker-alone-2560x1440": "no tile: the full-window speaker and the self-view missed",
-    "zoom-speaker-2022-2560x1440": "filmstrip only: the large speaker and the floating self-view missed",
-    "zoom-speaker-2022-1280x720": "filmstrip only: the large speaker and the floating self-view missed",
+    "zoom-speaker-2022-2560x1440": "speaker and filmstrip right; the floating self-view inside the speaker missed",
+    "zoom-speaker-2022-1280x720": "speaker and filmstrip right; the floating self-view inside the speaker missed",
     "meet2020-3x2-browser-1280x720": "bottom row run down through the white toolbar (IoU 0.84), its first "
                                      "tile missed; the You thumbnail missed",
     "meet2020-3x2-browser-1920x1080": "bottom row run down through the white toolbar (IoU 0.84); the You "
@@ -49,8 +49,6 @@ KNOWN_BAD: dict[str, str] = {
                                         "and run under the toolbar; the You thumbnail missed",
     "meet2021-12-selfview-1280x720": "the floating self-view and the tile it covers both missed",
     "meet2021-12-selfview-2560x1440": "the floating self-view and the tile it covers both missed",
-    "meet2021-pinned-1280x720": "the side column right, the pinned large tile missed",
-    "meet2021-pinned-3840x2160": "the side column right, the pinned large tile missed",
     "teams-share-strip-1920x1080": "the shared slide taken as a tile; the strip's 4 tiles missed",
     "teams-share-strip-3840x2160": "the shared slide taken as a tile; the strip's 4 tiles missed",
     "teams-share-few-1280x720": "the shared slide taken as a tile; the strip's 4 tiles missed",
