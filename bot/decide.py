@@ -66,11 +66,16 @@ class VerifierRule:
     theirs nearest the face (verifier_scores). t_verify: the score the expected student must reach;
     margin: how far another student's score must lead to be ahead (decide_verifier). lead: the
     settle_lead at which MobileNetV2's `verified` stands without the verifier (beyond_doubt).
+    dispute: where MobileNetV2 verifies the face as the expected student (not beyond doubt) and the
+    verifier would accuse, the accusation stands only as a mismatch whose other student leads the
+    expected one by `dispute` or more; else the models disagree and the face is `unjudged` (None: no
+    such rule, the verifier's accusation stands as it is).
     Calibrated on few-shot classes of held-out identities (bot/train/calibrate.py calibrate_verifier)."""
     t_verify: float
     margin: float
     nearest: int
     lead: float
+    dispute: float | None = None
 
 
 def load_thresholds(path: Path, t_verify: float = -1.0, margin: float = -1.0) -> Thresholds:
@@ -92,10 +97,11 @@ def load_thresholds(path: Path, t_verify: float = -1.0, margin: float = -1.0) ->
         if quick and quick.gap <= 0:
             raise ValueError(f"quick gap must be > 0, got {quick.gap}")
         v = data.get("verifier")
-        verifier = VerifierRule(float(v["t_verify"]), float(v["margin"]), int(v["nearest"]),
-                                float(v["lead"])) if v else None
-        if verifier and (verifier.nearest < 1 or verifier.margin < 0 or verifier.lead <= 0):
-            raise ValueError(f"verifier needs nearest >= 1, margin >= 0, lead > 0, got {v}")
+        verifier = VerifierRule(float(v["t_verify"]), float(v["margin"]), int(v["nearest"]), float(v["lead"]),
+                                float(v["dispute"]) if v.get("dispute") is not None else None) if v else None
+        if verifier and (verifier.nearest < 1 or verifier.margin < 0 or verifier.lead <= 0
+                         or (verifier.dispute is not None and verifier.dispute < verifier.margin)):
+            raise ValueError(f"verifier needs nearest >= 1, margin >= 0, lead > 0, dispute >= margin, got {v}")
     except FileNotFoundError:
         raise ThresholdError(f"{path}: thresholds file not found") from None
     except (ValueError, KeyError, TypeError) as e:
@@ -445,8 +451,30 @@ def cascade(expected: str | None, emb: np.ndarray, gallery: Gallery, th: Thresho
         pending = "unlabeled" if expected is None else "unjudged"
         return Judgement(Verdict(pending, reason="verifier pending"), "")
     v = decide_verifier(expected, vvec, vgallery, th.verifier, vscores)
+    if disputed(v, expected, emb, gallery, th, scores):
+        v = Verdict("unjudged", similarity=v.similarity, best_other=v.best_other,
+                    best_other_similarity=v.best_other_similarity, reason="models disagree")
     score = v.similarity if v.similarity is not None else v.best_other_similarity
     return Judgement(v, "verifier", score, th.verifier.t_verify)
+
+
+def disputed(v: Verdict, expected: str | None, emb: np.ndarray, gallery: Gallery, th: Thresholds,
+             scores: tuple[np.ndarray, np.ndarray] | None = None) -> bool:
+    """Whether the verifier's accusation `v` of a face named `expected` is withheld: MobileNetV2 verifies
+    the face as `expected` (decide's `verified`, short of beyond doubt) and the verifier's case is no
+    clear lead of another student by th.verifier.dispute (an unknown face, or a near tie). On
+    held-out classes no own face was accused where MobileNetV2 verified it; the accusations this
+    withholds are impostors' faces MobileNetV2 took for the named student, the few the verifier
+    caught by less than `dispute` (models/README.md, "The verifier")."""
+    rule = th.verifier
+    if rule is None or rule.dispute is None or v.verdict not in ("mismatch", "unknown_face"):
+        return False
+    if expected is None or expected not in gallery.student_ids or v.similarity is None:
+        return False
+    if settle_lead(expected, emb, gallery, th, scores) is None:
+        return False
+    lead = (v.best_other_similarity - v.similarity) if v.best_other_similarity is not None else -np.inf
+    return not (v.verdict == "mismatch" and lead >= rule.dispute)
 
 
 def cascade_identify(emb: np.ndarray, gallery: Gallery, th: Thresholds, vvec: np.ndarray | None,

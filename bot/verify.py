@@ -43,6 +43,23 @@ class BoxFit:
 # labelled training photos) the vectors came no nearer dlib's own (models/README.md, "The verifier")
 BOX_FIT = BoxFit()
 
+
+@dataclass(frozen=True)
+class FrameFit:
+    """The square dlib's predictor is run in, from our detector's landmarks: its centre `down` x the
+    eye-to-mouth distance d below the eyes' midpoint (towards the mouth) and `across` x d across, its
+    side `scale` x d. The medians over 11,172 labelled training photos of the full-range box (centre
+    and width) in these terms: scale 2.337 (1-99%: 2.15-2.47; the box's width over the eye distance
+    varies 2.36-3.00 over 5-95%), down 0.404, across 0.013 (~0). The two BlazeFace models' boxes of
+    one face differ by up to ~20% (the short-range one, found near a face's last place); their
+    landmarks do not, so the chip is the same whichever found the face."""
+    down: float = 0.404
+    across: float = 0.0
+    scale: float = 2.337
+
+
+LANDMARK_FRAME = FrameFit()
+
 # how an enrolled photo is described (Verifier's enrol_jitter, enrol_mirror): dlib's 5-jitter, ~5x the
 # verifier's time a photo at enrolment only; run-time faces stay one plain description. On held-out
 # classes it left ~12% fewer own faces accused than a plain enrolled vector, as many as 10 jitters or
@@ -64,7 +81,8 @@ class Verifier:
     dim = DIM
 
     def __init__(self, box_fit: BoxFit = BOX_FIT, jitter: int = 0, mirror: bool = False,
-                 enrol_jitter: int | None = None, enrol_mirror: bool | None = None):
+                 enrol_jitter: int | None = None, enrol_mirror: bool | None = None,
+                 frame_fit: FrameFit | None = LANDMARK_FRAME, upright: bool = True):
         try:
             import dlib
             import face_recognition_models as frm
@@ -77,6 +95,10 @@ class Verifier:
             raise VerifierError(f"verifier: face_recognition_models' weights do not load ({e}; {INSTALL})") from None
         self._dlib = dlib
         self.box_fit = box_fit
+        # the predictor's square from the landmarks (None: from the box, as before 2026-12-07's evening),
+        # and the crop turned upright by the eye line's roll first
+        self.frame_fit = frame_fit
+        self.upright = bool(upright)
         # the run-time recipe: each face described jittered and/or mirrored too costs N or 2x the time a
         # capture (off by default)
         self.jitter = int(jitter)
@@ -85,8 +107,16 @@ class Verifier:
         self.enrol_mirror = ENROL_MIRROR if enrol_mirror is None else bool(enrol_mirror)
         # what an enrolled verifier vector was made with (store: its kind starts "verifier:"); vectors of
         # another enrolment recipe are not mixed with these
-        self.fingerprint = fingerprint(self.enrol_jitter, self.enrol_mirror)
+        self.fingerprint = fingerprint(self.enrol_jitter, self.enrol_mirror, self.chip_recipe)
         self.made = 0  # faces described so far, for the benchmark and tests
+
+    @property
+    def chip_recipe(self) -> str:
+        """How the chip is cut: "" from the box (the old recipe), "lm" from the landmarks, "lmu" from the
+        landmarks on the face turned upright."""
+        if self.frame_fit is None:
+            return "up" if self.upright else ""
+        return "lmu" if self.upright else "lm"
 
     @property
     def enrol_differs(self) -> bool:
@@ -107,24 +137,46 @@ class Verifier:
             return False
         return True
 
-    def rect(self, face: Face) -> tuple[float, float, float]:
-        """(centre x, centre y, side) of the square dlib's predictor is run in, in image pixels."""
+    def frame(self, face: Face) -> tuple[float, float, float, float]:
+        """(centre x, centre y, side, roll) of the square dlib's predictor is run in, in image pixels
+        and degrees: from our detector's landmarks where it has them (LANDMARK_FRAME; the eyes' midpoint
+        and the mouth, which both BlazeFace models place alike whatever box they draw), else from the
+        box (BOX_FIT). roll: the eye line's tilt, by which the chip's crop is turned upright first."""
+        lm = None if face.landmarks is None else np.asarray(face.landmarks, np.float64).reshape(-1, 2)
         x, y, w, h = face.box
+        if self.frame_fit is not None and lm is not None and len(lm) >= 4:
+            eyes, mouth = (lm[0] + lm[1]) / 2, lm[3]
+            down = mouth - eyes
+            d = float(np.hypot(*down))
+            if d > 0.1 * max(w, 1.0):  # landmarks present (not a box-only Face)
+                f = self.frame_fit
+                down = down / d
+                across = np.array([-down[1], down[0]])
+                cx, cy = eyes + f.down * d * down + f.across * d * across
+                roll = float(np.degrees(np.arctan2(lm[1, 1] - lm[0, 1], lm[1, 0] - lm[0, 0])))
+                return float(cx), float(cy), f.scale * d, roll if self.upright else 0.0
         f = self.box_fit
-        return x + w / 2 + f.dx * w, y + h / 2 + f.dy * w, f.scale * w
+        return x + w / 2 + f.dx * w, y + h / 2 + f.dy * w, f.scale * w, 0.0
+
+    def rect(self, face: Face) -> tuple[float, float, float]:
+        """(centre x, centre y, side) of the square dlib's predictor is run in (frame without the roll)."""
+        return self.frame(face)[:3]
 
     def chip(self, image_bgr: np.ndarray, face: Face) -> np.ndarray:
-        """The 150x150 RGB chip dlib's ResNet describes: the shape predictor run inside `rect`, on a crop
-        around the face (a whole 1080p frame is never converted)."""
-        cx, cy, side = self.rect(face)
-        h, w = image_bgr.shape[:2]
-        reach = side * 1.5
-        x0, y0 = max(0, int(cx - reach)), max(0, int(cy - reach))
-        x1, y1 = min(w, int(np.ceil(cx + reach))), min(h, int(np.ceil(cy + reach)))
-        crop = np.ascontiguousarray(cv2.cvtColor(image_bgr[y0:y1, x0:x1], cv2.COLOR_BGR2RGB))
+        """The 150x150 RGB chip dlib's ResNet describes: the shape predictor run inside `frame`'s square,
+        on a crop around the face turned upright about its centre (a whole 1080p frame is never
+        converted)."""
+        cx, cy, side, roll = self.frame(face)
+        reach = int(np.ceil(side * 1.5))
+        n = 2 * reach
+        # image -> crop: turned by roll about the face's centre, which lands at the crop's centre
+        turn = cv2.getRotationMatrix2D((cx, cy), roll, 1.0)
+        turn[:, 2] += [reach - cx, reach - cy]
+        crop = cv2.warpAffine(image_bgr, turn, (n, n), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT)
+        crop = np.ascontiguousarray(cv2.cvtColor(crop, cv2.COLOR_BGR2RGB))
         half = side / 2
-        r = self._dlib.rectangle(int(round(cx - half - x0)), int(round(cy - half - y0)),
-                                 int(round(cx + half - x0)), int(round(cy + half - y0)))
+        r = self._dlib.rectangle(int(round(reach - half)), int(round(reach - half)),
+                                 int(round(reach + half)), int(round(reach + half)))
         shape = self._pose(crop, r)
         return np.asarray(self._dlib.get_face_chip(crop, shape, CHIP_SIZE, CHIP_PADDING))
 
@@ -151,7 +203,10 @@ class Verifier:
         return (out[:len(items)] + out[len(items):]) / 2 if mirror else out
 
 
-def fingerprint(enrol_jitter: int = 0, enrol_mirror: bool = False) -> str:
-    """What made an enrolled verifier vector: "verifier:dlib_resnet:5pt" for a plain description, with
-    ":j<N>" / ":m" for the jittered / mirrored enrolment recipes."""
-    return "verifier:dlib_resnet:5pt" + (f":j{enrol_jitter}" if enrol_jitter else "") + (":m" if enrol_mirror else "")
+def fingerprint(enrol_jitter: int = 0, enrol_mirror: bool = False, chip: str = "") -> str:
+    """What made an enrolled verifier vector: "verifier:dlib_resnet:5pt" for a plain description of the
+    chip fitted in our box, with ":<chip>" for another way of cutting the chip (Verifier.chip_recipe:
+    "lmu", the landmarks' square on the face turned upright), ":j<N>" / ":m" for the jittered / mirrored
+    enrolment recipes."""
+    return ("verifier:dlib_resnet:5pt" + (f":{chip}" if chip else "") + (f":j{enrol_jitter}" if enrol_jitter else "")
+            + (":m" if enrol_mirror else ""))

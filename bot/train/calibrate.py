@@ -274,17 +274,22 @@ def few_shot_identities(detected: dict[str, np.ndarray], seed: int = 0, min_phot
 def face_vectors(data: Path, detected: dict[str, np.ndarray], rows: np.ndarray, model_path: Path,
                  out: Path, progress: bool = True) -> dict[str, np.ndarray]:
     """Both models' vectors of the detected faces at `rows`, cached at `out` (reused while it holds the
-    same paths): "ours" (MobileNetV2, every view, unit length) and "verifier" (dlib ResNet on our box)."""
+    same paths and the verifier's chip recipe): "ours" (MobileNetV2, every view, unit length) and
+    "verifier" (dlib ResNet on the chip bot/verify.py cuts from our detector's landmarks)."""
+    from ..verify import Verifier
+    verifier = Verifier.load()
     paths = detected["paths"][rows]
     if out.exists():
         z = np.load(out)
-        if np.array_equal(z["paths"], paths):
-            return {k: z[k] for k in z.files}
+        # the verifier's run-time vectors depend on how its chip is cut (verifier.chip_recipe): a cache
+        # made otherwise (or before the key was kept) is made again
+        if (np.array_equal(z["paths"], paths) and "chip" in z.files
+                and str(z["chip"]) == _chip_key(verifier)):
+            return {k: z[k] for k in z.files if k != "chip"}
     import cv2
     from ..faces import align
     from ..types import Face
-    from ..verify import Verifier
-    embedder, verifier = Embedder(model_path), Verifier.load()
+    embedder = Embedder(model_path)
     ours, ver = [], []
     for n, i in enumerate(rows):
         img = cv2.imread(str(data / detected["paths"][i]))
@@ -297,9 +302,15 @@ def face_vectors(data: Path, detected: dict[str, np.ndarray], rows: np.ndarray, 
     result = {"paths": paths, "identities": detected["identities"][rows],
               "ours": np.array(ours, np.float32), "verifier": np.array(ver, np.float32)}
     tmp = out.with_suffix(".tmp.npz")
-    np.savez_compressed(tmp, **result)
+    np.savez_compressed(tmp, chip=np.array(_chip_key(verifier)), **result)
     tmp.replace(out)
     return result
+
+
+def _chip_key(verifier) -> str:
+    """What the run-time vectors of face_vectors' cache were made with: the chip's recipe and run-time
+    jitter/mirror."""
+    return f"{verifier.chip_recipe or 'box'}:j{verifier.jitter}:{'m' if verifier.mirror else ''}"
 
 
 SOURCES = ("lfw-faces/", "celeba-faces/", "extra-faces/ITERA_")
@@ -396,7 +407,8 @@ def fewshot_judgements(lab: np.ndarray, ours: np.ndarray, ver: np.ndarray, th: T
 
 def calibrate_verifier(data: Path, model_path: Path, out: Path, cache_dir: Path, far: float = 0.01,
                        size: int = 30, shots: tuple[int, ...] = (2, 3, 5), trials: int = 10, seed: int = 0,
-                       nearest_choices: tuple[int, ...] = (1, 2, 3), room: float = 1.25) -> dict:
+                       nearest_choices: tuple[int, ...] = (1, 2, 3), room: float = 1.25,
+                       keep: float = 0.95) -> dict:
     """The verifier's thresholds and MobileNetV2's lead beyond doubt, from few-shot classes of held-out
     identities (never seed-faces), written into `out` (thresholds.json) under "verifier"; the other
     keys are left as they are.
@@ -408,7 +420,10 @@ def calibrate_verifier(data: Path, model_path: Path, out: Path, cache_dir: Path,
     of (face, identity) pairs; margin: how far another member leads the face's own in at most `far`
     of those pairs (at least 0.02); nearest: of `nearest_choices`, the one that leaves the fewest own
     faces wrongly accused (mismatch or unknown_face). lead: `room` x the largest settle lead at
-    which MobileNetV2 verified a face under a name not its own (another member's or an outsider's)."""
+    which MobileNetV2 verified a face under a name not its own (another member's or an outsider's).
+    dispute: the verifier's lead of another member over the named one that `keep` of the accusations
+    MobileNetV2 disputes reached, among another member's faces that MobileNetV2 verified under the
+    named member's name and the verifier called a mismatch (decide.disputed; at least margin)."""
     from ..verify import Verifier
     recipe = Verifier.load()
     detected = detect_labelled(data, cache_dir / "labelled_faces.npz")
@@ -428,8 +443,10 @@ def calibrate_verifier(data: Path, model_path: Path, out: Path, cache_dir: Path,
     bad = bad[~np.isnan(bad)]
     lead = float(room * bad.max()) if len(bad) else float(th.quick.gap if th.quick else 0.1)
     settled = float(np.mean(own["lead"] >= lead))
+    dispute, disputes = fit_dispute(j, t, m, keep)
     codes = {k: _verdicts_named(d["v_own"], d["v_other"], t, m) for k, d in j.items()}
     result = {"t_verify": round(t, 4), "margin": round(m, 4), "nearest": int(nearest), "lead": round(lead, 4),
+              "dispute": round(dispute, 4),
               "far": far, "metric": "1 - Euclidean distance of dlib ResNet vectors (bot/verify.py)",
               "enrolled_as": recipe.fingerprint,
               "calibration": {"identities": int(len(names)), "faces": int(len(lab)), "class_size": size,
@@ -437,7 +454,8 @@ def calibrate_verifier(data: Path, model_path: Path, out: Path, cache_dir: Path,
                               "verifier_alone": {"own_face": _rates(codes["own"]), "other_face": _rates(codes["other"]),
                                                  "outsider_verified": round(float((codes["outsider"] == 0).mean()), 4)},
                               "mobilenet_settled": round(settled, 4),
-                              "mobilenet_wrong_settles": int(len(bad))},
+                              "mobilenet_wrong_settles": int(len(bad)),
+                              "disputes": disputes},
               "method": f"few-shot classes of {size} held-out identities (LFW, CelebA, ITERA; 4+ faces; "
                         f"half of each source, the other half reports), {'/'.join(map(str, shots))} faces "
                         f"enrolled per member ({_recipe_words(recipe)}), every face under every member's "
@@ -447,12 +465,40 @@ def calibrate_verifier(data: Path, model_path: Path, out: Path, cache_dir: Path,
                         f"pairs; margin: another member ahead of the own in at most `far` of pairs, at "
                         f"least 0.02; nearest: fewest own faces accused; lead: MobileNetV2's settle lead "
                         f"beyond which its `verified` stands, {room} x the largest at which it verified "
-                        f"a face under a name not its own"}
+                        f"a face under a name not its own; dispute: where MobileNetV2 verifies the named "
+                        f"member and the verifier accuses, the accusation stands only as a mismatch led by "
+                        f"this much, the lead {keep:.0%} of such accusations of another member's face reached"}
     data_out = json.loads(out.read_text())
     data_out["verifier"] = result
     out.write_text(json.dumps(data_out, indent=1) + "\n")
     print(json.dumps(result))
     return result
+
+
+def fit_dispute(j: dict, t: float, m: float, keep: float = 0.95) -> tuple[float, dict]:
+    """decide.disputed's `dispute` from fewshot_judgements `j` at thresholds (t, m): the lead of the
+    verifier's other member over the named one that `keep` of the mismatches it found on faces
+    MobileNetV2 verified under the named member's name (another member's faces) reached, at least m;
+    and what the rule does on those judgements (counts of (face, name) pairs)."""
+    out = {}
+    for kind in ("own", "other", "outsider"):
+        d = j[kind]
+        mv = ~np.isnan(d["lead"])
+        code = _verdicts_named(d["v_own"], d["v_other"], t, m)
+        out[kind] = (mv, code, d["v_other"] - d["v_own"])
+    mv, code, gap = out["other"]
+    caught = gap[mv & (code == 1)]
+    dispute = float(max(m, np.quantile(caught, 1 - keep))) if len(caught) else float(m)
+    def withheld(kind):
+        mv, code, gap = out[kind]
+        return int((mv & ((code == 2) | ((code == 1) & (gap < dispute)))).sum())
+    counts = {"own_accused_mobilenet_verified": int((out["own"][0] & (out["own"][1] != 0)).sum()),
+              "own_withheld": withheld("own"),
+              "other_accused_mobilenet_verified": int((mv & (code != 0)).sum()),
+              "other_withheld": withheld("other"),
+              "outsider_withheld": withheld("outsider"),
+              "other_pairs": int(len(code))}
+    return dispute, counts
 
 
 def fit_verifier_rule(lab: np.ndarray, ours: np.ndarray, ver: np.ndarray, th: Thresholds, far: float = 0.01,
