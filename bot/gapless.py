@@ -37,7 +37,10 @@ def lattice(region: tuple, frame: np.ndarray, min_w: float) -> list[tuple]:
         ys = _progression(_profile(reg, xs[0], xs[-1], axis=0), H, min_w / ASPECT[1])
         if ys is None:
             return []
+    xs, ys = _without_empty_ends(reg, xs, ys)
     n, m = len(xs) - 1, len(ys) - 1
+    if n < 1 or m < 1:
+        return []
     cw, ch = (xs[-1] - xs[0]) / n, (ys[-1] - ys[0]) / m
     if n * m < 2 or not ASPECT[0] <= cw / ch <= ASPECT[1]:
         return []
@@ -46,6 +49,27 @@ def lattice(region: tuple, frame: np.ndarray, min_w: float) -> list[tuple]:
     if not _every_side(reg, xs, ys):
         return []
     return [(x0 + xs[i], y0 + ys[j], x0 + xs[i + 1], y0 + ys[j + 1]) for j in range(m) for i in range(n)]
+
+
+def _without_empty_ends(reg: np.ndarray, xs: list[int], ys: list[int]) -> tuple[list[int], list[int]]:
+    """The lattice without a clipped end row or column that is mostly page colour: a toolbar or the
+    margin under a gallery, not a row of tiles cut by it."""
+    page = _modal_colour(reg)
+    xs, ys = list(xs), list(ys)
+
+    def empty(part: np.ndarray) -> bool:
+        return part.size > 0 and float((np.abs(part.astype(np.int16) - page).max(axis=2) <= PAGE_TOL).mean()) > 0.5
+
+    for _ in range(2):
+        if len(ys) >= 4 and ys[-1] - ys[-2] < 0.98 * (ys[-2] - ys[-3]) and empty(reg[ys[-2]:ys[-1]:2, xs[0]:xs[-1]:2]):
+            ys.pop()
+        if len(ys) >= 4 and ys[1] - ys[0] < 0.98 * (ys[2] - ys[1]) and empty(reg[ys[0]:ys[1]:2, xs[0]:xs[-1]:2]):
+            ys.pop(0)
+        if len(xs) >= 4 and xs[-1] - xs[-2] < 0.98 * (xs[-2] - xs[-3]) and empty(reg[ys[0]:ys[-1]:2, xs[-2]:xs[-1]:2]):
+            xs.pop()
+        if len(xs) >= 4 and xs[1] - xs[0] < 0.98 * (xs[2] - xs[1]) and empty(reg[ys[0]:ys[-1]:2, xs[0]:xs[1]:2]):
+            xs.pop(0)
+    return xs, ys
 
 
 def lines(reg: np.ndarray, axis: int) -> list[int]:

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from bot import gapless
-from bot.types import Box, Tile
+from bot.types import Box, Tile, within
 
 SAME_SIZE = 0.12    # relative size difference still one gallery's tile size (a speaker border adds ~6%)
 BIG = 3.0           # a tile this many times a strip tile's area is the speaker's or the shared screen
@@ -36,6 +36,8 @@ UNKNOWN = FrameLayout("unknown")
 def read(tiles: list[Tile]) -> FrameLayout:
     """The layout the tiles form, from their sizes and places alone (faces are looked at by
     `with_faces`)."""
+    # a thumbnail floating over another tile (a self-view) is a participant but no cell of the layout
+    tiles = [t for t in tiles if not any(o is not t and within(t.box, o.box) for o in tiles)]
     if not tiles:
         return FrameLayout("none")
     areas = np.array([t.box[2] * t.box[3] for t in tiles], np.float64)

@@ -28,7 +28,7 @@ from .names import NameReader, normalise, resolve
 from .store import StoreError, parse_iso, utc_iso
 from .tiles import LayoutMemory
 from .track import Tracker
-from .types import Observation, Student, Verdict
+from .types import Observation, Student, Tile, Verdict
 from .verify import Verifier
 
 log = logging.getLogger(__name__)
@@ -85,6 +85,19 @@ def _crop(frame: np.ndarray, box) -> np.ndarray:
     return frame[max(0, y):y + h, max(0, x):x + w]
 
 
+def _tile_crop(frame: np.ndarray, tile: Tile) -> np.ndarray:
+    """The tile's pixels, with the thumbnails floating over it painted out (grey): their faces and
+    labels are their own tiles', not this one's."""
+    crop = _crop(frame, tile.box)
+    if not tile.covered:
+        return crop
+    crop = crop.copy()
+    x0, y0 = max(0, int(tile.box[0])), max(0, int(tile.box[1]))
+    for x, y, w, h in tile.covered:
+        crop[max(0, y - y0):max(0, y - y0 + h), max(0, x - x0):max(0, x - x0 + w)] = 128
+    return crop
+
+
 @dataclass
 class Pipeline:
     """One gallery frame -> one Observation per tile (no storage, no alerts)."""
@@ -114,7 +127,7 @@ class Pipeline:
         ms["segment"] = _lap(t)
 
         t = time.perf_counter()
-        crops = [_crop(frame, tl.box) for tl in tiles]
+        crops = [_tile_crop(frame, tl) for tl in tiles]
         texts = [self._labels.recall(tl.box, crop) for tl, crop in zip(tiles, crops)]
         todo = [i for i, txt in enumerate(texts) if txt is None]
         label_boxes = [tl.name_box for tl in tiles]

@@ -24,14 +24,15 @@ separated from it and from each other by gaps of that colour (PRIOR-ART.md, "Fin
 """
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
 import cv2
 import numpy as np
 
-from bot import gapless, strip
+from bot import gapless, selfview, strip
 from bot.config import TileSettings
-from bot.types import Box, Tile
+from bot.types import Box, Tile, within
 
 _WORK_W = 960          # working copy about this wide: the frame is pooled by an integer factor
 _BG_TOL = 5            # max channel distance (0-255) to the background colour that still counts as
@@ -71,9 +72,11 @@ class _Layout:
     gaps: np.ndarray        # working pixels outside every tile that were background
     n_gaps: int
     inner: list[tuple]      # each tile's box at 1/f
+    fixed: list[Tile]       # tiles whose camera-off flag is their kind's (a Teams strip's bubbles)
 
     @classmethod
-    def of(cls, shape: tuple, bg: tuple, f: int, mask: np.ndarray, tiles: list[Tile]) -> "_Layout":
+    def of(cls, shape: tuple, bg: tuple, f: int, mask: np.ndarray, tiles: list[Tile],
+           fixed: list[Tile]) -> "_Layout":
         """From the content mask (at 1/f) the tiles were cut from."""
         gaps = ~mask
         inner = []
@@ -81,7 +84,7 @@ class _Layout:
             x, y, w, h = (v // f for v in t.box)
             gaps[y:y + h + 1, x:x + w + 1] = False
             inner.append((x, y, x + w, y + h))
-        return cls(shape, bg, f, tiles, gaps, int(gaps.sum()), inner)
+        return cls(shape, bg, f, tiles, gaps, int(gaps.sum()), inner, fixed)
 
 
 class LayoutMemory:
@@ -114,8 +117,8 @@ class LayoutMemory:
             if self._stands(mask, last):
                 self.counts["kept"] += 1
                 small = _small(frame, last.f)
-                return [Tile(box=t.box, name_box=t.name_box, camera_off=_camera_off(small, t.box, last.f))
-                        for t in last.tiles]
+                return [dataclasses.replace(t, camera_off=t.camera_off if t in last.fixed else
+                                            _camera_off(small, t.box, last.f)) for t in last.tiles]
         tiles, self._last = _segment(frame, settings)
         self.counts["found"] += 1
         return tiles
@@ -153,8 +156,8 @@ def _segment(frame: np.ndarray, settings: TileSettings) -> tuple[list[Tile], _La
     # a compressed recording's gaps ring and take the tiles' chroma: the likeliest colour is tried
     # again on luma alone, with a wider tolerance, when the exact colours explain few tiles
     for bg in [(c, False) for c in cands] + [(c, True) for c in cands[:1]]:
-        if bg[1] and len(best) >= 4:
-            break       # a gallery: a rarer colour is not going to explain more of it
+        if len(best) >= 4:
+            break       # a gallery: a rarer colour (or a looser match) is not going to explain more of it
         mask = _content_mask(frame, bg, f)
         leaves = _leaves(mask, min_w)
         boxes = _choose(leaves, (w, h), min_w, frame, f) if leaves else []
@@ -177,12 +180,15 @@ def _segment(frame: np.ndarray, settings: TileSettings) -> tuple[list[Tile], _La
         if box[2] < settings.min_tile_px or box[3] < settings.min_tile_px * 0.5:
             continue
         out.append(Tile(box=box, name_box=_name_box(box), camera_off=_camera_off(small, box, f)))
-    for box in strip.strip_boxes(frame, [t.box for t in out]):
-        out.append(Tile(box=box, name_box=_name_box(box), camera_off=True))
+    fixed = [Tile(box=box, name_box=_name_box(box), camera_off=True)
+             for box in strip.strip_boxes(frame, [t.box for t in out])]
+    thumbs = selfview.floating(frame, [t.box for t in out])
+    out = [dataclasses.replace(t, covered=tuple(b for b in thumbs if within(b, t.box))) for t in out]
+    out += fixed + [Tile(box=b, name_box=_name_box(b), camera_off=False) for b in thumbs]
     out = _reading_order(out)
     if not (flat and out and best_bg is not None):
         return out, None
-    return out, _Layout.of(frame.shape, best_bg, f, best_mask, out)
+    return out, _Layout.of(frame.shape, best_bg, f, best_mask, out, fixed)
 
 
 def _cmax(a: np.ndarray) -> np.ndarray:

@@ -1,4 +1,5 @@
-"""Typed results passed from one pipeline stage to the next (plain dataclasses, no behaviour)."""
+"""Typed results passed from one pipeline stage to the next (plain dataclasses, no behaviour beyond
+a box test)."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -8,12 +9,18 @@ import numpy as np
 Box = tuple[int, int, int, int]  # x, y, w, h in frame pixels
 
 
+def within(a: Box, b: Box) -> bool:
+    """Whether box a lies inside box b."""
+    return b[0] <= a[0] and b[1] <= a[1] and a[0] + a[2] <= b[0] + b[2] and a[1] + a[3] <= b[1] + b[3]
+
+
 @dataclass
 class Tile:
     """One participant tile found in a gallery frame (tiles.py)."""
     box: Box
     name_box: Box | None = None   # the strip holding the display-name label, in frame pixels
     camera_off: bool = False      # avatar, initials or name on a plain background: no live video
+    covered: tuple[Box, ...] = ()  # floating thumbnails over it (another tile each), in frame pixels
 
 
 @dataclass

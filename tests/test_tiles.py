@@ -71,8 +71,6 @@ def test_real_capture(data_dir, name):
 KNOWN_BAD_MORE = {
     "teams-screenshare-bottomstrip-avatars-01.jpg": "the shared slide and its small window as tiles; "
                                                     "the strip's bubbles and tiles under a share not looked for",
-    "meet-tiled-3x2-selfpip-whitebar-browser-01.jpg": "the 6 gapless tiles right; the 'You' thumbnail missed",
-    "meet-tiled-4x4-selfpip-pillarbox-taskbar-01.png": "the 16 gapless tiles right; the 'You' thumbnail missed",
 }
 
 

@@ -1,0 +1,166 @@
+"""Floating videos over a tile: Zoom's self-view over the speaker, Google Meet's "You" thumbnail over a
+corner of the grid. They lie on the video below with no gap, so only their straight edges show: an
+inner corner of two straight colour steps (one down from the tile's edge, one across from it) that
+closes a rectangle of video shape in a corner of the tile."""
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+from bot.types import Box
+
+STEP = 24               # channel difference across two pixels that makes an edge
+SIZE = (0.1, 0.45)      # the thumbnail's width as a share of the tile's it floats over
+ASPECT = (1.3, 2.1)     # width / height: a 16:9 or 16:10 video, or one with a name bar under it
+MARGIN = 0.06           # its outer sides at most this share of the speaker's tile from its edges
+CORNER = 0.02           # ... and of a gallery's corner tile (Meet's "You" sits in the very corner)
+MIN_PX = 48             # narrower than this it is an icon, a badge or a button
+FLAT = 0.5              # a badge or a panel has at least this share in its two commonest colours (4 bits)
+RUNS_ON = 0.6           # an inner side that goes on past the inner corner along this share is content
+SIDE = 0.9              # each inner side is an edge along at least this share of its length
+
+
+def floating(frame: np.ndarray, tiles: list[Box]) -> list[Box]:
+    """Thumbnails floating over the outer corners of the gallery's corner tiles, or over any corner
+    of a tile far larger than the others (the speaker): frame pixels, at most one per tile."""
+    if not tiles:
+        return []
+    out: list[Box] = []
+    for box, corners, margin in _hosts(tiles):
+        x, y, w, h = (int(v) for v in box)
+        if w < 160 or h < 90:
+            continue
+        for corner in corners:
+            found = _in_corner(frame[y:y + h, x:x + w], corner, margin)
+            if found is not None and found[2] >= MIN_PX and _photographic(frame, (x + found[0], y + found[1], found[2], found[3])):
+                out.append((x + found[0], y + found[1], found[2], found[3]))
+                break
+    return out
+
+
+def _photographic(frame: np.ndarray, box: Box) -> bool:
+    """A camera's picture, not a REC badge, a panel or a button: those are mostly two colours (their
+    fill and their text or icon)."""
+    x, y, w, h = box
+    px = frame[y + 2:y + h - 2, x + 2:x + w - 2].reshape(-1, 3) >> 4
+    if len(px) < 16:
+        return False
+    keys = (px[:, 0].astype(np.int32) << 8) | (px[:, 1].astype(np.int32) << 4) | px[:, 2]
+    counts = np.sort(np.bincount(keys))[::-1]
+    return float(counts[:2].sum()) / len(px) < FLAT
+
+
+def _hosts(tiles: list[Box]) -> list[tuple[Box, tuple[str, ...], float]]:
+    """(tile, corners to search, margin allowed): the speaker's four corners, the thumbnail floating a
+    little inside them; each outer corner of the gallery on its tile, the thumbnail in the very
+    corner (Meet's "You"): a window or a picture on a wall in a corner tile is not taken for one."""
+    areas = [w * h for _, _, w, h in tiles]
+    med = float(np.median(areas))
+    hosts: dict[int, set[str]] = {}
+    speakers = {i for i, a in enumerate(areas) if len(tiles) > 1 and a >= 3 * med}
+    for i in speakers:
+        hosts[i] = {"tl", "tr", "bl", "br"}
+    x0 = min(b[0] for b in tiles)
+    y0 = min(b[1] for b in tiles)
+    x1 = max(b[0] + b[2] for b in tiles)
+    y1 = max(b[1] + b[3] for b in tiles)
+    for name, (px, py) in {"tl": (x0, y0), "tr": (x1, y0), "bl": (x0, y1), "br": (x1, y1)}.items():
+        i = int(np.argmin([abs(b[0] + (b[2] if "r" in name else 0) - px) +
+                           abs(b[1] + (b[3] if "b" in name else 0) - py) for b in tiles]))
+        hosts.setdefault(i, set()).add(name)
+    return [(tiles[i], tuple(sorted(c)), MARGIN if i in speakers else CORNER) for i, c in hosts.items()]
+
+
+def _in_corner(tile: np.ndarray, corner: str, margin: float) -> Box | None:
+    """The largest thumbnail in one corner of the tile (tile pixels), or None."""
+    h, w = tile.shape[:2]
+    zone = tile[:h // 2, :w // 2] if corner == "tl" else \
+        tile[:h // 2, w - w // 2:] if corner == "tr" else \
+        tile[h - h // 2:, :w // 2] if corner == "bl" else tile[h - h // 2:, w - w // 2:]
+    # turned so that the tile's corner is the zone's top-left
+    if "r" in corner:
+        zone = zone[:, ::-1]
+    if "b" in corner:
+        zone = zone[::-1]
+    found = _top_left(np.ascontiguousarray(zone), w, h, margin)
+    if found is None:
+        return None
+    fx, fy, fw, fh = found
+    zx = 0 if "l" in corner else w - w // 2
+    zy = 0 if "t" in corner else h - h // 2
+    zw, zh = zone.shape[1], zone.shape[0]
+    x = zx + (fx if "l" in corner else zw - fx - fw)
+    y = zy + (fy if "t" in corner else zh - fy - fh)
+    return (x, y, fw, fh)
+
+
+def _top_left(zone: np.ndarray, w: int, h: int, margin: float) -> Box | None:
+    """A rectangle whose top-left lies within the margin of the zone's top-left corner, whose right
+    side runs down and bottom side runs left as straight edges, of thumbnail size and shape."""
+    z = zone.astype(np.int16)
+    zh, zw = z.shape[:2]
+    vert = np.zeros((zh, zw), bool)      # an edge between x - 1 and x + 1
+    vert[:, 1:-1] = np.abs(z[:, 2:] - z[:, :-2]).max(axis=2) > STEP
+    horiz = np.zeros((zh, zw), bool)
+    horiz[1:-1] = np.abs(z[2:] - z[:-2]).max(axis=2) > STEP
+    vert = vert | np.roll(vert, 1, axis=1)     # a line that wobbles by a pixel
+    horiz = horiz | np.roll(horiz, 1, axis=0)
+    # ... and has a few pixels' break where what lies beside it matches its colour
+    vert = cv2.morphologyEx(vert.view(np.uint8), cv2.MORPH_CLOSE, np.ones((5, 1), np.uint8)).view(bool)
+    horiz = cv2.morphologyEx(horiz.view(np.uint8), cv2.MORPH_CLOSE, np.ones((1, 5), np.uint8)).view(bool)
+    down = _run(vert, axis=0)                 # rows of edge from (y, x) downwards
+    left = _run(horiz[:, ::-1], axis=1)[:, ::-1]   # columns of edge from (y, x) leftwards
+    mx, my = int(margin * w) + 2, int(margin * h) + 2
+    best, best_area = None, 0
+    for x in range(int(SIZE[0] * w), min(zw - 1, int(SIZE[1] * w) + mx)):
+        s = int(np.argmax(down[:my, x]))
+        run = int(down[s, x])
+        if run < SIZE[0] * w / ASPECT[1]:
+            continue
+        # the bottom side: an edge row near the run's end reaching left to the outer side
+        for e in (s + run - 1, s + run, s + run + 1):
+            if e >= zh:
+                continue
+            reach = int(left[e, x])
+            x0 = x - reach + 1
+            if x0 > mx or reach < SIDE * (x - x0):
+                continue
+            bw, bh = x - x0 + 1, e - s + 1
+            if not SIZE[0] * w <= bw <= SIZE[1] * w or not ASPECT[0] <= bw / bh <= ASPECT[1]:
+                continue
+            edge_x, edge_y = x0 <= 0.02 * w, s <= 0.02 * h
+            if (not edge_x and (down[s:e, max(0, x0 - 1):x0 + 2] > 0).any(axis=1).mean() < SIDE) or \
+                    (not edge_y and left[max(0, s - 1):s + 2, x].max() < SIDE * bw):
+                continue        # inset from the tile's edge: its outer sides must be edges too
+            # a thumbnail's inner sides end at its inner corner; a wall's or a bench's edge runs on
+            # (unless what it runs along is a flat panel of the meeting app: Meet's beside "You")
+            beyond_x = horiz[max(0, e - 1):e + 2, x + 3:x + 3 + bw // 3].any(axis=0)
+            beyond_y = vert[e + 3:e + 3 + bh // 3, max(0, x - 1):x + 2].any(axis=1)
+            if (beyond_x.size and beyond_x.mean() > RUNS_ON and not _flat(z[max(0, e - 8):e - 2, x + 3:x + 3 + bw // 3])) or \
+                    (beyond_y.size and beyond_y.mean() > RUNS_ON and not _flat(z[e + 3:e + 3 + bh // 3, max(0, x - 8):x - 2])):
+                continue
+            if bw * bh > best_area:
+                best, best_area = (x0, s, bw, bh), bw * bh
+            break
+    return best
+
+
+def _flat(part: np.ndarray) -> bool:
+    """Whether a patch (int16 BGR) is one flat colour: a panel, not a room."""
+    return part.size > 0 and int(np.percentile(np.abs(part - np.median(part.reshape(-1, 3), axis=0)).max(axis=2), 90)) <= 6
+
+
+def _run(edge: np.ndarray, axis: int) -> np.ndarray:
+    """Length of the run of edge pixels starting at each pixel and going down (axis 0) or right
+    (axis 1)."""
+    out = np.zeros(edge.shape, np.int32)
+    n = edge.shape[axis]
+    if axis == 0:
+        out[-1] = edge[-1]
+        for i in range(n - 2, -1, -1):
+            out[i] = (out[i + 1] + 1) * edge[i]
+    else:
+        out[:, -1] = edge[:, -1]
+        for i in range(n - 2, -1, -1):
+            out[:, i] = (out[:, i + 1] + 1) * edge[:, i]
+    return out
