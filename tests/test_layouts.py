@@ -25,8 +25,6 @@ HELD = ("video", "camera_off", "self_view")
 
 # Scenes the finder gets wrong today: what it finds instead.
 KNOWN_BAD: dict[str, str] = {
-    "zoom-2x3-narrow-initials-1280x720": "2-column grid: 4 empty page cells beside it taken as tiles, "
-                                         "the initials camera-off tile missed (1920x1080 right)",
     "zoom-3plus2-desktop-2560x1440": "3 phantom tiles a row above the gallery, over the window's title bar "
                                      "and the desktop (1920x1080 right)",
     "zoom-speaker-alone-1280x720": "the full-window speaker and the self-view missed; one fragment found",
