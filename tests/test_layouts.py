@@ -14,7 +14,9 @@ from __future__ import annotations
 
 import pytest
 
+from bot import layout
 from bot.config import TileSettings
+from bot.faces import FaceDetector
 from bot.tiles import segment
 from tests.layouts import SIZES, Scene, scene_names, scenes, seed_photos
 
@@ -46,12 +48,8 @@ KNOWN_BAD: dict[str, str] = {
     "teams-share-strip-3840x2160": "the shared slide taken as a tile; the strip's 4 tiles missed",
     "teams-share-few-1280x720": "the shared slide taken as a tile; the strip's 4 tiles missed",
     "teams-share-few-2560x1440": "the shared slide taken as a tile; the strip's 4 tiles missed",
-    "relayout-slide-4to5-1920x1080": "sliding tiles: one tile the size of the whole gallery",
-    "relayout-slide-4to5-3840x2160": "sliding tiles: one tile the size of the whole gallery",
-    "relayout-slide-9to10-1280x720": "sliding tiles: one tile the size of the whole gallery",
-    "relayout-slide-9to10-2560x1440": "sliding tiles: one tile the size of the whole gallery",
-    "relayout-blend-9to10-1920x1080": "3x3 blended into 4+4+2: one tile the size of the whole gallery",
-    "relayout-blend-9to10-3840x2160": "3x3 blended into 4+4+2: one tile the size of the whole gallery",
+    "relayout-slide-4to5-1920x1080": "sliding tiles: one tile the size of the whole gallery, and no straight "
+                                     "seam between the faces found in it (not read as uncertain)",
 }
 # Teams scenes whose initials bubbles the finder does not find today.
 KNOWN_BAD_BUBBLES: dict[str, str] = {n: "no bubble found" for n in (
@@ -138,11 +136,27 @@ def test_rendering_is_deterministic(data_dir, rendered):
 
 # ---------------------------------------------------------------- the finder
 
-def problems(s: Scene, boxes: list) -> list[str]:
-    """What the finder got wrong on a scene ([] when it is right)."""
+@pytest.fixture(scope="module")
+def uncertain(rendered) -> dict[str, bool]:
+    """Whether each mid re-layout scene's tiles, with the faces in them, are read as a layout that
+    cannot be trusted (bot.layout: the pipeline then judges nothing in that capture)."""
+    detector = FaceDetector()
+    out = {}
+    for name, s in rendered.items():
+        if s.layout == "unknown":
+            tiles = segment(s.image, SETTINGS)
+            faces = [[d.box for d in detector.detect(s.image[t.box[1]:t.box[1] + t.box[3], t.box[0]:t.box[0] + t.box[2]])]
+                     for t in tiles]
+            out[name] = layout.with_faces(layout.read(tiles), s.image, tiles, faces).uncertain
+    return out
+
+
+def problems(s: Scene, boxes: list, uncertain: bool = False) -> list[str]:
+    """What the finder got wrong on a scene ([] when it is right). A mid re-layout frame is right when
+    no tile is larger than any drawn, or when its layout is read as one that cannot be trusted."""
     if s.layout == "unknown":
         largest = max(t.box[2] * t.box[3] for t in s.tiles)
-        return [f"tile {b} larger than any drawn" for b in boxes if b[2] * b[3] > 1.05 * largest]
+        return [] if uncertain else [f"tile {b} larger than any drawn" for b in boxes if b[2] * b[3] > 1.05 * largest]
     out = []
     for t in s.tiles:
         if t.kind in HELD:
@@ -156,8 +170,8 @@ def problems(s: Scene, boxes: list) -> list[str]:
 
 
 @pytest.mark.parametrize("name", _params(KNOWN_BAD, NAMES))
-def test_finder_on_scene(rendered, found, name):
-    assert problems(rendered[name], found[name]) == []
+def test_finder_on_scene(rendered, found, uncertain, name):
+    assert problems(rendered[name], found[name], uncertain.get(name, False)) == []
 
 
 @pytest.mark.parametrize("name", _params(KNOWN_BAD_BUBBLES, TEAMS))
