@@ -33,10 +33,10 @@ def lattice(region: tuple, frame: np.ndarray, min_w: float) -> list[tuple]:
     for _ in range(2):              # columns over the rows found, rows over the columns found
         xs = _progression(_profile(reg, ys[0], ys[-1], axis=1), W, min_w)
         if xs is None:
-            return []
+            return _rows_first(reg, x0, y0, min_w)
         ys = _progression(_profile(reg, xs[0], xs[-1], axis=0), H, min_w / ASPECT[1])
         if ys is None:
-            return []
+            return _rows_first(reg, x0, y0, min_w)
     xs, ys = _without_empty_ends(reg, xs, ys)
     n, m = len(xs) - 1, len(ys) - 1
     if n < 1 or m < 1:
@@ -47,8 +47,34 @@ def lattice(region: tuple, frame: np.ndarray, min_w: float) -> list[tuple]:
     if (xs[-1] - xs[0]) * (ys[-1] - ys[0]) < 0.5 * W * H:
         return []
     if not _every_side(reg, xs, ys):
-        return []
+        return _rows_first(reg, x0, y0, min_w)
     return [(x0 + xs[i], y0 + ys[j], x0 + xs[i + 1], y0 + ys[j + 1]) for j in range(m) for i in range(n)]
+
+
+def _rows_first(reg: np.ndarray, x0: int, y0: int, min_w: float) -> list[tuple]:
+    """Rows of equal height across the whole region, each cut at its own columns: Meet's 2020 grid
+    whose last row holds fewer, wider tiles. [] unless every row is a run of two tiles or more."""
+    H, W = reg.shape[:2]
+    ys = _progression(_profile(reg, 0, W, axis=0), H, min_w / ASPECT[1])
+    if ys is None or len(ys) < 3:
+        return []
+    page = _modal_colour(reg)
+    cells = []
+    for j in range(len(ys) - 1):
+        band = reg[ys[j]:ys[j + 1]]
+        xs = _progression(_profile(band, 0, len(band), axis=1), W, min_w)
+        if xs is None or xs[0] != 0 or xs[-1] != W:
+            return []
+        for x in xs[1:-1]:
+            strip = band[:, max(0, x - 3):x + 3]
+            if _profile(band, 0, len(band), axis=1)[max(0, x - 2):x + 3].max() < SIDE and not _flat_page(strip, page):
+                return []
+        for i in range(len(xs) - 1):
+            cw, ch = xs[i + 1] - xs[i], ys[j + 1] - ys[j]
+            if not ASPECT[0] <= cw / ch <= ASPECT[1]:
+                return []
+            cells.append((x0 + xs[i], y0 + ys[j], x0 + xs[i + 1], y0 + ys[j + 1]))
+    return cells
 
 
 def _without_empty_ends(reg: np.ndarray, xs: list[int], ys: list[int]) -> tuple[list[int], list[int]]:

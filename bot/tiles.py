@@ -417,7 +417,9 @@ def _choose(leaves: list[tuple], size: tuple[int, int], min_w: float, frame: np.
         big = 0.3 * w <= lw[i] and 0.2 * h <= lh[i]
         cells = _grid_split(r[i], frame, f, min_w) if split and big else []
         if cells:
-            return _choose([b for k, b in enumerate(leaves) if k != i] + cells, size, min_w, frame, f, False)
+            # the lattice's cells stand whatever their size (Meet's wider last row)
+            rest = _choose([b for k, b in enumerate(leaves) if k != i] + cells, size, min_w, frame, f, False)
+            return rest + [c for c in cells if c not in rest]
     cx, cy = (r[:, 0] + r[:, 2]) / 2, (r[:, 1] + r[:, 3]) / 2
     out = []
     corner = []

@@ -32,12 +32,6 @@ KNOWN_BAD: dict[str, str] = {
     "zoom-speaker-alone-1280x720": "the full-window speaker and the self-view missed; one fragment found",
     "zoom-speaker-alone-2560x1440": "no tile: the full-window speaker and the self-view missed",
     "zoom-speaker-2022-1280x720": "speaker and filmstrip right; the floating self-view inside the speaker missed",
-    "meet2020-3x2-browser-1280x720": "bottom row run down through the white toolbar (IoU 0.84), its first "
-                                     "tile missed; the You thumbnail missed",
-    "meet2020-3x2-browser-1920x1080": "bottom row run down through the white toolbar (IoU 0.84); the You "
-                                      "thumbnail missed",
-    "meet2020-3plus2-1920x1080": "gapless 3+2: one tile, the whole grid",
-    "meet2020-3plus2-3840x2160": "gapless 3+2: the top row right, the 2 wider last-row tiles missed",
     "meet2020-4x3-wide-last-2560x1440": "the 2 wider last-row tiles cut into 4 at the upper rows' pitch "
                                         "and run under the toolbar; the You thumbnail missed",
     "meet2020-4x3-wide-last-3840x2160": "the 2 wider last-row tiles cut into 4 at the upper rows' pitch "
