@@ -69,9 +69,10 @@ def _rows_first(reg: np.ndarray, x0: int, y0: int, min_w: float) -> list[tuple]:
             strip = band[:, max(0, x - 3):x + 3]
             if _profile(band, 0, len(band), axis=1)[max(0, x - 2):x + 3].max() < SIDE and not _flat_page(strip, page):
                 return []
+        pitch = max(ys[k + 1] - ys[k] for k in range(len(ys) - 1))   # a clipped row keeps its tiles' shape
         for i in range(len(xs) - 1):
-            cw, ch = xs[i + 1] - xs[i], ys[j + 1] - ys[j]
-            if not ASPECT[0] <= cw / ch <= ASPECT[1]:
+            cw = xs[i + 1] - xs[i]
+            if not ASPECT[0] <= cw / pitch <= ASPECT[1] * 2:    # a last row's tiles are wider
                 return []
             cells.append((x0 + xs[i], y0 + ys[j], x0 + xs[i + 1], y0 + ys[j + 1]))
     return cells

@@ -32,10 +32,7 @@ KNOWN_BAD: dict[str, str] = {
     "zoom-speaker-alone-1280x720": "the full-window speaker and the self-view missed; one fragment found",
     "zoom-speaker-alone-2560x1440": "no tile: the full-window speaker and the self-view missed",
     "zoom-speaker-2022-1280x720": "speaker and filmstrip right; the floating self-view inside the speaker missed",
-    "meet2020-4x3-wide-last-2560x1440": "the 2 wider last-row tiles cut into 4 at the upper rows' pitch "
-                                        "and run under the toolbar; the You thumbnail missed",
-    "meet2020-4x3-wide-last-3840x2160": "the 2 wider last-row tiles cut into 4 at the upper rows' pitch "
-                                        "and run under the toolbar; the You thumbnail missed",
+    "meet2020-4x3-wide-last-3840x2160": "the 10 tiles right; the You thumbnail missed",
     "meet2021-12-selfview-1280x720": "the floating self-view and the tile it covers both missed",
     "meet2021-12-selfview-2560x1440": "the floating self-view and the tile it covers both missed",
     "teams-share-strip-1920x1080": "the shared slide taken as a tile; the strip's 4 tiles missed",
