@@ -1,6 +1,7 @@
-"""Microsoft Teams' strip under its gallery: audio-only participants as initials bubbles (circles with
-no label), camera-off participants as tiles with an initials avatar, and a "+N" counter of those not
-shown, which is no participant. Every bubble and strip tile is a camera-off participant."""
+"""Microsoft Teams' strip under its gallery or a shared screen: audio-only participants as initials
+bubbles (circles with no label), tiles of camera-off participants (an initials avatar) and of videos,
+and a "+N" counter of those not shown, which is no participant. Every bubble is a camera-off
+participant."""
 from __future__ import annotations
 
 import cv2
@@ -9,55 +10,80 @@ import numpy as np
 from bot.types import Box
 
 BAND = (0.04, 0.2)      # the strip's height as a share of the frame's
-RADIUS = (0.18, 0.45)   # a bubble's radius as a share of the strip's height
+RADIUS = (0.012, 0.04)  # a bubble's radius as a share of the frame's height
+ROW = 0.25              # bubbles of one strip: centres within this share of a radius of one row
 FILLED = 0.6            # a strip tile fills at least this share of the strip's height in its columns
                         # (its name label's dark text is the strip's colour)
 OFF_STRIP = 12          # channel distance from the strip's colour that is something on it
 LEFT = 0.1              # the strip fills from the left: its first bubble (or the counter) is this near
+TILE_ASPECT = 2.0       # a strip tile's width over the strip's height (its video and name below)
 COUNTER_DARK = 0.7      # the counter's fill is at most this share of the bubbles' brightness
 
 
-def strip_boxes(frame: np.ndarray, gallery: list[Box]) -> list[Box]:
-    """Boxes of the participants in a strip below the gallery (bubbles and camera-off tiles), left to
-    right; [] when there is no such strip."""
+def strip_boxes(frame: np.ndarray) -> tuple[list[Box], list[Box]]:
+    """The participants in a strip along the frame's bottom: (bubbles, tiles standing in the strip),
+    each left to right; ([], []) when there is no such strip. Meet's and Zoom's toolbars hold round
+    buttons too, but grouped in the middle, not packed from the left edge."""
     H, W = frame.shape[:2]
-    if len(gallery) < 2:
-        return []
-    top = max(y + h for _, y, _, h in gallery)
+    y0 = int((1 - BAND[1]) * H)
+    circles = _circles(frame[y0:], H)
+    if len(circles) < 3:
+        return [], []
+    # the largest set of circles of one size on one row (a video above the strip shows circles too)
+    rows = [[c for c in circles if abs(c[1] - a[1]) <= ROW * a[2] and abs(c[2] - a[2]) <= 0.25 * a[2]]
+            for a in circles]
+    row = sorted(max(rows, key=len))
+    cy = float(np.median([c[1] for c in row]))
+    if len(row) < 3 or row[0][0] > LEFT * W or not _on_a_strip(frame[y0:], row):
+        return [], []
+    top = int(round(y0 + 2 * cy - (H - y0)))    # the bubbles sit centred in the strip's height
     band_h = H - top
-    left, right = min(x for x, _, _, _ in gallery), max(x + w for x, _, w, _ in gallery)
-    # Teams' gallery runs edge to edge above its strip; Meet's and Zoom's toolbars hold round
-    # buttons too, but grouped in the middle, under a gallery with margins
-    if not BAND[0] * H <= band_h <= BAND[1] * H or right - left < 0.9 * W:
-        return []
+    if not BAND[0] * H <= band_h <= BAND[1] * H:
+        return [], []
     band = frame[top:H]
-    circles = _circles(band)
-    if len(circles) < 2 or min(c[0] for c in circles) > LEFT * W:
-        return []
+    row = [(x, y + y0 - top, rr) for x, y, rr in row]
     blocks, off = _blocks(band)
-    out: list[Box] = []
-    for x0, x1 in blocks:
-        inside = [c for c in circles if x0 <= c[0] < x1]
-        k = len(inside) or max(1, int(round((x1 - x0) / (band_h * 2.1))))
+    tiles: list[Box] = []
+    if blocks:
+        # the strip's tiles stand side by side from the first block to the last (a dark video among
+        # them breaks a block); a camera-off tile's avatar is centred in it, which gives their width
+        x0, x1 = blocks[0][0], blocks[-1][1]
+        first = [c for c in row if blocks[0][0] <= c[0] < blocks[0][1]]
+        tw = 2 * (first[0][0] - x0) if first and first[0][0] - x0 >= band_h * 0.6 else band_h * TILE_ASPECT
+        k = max(1, int(round((x1 - x0) / tw)))
         step = (x1 - x0) / k
-        rows = np.nonzero(off[:, x0:x1].mean(axis=1) >= FILLED)[0]
-        y0, y1 = (int(rows[0]), int(rows[-1]) + 1) if len(rows) else (0, band_h)
-        out += [(int(x0 + i * step), top + y0, int(step), y1 - y0) for i in range(k)]
-    loose = sorted((c for c in circles if not any(x0 <= c[0] < x1 for x0, x1 in blocks)), key=lambda c: c[0])
+        t0, t1 = _tile_rows(band, x0, x0 + int(step))
+        tiles = [(int(x0 + i * step), top + t0, int(step), t1 - t0) for i in range(k)]
+    loose = sorted((c for c in row if not any(x0 <= c[0] < x1 for x0, x1 in blocks)), key=lambda c: c[0])
     loose = _without_counter(band, loose)
-    out += [(int(cx - r), int(top + cy - r), int(2 * r), int(2 * r)) for cx, cy, r in loose]
-    return sorted(out)
+    bubbles = [(int(cx - rr), int(top + cy_ - rr), int(2 * rr), int(2 * rr)) for cx, cy_, rr in loose]
+    return bubbles, tiles
 
 
-def _circles(band: np.ndarray) -> list[tuple[float, float, float]]:
-    """Circles (x, y, r in band pixels) of a bubble's size, centred in the strip's height."""
-    h = band.shape[0]
-    gray = cv2.medianBlur(cv2.cvtColor(band, cv2.COLOR_BGR2GRAY), 3)
-    found = cv2.HoughCircles(gray, cv2.HOUGH_GRADIENT, dp=1, minDist=h * 0.6, param1=80, param2=22,
-                             minRadius=int(RADIUS[0] * h), maxRadius=int(RADIUS[1] * h) + 1)
-    if found is None:
-        return []
-    return [(float(x), float(y), float(r)) for x, y, r in found[0] if abs(y - h / 2) <= 0.2 * h]
+def _on_a_strip(part: np.ndarray, row: list) -> bool:
+    """Bubbles of a strip: the first few evenly spaced, with one flat colour between them (circles a
+    video shows are not)."""
+    xs = [c[0] for c in row[:4]]
+    gaps = np.diff(xs)
+    if gaps.min() < 0.85 * gaps.max():
+        return False
+    cy, r = int(row[0][1]), row[0][2]
+    between = np.concatenate([part[max(0, cy - int(r / 2)):cy + int(r / 2), int(a + 1.2 * r):int(b - 1.2 * r)].reshape(-1, 3)
+                              for a, b in zip(xs, xs[1:]) if b - a > 2.6 * r] or [np.zeros((0, 3), np.uint8)])
+    if len(between) < 16:
+        return False
+    return float((np.abs(between.astype(np.int16) - np.median(between, axis=0)).max(axis=1) <= OFF_STRIP).mean()) >= 0.9
+
+
+def _circles(part: np.ndarray, H: int) -> list[tuple[float, float, float]]:
+    """Circles (x, y, r in the part's pixels) of a bubble's size."""
+    k = max(1, part.shape[1] // 1280)       # circles of 15 px and more survive a 1280-wide copy
+    small = part[::k, ::k] if k > 1 else part
+    gray = cv2.medianBlur(cv2.cvtColor(np.ascontiguousarray(small), cv2.COLOR_BGR2GRAY), 3)
+    lo, hi = int(RADIUS[0] * H / k), int(RADIUS[1] * H / k) + 1
+    found = cv2.HoughCircles(gray, cv2.HOUGH_GRADIENT, dp=1, minDist=lo * 2, param1=80, param2=22,
+                             minRadius=lo, maxRadius=hi)
+    return [] if found is None else [(float(x) * k, float(y) * k, float(r) * k) for x, y, r in found[0]]
 
 
 def _blocks(band: np.ndarray) -> tuple[list[tuple[int, int]], np.ndarray]:
@@ -80,6 +106,25 @@ def _blocks(band: np.ndarray) -> tuple[list[tuple[int, int]], np.ndarray]:
                 runs.append((start, x))
             start = None
     return runs, off
+
+
+def _tile_rows(band: np.ndarray, x0: int, x1: int) -> tuple[int, int]:
+    """The rows a strip tile spans (band pixels): those whose colour at the tile's right margin (its
+    name label is at the left) is the tile's own grey (the band may start a few rows up, in the
+    gallery above)."""
+    margin = band[:, x1 - max(3, (x1 - x0) // 10):x1 - 2].astype(np.int16)
+    mid = margin[len(margin) // 2]
+    colour = np.median(mid.reshape(-1, 3), axis=0)
+    same = (np.abs(margin - colour).max(axis=2) <= OFF_STRIP).mean(axis=1) >= 0.8
+    c = len(band) // 2
+    if not same[c]:
+        return 0, len(band)
+    t0, t1 = c, c
+    while t0 > 0 and same[t0 - 1]:
+        t0 -= 1
+    while t1 < len(band) and same[t1]:
+        t1 += 1
+    return t0, t1
 
 
 def _without_counter(band: np.ndarray, circles: list) -> list:

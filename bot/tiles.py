@@ -44,6 +44,7 @@ _ASPECT = (1.0, 2.3)   # tile width / height (16:9 mostly; Meet's sidebar tiles 
 _SIZE_TOL = 0.12       # relative size difference still "the same tile size" (a speaker border adds ~6%)
 _MAX_DEPTH = 8
 _SPEAKER = 3.0         # a lone tile this many times the strip's tile area is the speaker (or a share)
+_SHARE = 0.25          # a tile this share of the frame or more may be a shared screen (then it is none)
 _FLAT_SHARE = 0.35     # a shared screen is at least this share of exactly flat pixels; a camera less
 _DARK = 60             # max channel value of a dark gap in a photo of a screen (no flat colour there)
 _DARK_LINE = 0.75      # a gap line of that lattice is at least this fraction dark
@@ -180,8 +181,17 @@ def _segment(frame: np.ndarray, settings: TileSettings) -> tuple[list[Tile], _La
         if box[2] < settings.min_tile_px or box[3] < settings.min_tile_px * 0.5:
             continue
         out.append(Tile(box=box, name_box=_name_box(box), camera_off=_camera_off(small, box, f)))
-    fixed = [Tile(box=box, name_box=_name_box(box), camera_off=True)
-             for box in strip.strip_boxes(frame, [t.box for t in out])]
+    # a shared screen the search took for a tile: big, neither a camera's picture nor a camera-off tile
+    area = frame.shape[0] * frame.shape[1]
+    page = best_bg[0] if best_bg is not None else None
+    out = [t for t in out if t.camera_off or t.box[2] * t.box[3] < _SHARE * area or
+           _is_video(frame, (t.box[0], t.box[1], t.box[0] + t.box[2], t.box[1] + t.box[3]), 1, page)]
+    bubbles, in_strip = strip.strip_boxes(frame)
+    if bubbles or in_strip:     # what the gallery search took in the strip's band was the strip
+        top = min(b[1] for b in bubbles + in_strip)
+        out = [t for t in out if t.box[1] + t.box[3] <= top + 0.02 * frame.shape[0]]
+        out += [Tile(box=b, name_box=_name_box(b), camera_off=_camera_off(small, b, f)) for b in in_strip]
+    fixed = [Tile(box=b, name_box=_name_box(b), camera_off=True) for b in bubbles]
     thumbs = selfview.floating(frame, [t.box for t in out])
     out = [dataclasses.replace(t, covered=tuple(b for b in thumbs if within(b, t.box))) for t in out]
     out += fixed + [Tile(box=b, name_box=_name_box(b), camera_off=False) for b in thumbs]
@@ -455,14 +465,18 @@ def _choose(leaves: list[tuple], size: tuple[int, int], min_w: float, frame: np.
     return out
 
 
-def _is_video(frame: np.ndarray, r: tuple, f: int) -> bool:
+def _is_video(frame: np.ndarray, r: tuple, f: int, page: np.ndarray | None = None) -> bool:
     """A camera's picture rather than a shared screen: a slide or a document is mostly flat colour
-    (no step at all between neighbouring pixels), a camera's noise and light leave little of that."""
+    (no step at all between neighbouring pixels), a camera's noise and light leave little of that.
+    Flat pixels of the page colour do not count (the gaps of tiles cut together as one)."""
     x0, y0, x1, y1 = (int(v * f) for v in r)
-    g = cv2.cvtColor(np.ascontiguousarray(frame[y0:y1:2, x0:x1:2]), cv2.COLOR_BGR2GRAY)
+    part = np.ascontiguousarray(frame[y0:y1:2, x0:x1:2])
+    g = cv2.cvtColor(part, cv2.COLOR_BGR2GRAY)
     if g.shape[0] < 4 or g.shape[1] < 4:
         return False
     flat = (cv2.absdiff(g[1:, 1:], g[:-1, 1:]) == 0) & (cv2.absdiff(g[1:, 1:], g[1:, :-1]) == 0)
+    if page is not None:
+        flat &= _cmax(cv2.absdiff(part[1:, 1:], np.full_like(part[1:, 1:], page))) > _BG_TOL
     return float(flat.mean()) < _FLAT_SHARE
 
 

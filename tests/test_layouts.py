@@ -35,17 +35,12 @@ KNOWN_BAD: dict[str, str] = {
     "meet2020-4x3-wide-last-3840x2160": "the 10 tiles right; the You thumbnail missed",
     "meet2021-12-selfview-1280x720": "the floating self-view and the tile it covers both missed",
     "meet2021-12-selfview-2560x1440": "the floating self-view and the tile it covers both missed",
-    "teams-share-strip-1920x1080": "the shared slide taken as a tile; the strip's 4 tiles missed",
-    "teams-share-strip-3840x2160": "the shared slide taken as a tile; the strip's 4 tiles missed",
-    "teams-share-few-1280x720": "the shared slide taken as a tile; the strip's 4 tiles missed",
-    "teams-share-few-2560x1440": "the shared slide taken as a tile; the strip's 4 tiles missed",
     "relayout-slide-4to5-1920x1080": "sliding tiles: one tile the size of the whole gallery, and no straight "
                                      "seam between the faces found in it (not read as uncertain)",
 }
 # Teams scenes whose initials bubbles the finder does not find today.
-KNOWN_BAD_BUBBLES: dict[str, str] = {n: "no bubble found" for n in (
-    "teams-share-strip-1920x1080", "teams-share-strip-3840x2160",
-    "teams-share-few-1280x720", "teams-share-few-2560x1440")}
+KNOWN_BAD_BUBBLES: dict[str, str] = {}
+
 
 def iou(a, b) -> float:
     ax, ay, aw, ah = a
