@@ -11,7 +11,8 @@ from bot.tiles import segment
 from bot.types import Tile
 
 from .gallery import load_photo, make_specs, render_gallery, seed_photos
-from .layouts import relayout
+from .layouts import relayout, teams_2020_gallery
+from .test_layouts import iou
 from .test_pipeline import setup  # noqa: F401  (the module's pipeline fixture)
 
 
@@ -76,3 +77,39 @@ def test_two_people_at_one_camera_are_still_multiple_faces(setup, data_dir):  # 
     obs, _ = p.process(frame)
     assert not p.last_layout.uncertain and len(obs) == 4
     assert obs[0].verdict.verdict == "multiple_faces", [o.verdict for o in obs]
+
+
+def test_tiles_without_names_are_judged_by_face(setup, data_dir, tmp_path):  # noqa: F811
+    """Teams shows no names on its gallery videos: each video tile is still judged by its face (the
+    report's unlabeled rows, one per nameless tile, say whom it matched), and the strip's bubbles
+    and avatar tiles are camera-off participants."""
+    from datetime import datetime, timedelta, timezone
+
+    from bot.report.metrics import unlabeled_rows
+    from bot.session import Session
+    from bot.store import Store
+
+    settings, models, roster, gallery, _ = setup
+    scene = teams_2020_gallery(seed_photos(data_dir), size=(1920, 1080), seed=3)
+    start = datetime(2026, 12, 7, 9, 0, tzinfo=timezone.utc)
+    with Store(tmp_path) as store:
+        store.upsert_students(roster, "T")
+        session = Session(_pipeline(setup), store, None, settings, "T", "test", 5)
+        for k in range(3):
+            session.capture(scene.image, start + timedelta(seconds=5 * k))
+        observations = store.observations(session.id)
+    rows = {r["participant"]: r for r in unlabeled_rows(observations) if not r["display_name"]}
+    ids = {s.name: s.student_id for s in roster}
+    judged = 0
+    for video in (t for t in scene.tiles if t.kind == "video"):
+        mine = [o for o in observations if o["box"] and iou(tuple(o["box"]), video.box) >= 0.9]
+        assert len(mine) == 3 and rows[mine[0]["participant"]]["captures"] == 3
+        if not any(o["verdict"] == "unlabeled" for o in mine):
+            continue        # no face judged there (a seed photo shows a drawing, its face cut off)
+        assert rows[mine[0]["participant"]]["identified_as"] == ids[video.name], \
+            (video, [(o["verdict"], o["faces"], o["reason"], o["similarity"]) for o in mine])
+        judged += 1
+    assert judged >= 3
+    strip = [t for t in scene.tiles if t.kind in ("bubble", "camera_off")]
+    per_capture = [o for o in observations if o["camera_off"]]
+    assert len(per_capture) == 3 * len(strip)

@@ -89,22 +89,28 @@ def student_rows(roster: list[Student], observations: list[dict], alerts: list[d
 
 
 def unlabeled_rows(observations: list[dict]) -> list[dict]:
-    """Display names that resolved to no roster student: captures they were in, and the enrolled
+    """Display names that resolved to no roster student, and tiles that showed no name at all (one row
+    per tile place: Teams shows names only on some tiles): captures they were in, and the enrolled
     student their face matched most often (null if none)."""
-    captures: dict[str, set[int]] = defaultdict(set)
-    who: dict[str, Counter] = defaultdict(Counter)
+    captures: dict[tuple, set[int]] = defaultdict(set)
+    who: dict[tuple, Counter] = defaultdict(Counter)
     for o in observations:
         if o["student_id"]:
             continue
         name = o["display_name"] or ""
-        captures[name].add(o["capture_id"])
+        key = (name, "" if name else (o.get("participant") or ""))
+        captures[key].add(o["capture_id"])
         if o["identified_as"]:
-            who[name][o["identified_as"]] += 1
-    rows = [{"display_name": name, "captures": len(caps),
-             "identified_as": (min(who[name].items(), key=lambda kv: (-kv[1], kv[0]))[0]
-                               if who[name] else None)}
-            for name, caps in captures.items()]
-    return sorted(rows, key=lambda r: (-r["captures"], r["display_name"]))
+            who[key][o["identified_as"]] += 1
+    rows = []
+    for (name, place), caps in captures.items():
+        row = {"display_name": name, "captures": len(caps),
+               "identified_as": (min(who[(name, place)].items(), key=lambda kv: (-kv[1], kv[0]))[0]
+                                 if who[(name, place)] else None)}
+        if not name:
+            row["participant"] = place      # which nameless tile: its place in reading order
+        rows.append(row)
+    return sorted(rows, key=lambda r: (-r["captures"], r["display_name"], r.get("participant", "")))
 
 
 def alert_rows(alerts: list[dict]) -> list[dict]:

@@ -69,7 +69,8 @@ def print_summary(report: dict, console: PlainConsole | None = None) -> None:
         for u in report["unlabeled"]:
             who = f", face matches {u['identified_as']}" if u["identified_as"] else ""
             n = u["captures"]
-            console.print(f"  {u['display_name']!r}: {n} capture{'' if n == 1 else 's'}{who}")
+            label = repr(u["display_name"]) if u["display_name"] else f"no name shown ({u['participant']})"
+            console.print(f"  {label}: {n} capture{'' if n == 1 else 's'}{who}")
     if report["alerts"]:
         console.print(Text(f"Alerts ({len(report['alerts'])})", style="bold red"))
         names = {st["student_id"]: st["name"] for st in report["students"]}
