@@ -21,6 +21,10 @@ separated from it and from each other by gaps of that colour (PRIOR-ART.md, "Fin
    On a textured region around the tiles (a desktop) a floating video shows only as straight edges.
 5. Each side is snapped to the strongest colour step within a few pixels at full resolution; a tile
    is camera-off when its margins are flat and what is not flat is centred (or a drawn placeholder).
+6. A big tile that is neither a camera's picture nor camera-off is a shared screen and is dropped;
+   Teams' strip of bubbles (bot/strip.py) and thumbnails floating in a corner (bot/selfview.py) are
+   added. A recording's compressed gaps are matched on luma when exact colours explain few tiles;
+   gapless grids are cut at their lattice of straight steps (bot/gapless.py). docs/layouts.md.
 """
 from __future__ import annotations
 
