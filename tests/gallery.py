@@ -58,6 +58,18 @@ def load_photo(path: Path) -> np.ndarray:
     return img
 
 
+def iou(a, b) -> float:
+    """Intersection over union of two (x, y, w, h) boxes: how tests hold a found tile to a drawn one."""
+    ax, ay, aw, ah = a
+    bx, by, bw, bh = b
+    iw = min(ax + aw, bx + bw) - max(ax, bx)
+    ih = min(ay + ah, by + bh) - max(ay, by)
+    if iw <= 0 or ih <= 0:
+        return 0.0
+    i = iw * ih
+    return i / (aw * ah + bw * bh - i)
+
+
 # ---------------------------------------------------------------- layout
 
 def zoom_grid(n: int) -> tuple[int, int]:

@@ -10,9 +10,8 @@ from bot.session import Pipeline
 from bot.tiles import segment
 from bot.types import Tile
 
-from .gallery import load_photo, make_specs, render_gallery, seed_photos
+from .gallery import iou, load_photo, make_specs, render_gallery, seed_photos
 from .layouts import relayout, teams_2020_gallery
-from .test_layouts import iou
 from .test_pipeline import setup  # noqa: F401  (the module's pipeline fixture)
 
 

@@ -18,6 +18,7 @@ from bot import layout
 from bot.config import TileSettings
 from bot.faces import FaceDetector
 from bot.tiles import segment
+from tests.gallery import iou
 from tests.layouts import SIZES, Scene, scene_names, scenes, seed_photos
 
 SETTINGS = TileSettings()
@@ -40,17 +41,6 @@ KNOWN_BAD: dict[str, str] = {
 }
 # Teams scenes whose initials bubbles the finder does not find today.
 KNOWN_BAD_BUBBLES: dict[str, str] = {}
-
-
-def iou(a, b) -> float:
-    ax, ay, aw, ah = a
-    bx, by, bw, bh = b
-    iw = min(ax + aw, bx + bw) - max(ax, bx)
-    ih = min(ay + ah, by + bh) - max(ay, by)
-    if iw <= 0 or ih <= 0:
-        return 0.0
-    i = iw * ih
-    return i / (aw * ah + bw * bh - i)
 
 
 @pytest.fixture(scope="module")

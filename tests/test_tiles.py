@@ -11,7 +11,7 @@ import pytest
 from bot.config import TileSettings
 from bot.tiles import segment
 from tests.conftest import DATA
-from tests.gallery import make_specs, render_gallery, seed_photos
+from tests.gallery import iou, make_specs, render_gallery, seed_photos
 
 SETTINGS = TileSettings()
 
@@ -25,17 +25,6 @@ KNOWN_BAD_OFF = {
     # the name-only tile: 2 flagged against 1 listed
     "zoom-gallery-5x5-vlcplayback-01.jpg": "profile-photo tile flagged; index.txt counts it as live",
 }
-
-
-def iou(a, b) -> float:
-    ax, ay, aw, ah = a
-    bx, by, bw, bh = b
-    iw = min(ax + aw, bx + bw) - max(ax, bx)
-    ih = min(ay + ah, by + bh) - max(ay, by)
-    if iw <= 0 or ih <= 0:
-        return 0.0
-    i = iw * ih
-    return i / (aw * ah + bw * bh - i)
 
 
 def _index(data_dir: Path) -> list[list[str]]:
