@@ -12,6 +12,7 @@ from bot.types import Box, Tile, within
 
 SAME_SIZE = 0.12    # relative size difference still one gallery's tile size (a speaker border adds ~6%)
 BIG = 3.0           # a tile this many times a strip tile's area is the speaker's or the shared screen
+GALLERY = 1 / 3     # a tile this share of the frame or more may be a whole gallery cut as one
 ROW_TOL = 0.25      # tiles whose tops differ by less than this share of a tile's height share a row
 
 
@@ -58,8 +59,11 @@ def with_faces(layout: FrameLayout, frame: np.ndarray, tiles: list[Tile], faces:
     """The layout once faces are found (face boxes in tile pixels): UNKNOWN when a tile holds faces
     with a straight seam between them (a gallery cut as one tile: two people sharing a camera sit
     in one picture), "share + strip" when the big tile of a speaker layout holds no face."""
+    area = frame.shape[0] * frame.shape[1]
     for tile, fl in zip(tiles, faces):
-        if len(fl) >= 2 and _seam_between(frame, tile.box, fl):
+        # only a tile as big as a gallery: in a gallery of tiles, a student holding up a tablet beside
+        # their face is multiple_faces, and must not make the whole capture go unjudged
+        if len(fl) >= 2 and tile.box[2] * tile.box[3] >= GALLERY * area and _seam_between(frame, tile.box, fl):
             return UNKNOWN
     if layout.kind == "speaker + strip":
         big = int(np.argmax([t.box[2] * t.box[3] for t in tiles]))

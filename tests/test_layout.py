@@ -112,3 +112,20 @@ def test_tiles_without_names_are_judged_by_face(setup, data_dir, tmp_path):  # n
     strip = [t for t in scene.tiles if t.kind in ("bubble", "camera_off")]
     per_capture = [o for o in observations if o["camera_off"]]
     assert len(per_capture) == 3 * len(strip)
+
+
+def test_a_tablet_held_up_beside_a_face_is_multiple_faces_not_an_unjudged_capture(setup, data_dir):  # noqa: F811
+    """A student showing another face on a tablet: its straight edge runs between the two faces, yet
+    in a gallery of tiles that is one tile with two faces, and the rest of the gallery is judged."""
+    photos = seed_photos(data_dir)
+    names = sorted(photos)
+    specs = make_specs(photos, 6, seed=11)
+    room = np.full((540, 960, 3), (170, 180, 190), np.uint8)
+    room[:, 150:454] = cv2.resize(load_photo(photos[names[0]][0]), (304, 540), interpolation=cv2.INTER_AREA)
+    room[70:470, 600:825] = cv2.resize(load_photo(photos[names[1]][3]), (225, 400), interpolation=cv2.INTER_AREA)
+    specs[0].face = room
+    frame, _ = render_gallery(specs, (1920, 1080), seed=11)
+    p = _pipeline(setup)
+    obs, _ = p.process(frame)
+    assert not p.last_layout.uncertain and len(obs) == 6
+    assert obs[0].verdict.verdict == "multiple_faces", [o.verdict for o in obs]
