@@ -68,6 +68,15 @@ def test_thresholds_json_holds_the_verifier_rule(tmp_path):
     (tmp_path / "bad.json").write_text(json.dumps(data))
     with pytest.raises(ThresholdError, match="bad.json.*nearest"):
         load_thresholds(tmp_path / "bad.json")
+    # dispute: optional (a file without it: the verifier's accusations stand as they are), >= margin
+    data["verifier"] = {"t_verify": 0.4, "margin": 0.02, "nearest": 1, "lead": 0.2}
+    (tmp_path / "nodispute.json").write_text(json.dumps(data))
+    assert load_thresholds(tmp_path / "nodispute.json").verifier.dispute is None
+    data["verifier"]["dispute"] = 0.01
+    (tmp_path / "low.json").write_text(json.dumps(data))
+    with pytest.raises(ThresholdError, match="low.json.*dispute"):
+        load_thresholds(tmp_path / "low.json")
+    assert th.verifier.dispute is not None and th.verifier.dispute >= th.verifier.margin
 
 
 def test_a_missing_dlib_is_one_line(monkeypatch):
