@@ -191,6 +191,10 @@ def _segment(frame: np.ndarray, settings: TileSettings) -> tuple[list[Tile], _La
     out = [t for t in out if t.camera_off or t.box[2] * t.box[3] < _SHARE * area or
            _is_video(frame, (t.box[0], t.box[1], t.box[0] + t.box[2], t.box[1] + t.box[3]), 1, page)]
     bubbles, in_strip = strip.strip_boxes(frame)
+    # circles inside a tile found are what its video shows (a card held up), never a strip: a student
+    # must not make their own tile go away
+    if any(within(b, t.box) for b in bubbles for t in out):
+        bubbles, in_strip = [], []
     if bubbles or in_strip:     # what the gallery search took in the strip's band was the strip
         top = min(b[1] for b in bubbles + in_strip)
         out = [t for t in out if t.box[1] + t.box[3] <= top + 0.02 * frame.shape[0]]

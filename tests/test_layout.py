@@ -129,3 +129,21 @@ def test_a_tablet_held_up_beside_a_face_is_multiple_faces_not_an_unjudged_captur
     obs, _ = p.process(frame)
     assert not p.last_layout.uncertain and len(obs) == 6
     assert obs[0].verdict.verdict == "multiple_faces", [o.verdict for o in obs]
+
+
+def test_circles_held_up_in_a_tile_are_no_teams_strip(data_dir):
+    """A card of evenly spaced circles shown in the bottom-left tile (where Teams' strip would start):
+    the tile stays a tile, with its student in it, and no bubble is made of the card."""
+    photos = seed_photos(data_dir)
+    specs = make_specs(photos, 9, seed=12)
+    _, boxes = render_gallery(specs, (1920, 1080), chrome=False, seed=12)
+    x, y, w, h = boxes[6]
+    card = cv2.resize(load_photo(photos[sorted(photos)[2]][1]), (w, h), interpolation=cv2.INTER_AREA)
+    card[h // 2:, :] = 30
+    for k in range(5):
+        cv2.circle(card, (60 + 90 * k, h * 3 // 4 - 20), 26, (200, 190, 230), -1, cv2.LINE_AA)
+    specs[6].face = card
+    frame, boxes = render_gallery(specs, (1920, 1080), chrome=False, seed=12)
+    tiles = segment(frame, TileSettings())
+    assert len(tiles) == 9
+    assert max(iou(boxes[6], t.box) for t in tiles) >= 0.9
