@@ -147,3 +147,23 @@ def test_circles_held_up_in_a_tile_are_no_teams_strip(data_dir):
     tiles = segment(frame, TileSettings())
     assert len(tiles) == 9
     assert max(iou(boxes[6], t.box) for t in tiles) >= 0.9
+
+
+def test_inspect_says_the_layout_and_draws_each_box(setup, data_dir):  # noqa: F811
+    """inspect --json: the layout read, whether it can be trusted, and each tile's label box; -o draws
+    the tile, label and face boxes."""
+    from bot.inspect_view import annotate, inspect_json
+
+    photos = seed_photos(data_dir)
+    frame, _ = render_gallery(make_specs(photos, 6, seed=4), (1280, 720), seed=4)
+    p = _pipeline(setup)
+    obs, ms = p.process(frame)
+    data = inspect_json("g.png", frame, obs, ms, p.last_layout)
+    assert data["layout"] == "gallery 2x3" and data["layout_uncertain"] is False
+    assert all(t["label_box"] for t in data["tiles"])
+    drawn = annotate(frame, obs, p.last_layout)
+    assert drawn.shape == frame.shape and (drawn != frame).any()
+    scene = relayout(photos, n=9, size=(1920, 1080), mode="blend", t=0.6, seed=7)
+    obs, ms = p.process(scene.image)
+    data = inspect_json("r.png", scene.image, obs, ms, p.last_layout)
+    assert data["layout"] == "unknown" and data["layout_uncertain"] is True and data["tiles"] == []
