@@ -17,6 +17,7 @@ SIDE = 0.25         # ... and along each cell's side (two similar walls meet wit
 TEXTURE = 0.02      # share of steps along a line above which the strip is content, not flat colour
 PAGE_TOL = 12       # ... and within this of the page colour (a smooth cheek is flat too)
 ASPECT = (1.0, 2.3)  # cell width / height: 16:9 videos, Meet's wider cells, Teams' squarer ones
+MAX_LINES = 4 * 10    # the strongest lines kept along an axis (more is texture, and a slow search)
 MAX_CELLS = 10      # per axis: finer lattices are blinds and bookshelves, not tiles
 
 
@@ -140,7 +141,7 @@ def _flat_page(strip: np.ndarray, page: np.ndarray) -> bool:
     s = np.ascontiguousarray(strip[::2])
     if len(s) < 3:
         return True
-    if float((_cmax(cv2.absdiff(s[1:], s[:-1])) > STEP).mean()) > TEXTURE:
+    if float((cmax(cv2.absdiff(s[1:], s[:-1])) > STEP).mean()) > TEXTURE:
         return False
     return int(np.abs(np.median(s.reshape(-1, 3), axis=0) - page).max()) <= PAGE_TOL
 
@@ -152,15 +153,15 @@ def _profile(reg: np.ndarray, a: int, b: int, axis: int) -> np.ndarray:
     stride = max(2, (b - a) // 240)     # ~240 sample lines are plenty to measure a share
     if axis == 1:
         s = np.ascontiguousarray(reg[a:b:stride])
-        prof = (_cmax(cv2.absdiff(s[:, 2:], s[:, :-2])) > STEP).mean(axis=0)
+        prof = (cmax(cv2.absdiff(s[:, 2:], s[:, :-2])) > STEP).mean(axis=0)
     else:
         s = np.ascontiguousarray(reg[:, a:b:stride])
-        prof = (_cmax(cv2.absdiff(s[2:], s[:-2])) > STEP).mean(axis=1)
+        prof = (cmax(cv2.absdiff(s[2:], s[:-2])) > STEP).mean(axis=1)
     # d[k] compares k and k + 2: the boundary is k | k + 1 or k + 1 | k + 2; report it at k + 1
     return np.concatenate([[0.0], prof, [0.0]])
 
 
-def _cmax(a: np.ndarray) -> np.ndarray:
+def cmax(a: np.ndarray) -> np.ndarray:
     """Largest of the three channels (numpy's reduce over a length-3 last axis is many times slower)."""
     return np.maximum(np.maximum(a[..., 0], a[..., 1]), a[..., 2])
 
@@ -179,7 +180,11 @@ def _progression(prof: np.ndarray, length: int, min_size: float) -> list[int] | 
     """The longest run of lines at one pitch (the region's own edges count as lines): its positions,
     or None when no run of two cells or more is there, or when its lines come in pairs (the two
     edges of a gap: a grid with gaps is cut at its gaps, not here)."""
-    cand = [(0, 1.0)] + [c for c in _lines(prof) if 2 < c[0] < length - 2] + [(length, 1.0)]
+    inner = [c for c in _lines(prof) if 2 < c[0] < length - 2]
+    # stripes or a bookshelf make hundreds of lines: the grid's are among the strongest (the search
+    # tries every pair, so it stays small)
+    inner = sorted(sorted(inner, key=lambda c: -c[1])[:MAX_LINES])
+    cand = [(0, 1.0)] + inner + [(length, 1.0)]
     pos = np.array([c[0] for c in cand], np.float64)
     sup = {c[0]: c[1] for c in cand}
     best, best_key = None, (1, -2, 0, 0.0)

@@ -1,6 +1,6 @@
 """What a frame's tiles were read as: a gallery of rows x columns, a speaker or a shared screen with a
-strip of tiles, or a layout that cannot be trusted (a gallery mid re-layout, an unknown app), whose
-capture gets no verdicts rather than one giant tile judged as a participant."""
+strip of tiles, or a layout that cannot be trusted (a gallery mid re-layout cut as one tile), whose
+doubtful tile gets no verdict rather than being judged as one giant participant."""
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -10,7 +10,6 @@ import numpy as np
 from bot import gapless
 from bot.types import Box, Tile, within
 
-SAME_SIZE = 0.12    # relative size difference still one gallery's tile size (a speaker border adds ~6%)
 BIG = 3.0           # a tile this many times a strip tile's area is the speaker's or the shared screen
 GALLERY = 1 / 3     # a tile this share of the frame or more may be a whole gallery cut as one
 ROW_TOL = 0.25      # tiles whose tops differ by less than this share of a tile's height share a row
@@ -55,21 +54,27 @@ def read(tiles: list[Tile]) -> FrameLayout:
     return FrameLayout("gallery", rows, max(per_row.values()))
 
 
-def with_faces(layout: FrameLayout, frame: np.ndarray, tiles: list[Tile], faces: list[list[Box]]) -> FrameLayout:
-    """The layout once faces are found (face boxes in tile pixels): UNKNOWN when a tile holds faces
-    with a straight seam between them (a gallery cut as one tile: two people sharing a camera sit
-    in one picture), "share + strip" when the big tile of a speaker layout holds no face."""
+def with_faces(layout: FrameLayout, frame: np.ndarray, tiles: list[Tile],
+               faces: list[list[Box]]) -> tuple[FrameLayout, set[int]]:
+    """The layout once faces are found (face boxes in tile pixels), and the tiles that cannot be
+    trusted: a tile as big as a gallery holding faces with a straight seam between them (a gallery
+    mid re-layout cut as one; two people sharing a camera sit in one picture). Such a tile gets no
+    verdict, the rest of the frame is judged: a speaker holding up a tablet loses only their own
+    tile's verdict (multiple_faces would accuse nobody either). The layout is then UNKNOWN; "share +
+    strip" when the big tile of a speaker layout holds no face."""
     area = frame.shape[0] * frame.shape[1]
-    for tile, fl in zip(tiles, faces):
-        # only a tile as big as a gallery: in a gallery of tiles, a student holding up a tablet beside
-        # their face is multiple_faces, and must not make the whole capture go unjudged
-        if len(fl) >= 2 and tile.box[2] * tile.box[3] >= GALLERY * area and _seam_between(frame, tile.box, fl):
-            return UNKNOWN
+    # only a tile as big as a gallery: in a gallery of tiles, a student holding up a tablet beside
+    # their face is multiple_faces
+    doubtful = {i for i, (tile, fl) in enumerate(zip(tiles, faces))
+                if len(fl) >= 2 and tile.box[2] * tile.box[3] >= GALLERY * area
+                and _seam_between(frame, tile.box, fl)}
+    if doubtful:
+        return UNKNOWN, doubtful
     if layout.kind == "speaker + strip":
         big = int(np.argmax([t.box[2] * t.box[3] for t in tiles]))
         if not faces[big] and not tiles[big].camera_off:
-            return FrameLayout("share + strip")
-    return layout
+            return FrameLayout("share + strip"), doubtful
+    return layout, doubtful
 
 
 def _seam_between(frame: np.ndarray, box: Box, faces: list[Box]) -> bool:

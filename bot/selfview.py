@@ -7,6 +7,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
+from bot.gapless import cmax
 from bot.types import Box
 
 STEP = 24               # channel difference across two pixels that makes an edge
@@ -52,8 +53,8 @@ def _photographic(frame: np.ndarray, box: Box) -> bool:
 
 def _hosts(tiles: list[Box]) -> list[tuple[Box, tuple[str, ...], float]]:
     """(tile, corners to search, margin allowed): the speaker's four corners, the thumbnail floating a
-    little inside them; each outer corner of the gallery on its tile, the thumbnail in the very
-    corner (Meet's "You"): a window or a picture on a wall in a corner tile is not taken for one."""
+    little inside them; the gallery's top-right corner on its tile, the thumbnail in the very corner
+    (Meet's "You"): a window or a picture on a wall in a corner tile is not taken for one."""
     areas = [w * h for _, _, w, h in tiles]
     med = float(np.median(areas))
     hosts: dict[int, set[str]] = {}
@@ -64,7 +65,7 @@ def _hosts(tiles: list[Box]) -> list[tuple[Box, tuple[str, ...], float]]:
     y0 = min(b[1] for b in tiles)
     x1 = max(b[0] + b[2] for b in tiles)
     y1 = max(b[1] + b[3] for b in tiles)
-    for name, (px, py) in {"tl": (x0, y0), "tr": (x1, y0), "bl": (x0, y1), "br": (x1, y1)}.items():
+    for name, (px, py) in {"tr": (x1, y0)}.items():     # Meet draws "You" top right, nowhere else
         i = int(np.argmin([abs(b[0] + (b[2] if "r" in name else 0) - px) +
                            abs(b[1] + (b[3] if "b" in name else 0) - py) for b in tiles]))
         hosts.setdefault(i, set()).add(name)
@@ -100,9 +101,9 @@ def _top_left(zone: np.ndarray, w: int, h: int, margin: float) -> Box | None:
     z = zone.astype(np.int16)
     zh, zw = z.shape[:2]
     vert = np.zeros((zh, zw), bool)      # an edge between x - 1 and x + 1
-    vert[:, 1:-1] = np.abs(z[:, 2:] - z[:, :-2]).max(axis=2) > STEP
+    vert[:, 1:-1] = cmax(cv2.absdiff(zone[:, 2:], zone[:, :-2])) > STEP
     horiz = np.zeros((zh, zw), bool)
-    horiz[1:-1] = np.abs(z[2:] - z[:-2]).max(axis=2) > STEP
+    horiz[1:-1] = cmax(cv2.absdiff(zone[2:], zone[:-2])) > STEP
     vert = vert | np.roll(vert, 1, axis=1)     # a line that wobbles by a pixel
     horiz = horiz | np.roll(horiz, 1, axis=0)
     # ... and has a few pixels' break where what lies beside it matches its colour

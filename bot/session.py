@@ -123,12 +123,15 @@ class Pipeline:
     def process(self, frame: np.ndarray, keep_crops: bool = False) -> tuple[list[Observation], dict]:
         ms: dict[str, float] = {}
         t = time.perf_counter()
-        tiles = self._layout.segment(frame, self.settings.tiles)
+        tiles = self._layout.segment(frame, self.settings.tiles, with_shares=True)
         ms["segment"] = _lap(t)
 
         t = time.perf_counter()
         crops = [_tile_crop(frame, tl) for tl in tiles]
         texts = [self._labels.recall(tl.box, crop) for tl, crop in zip(tiles, crops)]
+        # a thumbnail's name is never read: the self-view is the viewer's own, and a frame drawn in a
+        # student's video must not make a participant with a name of the student's choosing
+        texts = ["" if tl.floating else txt for tl, txt in zip(tiles, texts)]
         todo = [i for i, txt in enumerate(texts) if txt is None]
         label_boxes = [tl.name_box for tl in tiles]
         if todo and self.models.reader:
@@ -149,22 +152,33 @@ class Pipeline:
         t = time.perf_counter()
         # remembered per tile position: still tiles keep their faces, a face seen last capture is looked
         # for near where it was with the small short-range model (bot/face_memory.py)
-        live = [i for i, tl in enumerate(tiles) if not tl.camera_off]
+        # a big flat tile (a shared screen, or a speaker before a plain virtual background, which looks
+        # camera-off) is looked at for a face too: with one it is a participant's live video
+        live = [i for i, tl in enumerate(tiles) if not tl.camera_off or tl.share]
         found = self._faces.find_all(self.models.detector, [tiles[i].box for i in live], [crops[i] for i in live])
         faces: list[list] = [[] for _ in tiles]
         for i, fl in zip(live, found):
             faces[i] = fl
+        # a tile whose face was all under a thumbnail painted out is looked at whole: what a student
+        # draws in their own video must not hide their face
+        bare = [i for i in live if tiles[i].covered and not faces[i]]
+        for i, fl in zip(bare, self._faces.find_all(self.models.detector, [tiles[i].box for i in bare],
+                                                   [_crop(frame, tiles[i].box) for i in bare])):
+            faces[i], crops[i] = fl, _crop(frame, tiles[i].box)
         ms["detect"] = _lap(t)
-        self.last_layout = layout.with_faces(layout.read(tiles), frame, tiles, [[f.box for f in fl] for fl in faces])
-        if self.last_layout.uncertain:
-            # a gallery mid re-layout or cut as one tile: no verdicts this capture, and cut afresh next
+        tiles = [dataclasses.replace(tl, camera_off=False) if tl.share and faces[i] else tl
+                 for i, tl in enumerate(tiles)]
+        self.last_layout, doubtful = layout.with_faces(layout.read(tiles), frame, tiles,
+                                                       [[f.box for f in fl] for fl in faces])
+        if doubtful:
+            # a gallery mid re-layout cut as one tile: no verdict there, and the frame cut afresh next
             self._layout.forget()
-            return [], ms
 
         t = time.perf_counter()
         fs = self.settings.faces
         why = [[gate(f, fs) for f in fl] for fl in faces]
-        judged = [[f for f, w in zip(fl, wl) if not w] for fl, wl in zip(faces, why)]
+        judged = [[] if i in doubtful else [f for f, w in zip(fl, wl) if not w]
+                  for i, (fl, wl) in enumerate(zip(faces, why))]
         vkeys = {i: FaceMemory.key(tiles[i].box) for i, fl in enumerate(judged) if len(fl) == 1}
         vectors = self._embed(vkeys, judged, [m.student_id for m in matches])
         ms["embed"] = _lap(t)
@@ -184,6 +198,8 @@ class Pipeline:
         for i, (tl, m, fl, jl, wl) in enumerate(zip(tiles, matches, faces, judged, why)):
             if tl.camera_off:
                 v = Verdict("camera_off")
+            elif i in doubtful:
+                v = Verdict("unjudged", reason="layout")
             elif not fl:
                 v = Verdict("no_face")
             elif len(jl) >= 2:
@@ -209,6 +225,8 @@ class Pipeline:
                 face_px=int(round(face.box[2])) if face else 0, blur=round(face.blur, 1) if face else None,
                 verdict=v, participant=keys[i], crop=crops[i] if keep_crops else None,
                 label_box=tuple(int(v_) for v_ in label_boxes[i]) if label_boxes[i] else None))
+        # a shared screen is no participant; a big flat tile with a face in it is (a virtual background)
+        obs = [o for o, tl in zip(obs, tiles) if not (tl.share and not o.faces)]
         ms["decide"] = _lap(t)
         return obs, ms
 

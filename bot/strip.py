@@ -81,6 +81,8 @@ def _circles(part: np.ndarray, H: int) -> list[tuple[float, float, float]]:
     small = part[::k, ::k] if k > 1 else part
     gray = cv2.medianBlur(cv2.cvtColor(np.ascontiguousarray(small), cv2.COLOR_BGR2GRAY), 3)
     lo, hi = int(RADIUS[0] * H / k), int(RADIUS[1] * H / k) + 1
+    if lo < 2 or gray.shape[0] < 2 * hi:
+        return []       # too small a frame to hold a strip
     found = cv2.HoughCircles(gray, cv2.HOUGH_GRADIENT, dp=1, minDist=lo * 2, param1=80, param2=22,
                              minRadius=lo, maxRadius=hi)
     return [] if found is None else [(float(x) * k, float(y) * k, float(r) * k) for x, y, r in found[0]]
@@ -133,7 +135,7 @@ def _without_counter(band: np.ndarray, circles: list) -> list:
     if len(circles) < 3:
         return circles
     luma = cv2.cvtColor(band, cv2.COLOR_BGR2GRAY)
-    fills = [float(np.median(luma[int(cy - r / 2):int(cy + r / 2), int(cx - r / 2):int(cx + r / 2)]))
-             for cx, cy, r in circles]
+    fills = [float(np.median(luma[max(0, int(cy - r / 2)):int(cy + r / 2) + 1,
+                                  max(0, int(cx - r / 2)):int(cx + r / 2) + 1])) for cx, cy, r in circles]
     rest = float(np.median(fills[1:]))
     return circles[1:] if fills[0] < COUNTER_DARK * rest else circles

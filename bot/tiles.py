@@ -36,6 +36,7 @@ import numpy as np
 
 from bot import gapless, selfview, strip
 from bot.config import TileSettings
+from bot.gapless import cmax as _cmax
 from bot.types import Box, Tile, within
 
 _WORK_W = 960          # working copy about this wide: the frame is pooled by an integer factor
@@ -54,16 +55,24 @@ _DARK = 60             # max channel value of a dark gap in a photo of a screen 
 _DARK_LINE = 0.75      # a gap line of that lattice is at least this fraction dark
 
 
-def segment(frame: np.ndarray, settings: TileSettings) -> list[Tile]:
-    """Cut a gallery frame (BGR) into tiles, in reading order; [] when there are none."""
+def segment(frame: np.ndarray, settings: TileSettings, with_shares: bool = False) -> list[Tile]:
+    """Cut a gallery frame (BGR) into tiles, in reading order; [] when there are none. A big tile of
+    mostly flat colour (a shared screen, or a speaker before a plain virtual background) is left out
+    unless `with_shares` (the pipeline keeps it when a face shows in it)."""
     frame = _usable(frame)
-    return [] if frame is None else _segment(frame, settings)[0]
+    return [] if frame is None else _participants(_segment(frame, settings)[0], with_shares)
+
+
+def _participants(tiles: list[Tile], with_shares: bool) -> list[Tile]:
+    return tiles if with_shares else [t for t in tiles if not t.share]
 
 
 def _usable(frame: np.ndarray | None) -> np.ndarray | None:
     """The frame's first three channels, contiguous; None for what holds no gallery."""
-    if frame is None or frame.ndim != 3 or frame.shape[0] < 16 or frame.shape[1] < 16:
+    if frame is None or frame.ndim not in (2, 3) or frame.shape[0] < 16 or frame.shape[1] < 16:
         return None
+    if frame.ndim == 2 or frame.shape[2] < 3:       # a grey frame: drawn as BGR like any other
+        return cv2.cvtColor(np.ascontiguousarray(frame.reshape(frame.shape[:2])), cv2.COLOR_GRAY2BGR)
     return np.ascontiguousarray(frame[:, :, :3])
 
 
@@ -111,7 +120,10 @@ class LayoutMemory:
         self._last: _Layout | None = None
         self.counts = {"kept": 0, "found": 0}  # how each frame was served, for tests and tuning
 
-    def segment(self, frame: np.ndarray, settings: TileSettings) -> list[Tile]:
+    def segment(self, frame: np.ndarray, settings: TileSettings, with_shares: bool = False) -> list[Tile]:
+        return _participants(self._segment(frame, settings), with_shares)
+
+    def _segment(self, frame: np.ndarray, settings: TileSettings) -> list[Tile]:
         frame = _usable(frame)
         if frame is None:
             self._last = None
@@ -186,32 +198,24 @@ def _segment(frame: np.ndarray, settings: TileSettings) -> tuple[list[Tile], _La
             continue
         out.append(Tile(box=box, name_box=_name_box(box), camera_off=_camera_off(small, box, f)))
     # a shared screen the search took for a tile: big, neither a camera's picture nor a camera-off tile
+    # (a speaker before a flat virtual background looks the same: the pipeline keeps it if a face shows)
     area = frame.shape[0] * frame.shape[1]
-    page = best_bg[0] if best_bg is not None else None
-    out = [t for t in out if t.camera_off or t.box[2] * t.box[3] < _SHARE * area or
-           _is_video(frame, (t.box[0], t.box[1], t.box[0] + t.box[2], t.box[1] + t.box[3]), 1, page)]
+    out = [dataclasses.replace(t, share=True) if t.box[2] * t.box[3] >= _SHARE * area and not _in_grid(t, out)
+           and not _is_video(frame, _corners(t.box), 1) else t for t in out]
     bubbles, in_strip = strip.strip_boxes(frame)
-    # circles inside a tile found are what its video shows (a card held up), never a strip: a student
-    # must not make their own tile go away
-    if any(within(b, t.box) for b in bubbles for t in out):
+    # what lies inside a tile found is what its video shows (a card of circles held up), never a
+    # strip: a student must not make their own tile, or a neighbour's, go away
+    if any(_overlap(_corners(b), _corners(t.box)) > 0 for b in bubbles + in_strip for t in out):
         bubbles, in_strip = [], []
-    if bubbles or in_strip:     # what the gallery search took in the strip's band was the strip
-        top = min(b[1] for b in bubbles + in_strip)
-        out = [t for t in out if t.box[1] + t.box[3] <= top + 0.02 * frame.shape[0]]
-        out += [Tile(box=b, name_box=_name_box(b), camera_off=_camera_off(small, b, f)) for b in in_strip]
+    out += [Tile(box=b, name_box=_name_box(b), camera_off=_camera_off(small, b, f)) for b in in_strip]
     fixed = [Tile(box=b, name_box=_name_box(b), camera_off=True) for b in bubbles]
     thumbs = selfview.floating(frame, [t.box for t in out])
     out = [dataclasses.replace(t, covered=tuple(b for b in thumbs if within(b, t.box))) for t in out]
-    out += fixed + [Tile(box=b, name_box=_name_box(b), camera_off=False) for b in thumbs]
+    out += fixed + [Tile(box=b, name_box=_name_box(b), camera_off=False, floating=True) for b in thumbs]
     out = _reading_order(out)
     if not (flat and out and best_bg is not None):
         return out, None
     return out, _Layout.of(frame.shape, best_bg, f, best_mask, out, fixed)
-
-
-def _cmax(a: np.ndarray) -> np.ndarray:
-    """Largest of the three channels (numpy's reduce over a length-3 last axis is many times slower)."""
-    return np.maximum(np.maximum(a[..., 0], a[..., 1]), a[..., 2])
 
 
 # ---------------------------------------------------------------- background
@@ -457,10 +461,9 @@ def _choose(leaves: list[tuple], size: tuple[int, int], min_w: float, frame: np.
             out.append((x0, y0, x1, y1))       # clipped by the left or right frame edge
         elif at_x and at_y and 0.2 <= kw <= 1 + _SIZE_TOL and 0.2 <= kh <= 1 + _SIZE_TOL:
             corner.append((x0, y0, x1, y1))
-        elif shaped[i] and kw * kh >= _SPEAKER and lw[i] * lh[i] >= 0.25 * w * h and \
-                not any(x0 < cx[k] < x1 and y0 < cy[k] < y1 for k in np.nonzero(alike)[0]) and \
-                _is_video(frame, (x0, y0, x1, y1), f):
-            out.append((x0, y0, x1, y1))       # the speaker above or beside a strip of tiles
+        elif shaped[i] and kw * kh >= _SPEAKER and lw[i] * lh[i] >= _SHARE * w * h and \
+                not any(x0 < cx[k] < x1 and y0 < cy[k] < y1 for k in np.nonzero(alike)[0]):
+            out.append((x0, y0, x1, y1))       # the speaker (or a shared screen) beside a strip of tiles
     # clipped by two frame edges, a piece of anything is smaller than a tile: only one whose two
     # inner sides continue a column and a row of the tiles found is a tile
     tol = max(2.0, 0.03 * tw)
@@ -473,19 +476,28 @@ def _choose(leaves: list[tuple], size: tuple[int, int], min_w: float, frame: np.
     return out
 
 
-def _is_video(frame: np.ndarray, r: tuple, f: int, page: np.ndarray | None = None) -> bool:
+def _is_video(frame: np.ndarray, r: tuple, f: int) -> bool:
     """A camera's picture rather than a shared screen: a slide or a document is mostly flat colour
-    (no step at all between neighbouring pixels), a camera's noise and light leave little of that.
-    Flat pixels of the page colour do not count (the gaps of tiles cut together as one)."""
+    (no step at all between neighbouring pixels), a camera's noise and light leave little of that."""
     x0, y0, x1, y1 = (int(v * f) for v in r)
-    part = np.ascontiguousarray(frame[y0:y1:2, x0:x1:2])
-    g = cv2.cvtColor(part, cv2.COLOR_BGR2GRAY)
+    g = cv2.cvtColor(np.ascontiguousarray(frame[y0:y1:2, x0:x1:2]), cv2.COLOR_BGR2GRAY)
     if g.shape[0] < 4 or g.shape[1] < 4:
         return False
     flat = (cv2.absdiff(g[1:, 1:], g[:-1, 1:]) == 0) & (cv2.absdiff(g[1:, 1:], g[1:, :-1]) == 0)
-    if page is not None:
-        flat &= _cmax(cv2.absdiff(part[1:, 1:], np.full_like(part[1:, 1:], page))) > _BG_TOL
     return float(flat.mean()) < _FLAT_SHARE
+
+
+def _in_grid(tile: Tile, tiles: list[Tile]) -> bool:
+    """Whether another tile has this one's size: a cell of a gallery (a 2x2's camera-off tile is a
+    quarter of the frame and flat), not a lone big region."""
+    w, h = tile.box[2], tile.box[3]
+    return any(t is not tile and abs(t.box[2] - w) <= _SIZE_TOL * w and abs(t.box[3] - h) <= _SIZE_TOL * h
+               for t in tiles)
+
+
+def _corners(box: Box) -> tuple:
+    """(x, y, w, h) -> (x0, y0, x1, y1)."""
+    return (box[0], box[1], box[0] + box[2], box[1] + box[3])
 
 
 def _drop_nested(boxes: list[tuple]) -> list[tuple]:
@@ -838,6 +850,8 @@ def _dark_lattice(small: np.ndarray) -> list[tuple]:
     4 cells of tile shape."""
     dark = _cmax(small) < _DARK
     h, w = dark.shape
+    if min(h, w) < 32:
+        return []       # a sliver of a frame holds no grid
     spans, lines = [], []
     for axis, n_len in ((0, w), (1, h)):
         content = (~dark).mean(axis=axis)
@@ -856,6 +870,8 @@ def _dark_lattice(small: np.ndarray) -> list[tuple]:
         spans.append((int(a0), int(a1)))
     (x0, x1), (y0, y1) = spans
     sub = dark[y0:y1, x0:x1]
+    if min(sub.shape) < 10:
+        return []
     for a0, across in ((x0, 0), (y0, 1)):
         # a profile per fifth of the lines' length: a photo's slight tilt moves a line by a few
         # pixels from one end to the other, more than a 3-pixel gap is wide; the median of the five

@@ -21,6 +21,8 @@ class Tile:
     name_box: Box | None = None   # the strip holding the display-name label, in frame pixels
     camera_off: bool = False      # avatar, initials or name on a plain background: no live video
     covered: tuple[Box, ...] = ()  # floating thumbnails over it (another tile each), in frame pixels
+    floating: bool = False        # a thumbnail floating over another tile (a self-view): no name read
+    share: bool = False           # big and mostly flat colour: a shared screen, unless a face shows in it
 
 
 @dataclass

@@ -51,7 +51,8 @@ def rendered(data_dir) -> dict[str, Scene]:
 
 @pytest.fixture(scope="module")
 def found(rendered) -> dict[str, list]:
-    """The finder's boxes on every scene, found once for the module."""
+    """The finder's boxes on every scene, found once for the module (not those it marks as a shared
+    screen: the pipeline drops them unless a face shows in them)."""
     return {name: [t.box for t in segment(s.image, SETTINGS)] for name, s in rendered.items()}
 
 
@@ -123,7 +124,7 @@ def uncertain(rendered) -> dict[str, bool]:
             tiles = segment(s.image, SETTINGS)
             faces = [[d.box for d in detector.detect(s.image[t.box[1]:t.box[1] + t.box[3], t.box[0]:t.box[0] + t.box[2]])]
                      for t in tiles]
-            out[name] = layout.with_faces(layout.read(tiles), s.image, tiles, faces).uncertain
+            out[name] = layout.with_faces(layout.read(tiles), s.image, tiles, faces)[0].uncertain
     return out
 
 

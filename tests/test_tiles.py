@@ -287,3 +287,16 @@ def test_pipeline_keeps_the_layout_between_captures(data_dir):
         mem.segment(frame, SETTINGS)
     assert mem.counts == {"kept": 1, "found": 1}
     assert mem.segment(np.zeros((5, 5, 3), np.uint8), SETTINGS) == []
+
+
+@pytest.mark.parametrize("shape", [(16, 16, 3), (17, 4000, 3), (4000, 17, 3), (83, 200, 3), (100, 100, 1),
+                                   (100, 100), (300, 500)])
+def test_odd_frames_are_cut_without_error_or_warning(shape):
+    """Slivers, tiny frames and grey ones (a screen source can give any of them): tiles or none, never a
+    crash or a numpy warning."""
+    import warnings
+    frame = np.random.default_rng(0).integers(0, 255, shape).astype(np.uint8)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        tiles = segment(frame, SETTINGS)
+    assert all(t.box[2] > 0 and t.box[3] > 0 for t in tiles)
