@@ -150,24 +150,8 @@ class Pipeline:
         ms["names"] = _lap(t)
 
         t = time.perf_counter()
-        # remembered per tile position: still tiles keep their faces, a face seen last capture is looked
-        # for near where it was with the small short-range model (bot/face_memory.py)
-        # a big flat tile (a shared screen, or a speaker before a plain virtual background, which looks
-        # camera-off) is looked at for a face too: with one it is a participant's live video
-        live = [i for i, tl in enumerate(tiles) if not tl.camera_off or tl.share]
-        found = self._faces.find_all(self.models.detector, [tiles[i].box for i in live], [crops[i] for i in live])
-        faces: list[list] = [[] for _ in tiles]
-        for i, fl in zip(live, found):
-            faces[i] = fl
-        # a tile whose face was all under a thumbnail painted out is looked at whole: what a student
-        # draws in their own video must not hide their face
-        bare = [i for i in live if tiles[i].covered and not faces[i]]
-        for i, fl in zip(bare, self._faces.find_all(self.models.detector, [tiles[i].box for i in bare],
-                                                   [_crop(frame, tiles[i].box) for i in bare])):
-            faces[i], crops[i] = fl, _crop(frame, tiles[i].box)
+        tiles, faces = self._detect(frame, tiles, crops)
         ms["detect"] = _lap(t)
-        tiles = [dataclasses.replace(tl, camera_off=False) if tl.share and faces[i] else tl
-                 for i, tl in enumerate(tiles)]
         self.last_layout, doubtful = layout.with_faces(layout.read(tiles), frame, tiles,
                                                        [[f.box for f in fl] for fl in faces])
         if doubtful:
@@ -229,6 +213,28 @@ class Pipeline:
         obs = [o for o, tl in zip(obs, tiles) if not (tl.share and not o.faces)]
         ms["decide"] = _lap(t)
         return obs, ms
+
+    def _detect(self, frame: np.ndarray, tiles: list[Tile], crops: list[np.ndarray]) -> tuple[list[Tile], list[list]]:
+        """The faces of each tile (crops updated in place where a tile is looked at whole), and the
+        tiles with a big flat tile that shows a face made live video. Remembered per tile position:
+        still tiles keep their faces, a face seen last capture is looked for near where it was with
+        the small short-range model (bot/face_memory.py)."""
+        # a big flat tile (a shared screen, or a speaker before a plain virtual background, which looks
+        # camera-off) is looked at for a face too: with one it is a participant's live video
+        live = [i for i, tl in enumerate(tiles) if not tl.camera_off or tl.share]
+        found = self._faces.find_all(self.models.detector, [tiles[i].box for i in live], [crops[i] for i in live])
+        faces: list[list] = [[] for _ in tiles]
+        for i, fl in zip(live, found):
+            faces[i] = fl
+        # a tile whose face was all under a thumbnail painted out is looked at whole: what a student
+        # draws in their own video must not hide their face
+        bare = [i for i in live if tiles[i].covered and not faces[i]]
+        for i, fl in zip(bare, self._faces.find_all(self.models.detector, [tiles[i].box for i in bare],
+                                                   [_crop(frame, tiles[i].box) for i in bare])):
+            faces[i], crops[i] = fl, _crop(frame, tiles[i].box)
+        tiles = [dataclasses.replace(tl, camera_off=False) if tl.share and faces[i] else tl
+                 for i, tl in enumerate(tiles)]
+        return tiles, faces
 
     def _embed(self, keys: dict, judged: list[list], expected: list) -> dict[int, np.ndarray]:
         """Tile index -> vector of its one judged face (keys: those tiles' positions); a face the

@@ -40,6 +40,15 @@ def _pipeline(setup):  # noqa: F811
     return Pipeline(settings, models, roster, gallery[0], gallery[1])
 
 
+def _assert_first_tile_has_multiple_faces(setup, specs, seed: int) -> None:  # noqa: F811
+    """The gallery of `specs` is judged (not an untrusted layout) and its first tile is multiple_faces."""
+    frame, _ = render_gallery(specs, (1920, 1080), seed=seed)
+    p = _pipeline(setup)
+    obs, _ = p.process(frame)
+    assert not p.last_layout.uncertain and len(obs) == len(specs)
+    assert obs[0].verdict.verdict == "multiple_faces", [o.verdict for o in obs]
+
+
 @pytest.mark.parametrize("mode, n, t", [("slide", 4, 0.5), ("slide", 9, 0.35), ("blend", 9, 0.6)])
 def test_a_gallery_mid_relayout_gets_no_verdicts(setup, data_dir, mode, n, t):  # noqa: F811
     """Zoom re-laying its gallery: the finder cuts the moving tiles as one; the faces in it have the
@@ -74,11 +83,7 @@ def test_two_people_at_one_camera_are_still_multiple_faces(setup, data_dir):  # 
         part = room[100:660, x0:x0 + 420].astype(np.float32)
         room[100:660, x0:x0 + 420] = (a * face + (1 - a) * part).astype(np.uint8)
     specs[0].face = room
-    frame, _ = render_gallery(specs, (1920, 1080), seed=5)
-    p = _pipeline(setup)
-    obs, _ = p.process(frame)
-    assert not p.last_layout.uncertain and len(obs) == 4
-    assert obs[0].verdict.verdict == "multiple_faces", [o.verdict for o in obs]
+    _assert_first_tile_has_multiple_faces(setup, specs, 5)
 
 
 def test_tiles_without_names_are_judged_by_face(setup, data_dir, tmp_path):  # noqa: F811
@@ -127,11 +132,7 @@ def test_a_tablet_held_up_beside_a_face_is_multiple_faces_not_an_unjudged_captur
     room[:, 150:454] = cv2.resize(load_photo(photos[names[0]][0]), (304, 540), interpolation=cv2.INTER_AREA)
     room[70:470, 600:825] = cv2.resize(load_photo(photos[names[1]][3]), (225, 400), interpolation=cv2.INTER_AREA)
     specs[0].face = room
-    frame, _ = render_gallery(specs, (1920, 1080), seed=11)
-    p = _pipeline(setup)
-    obs, _ = p.process(frame)
-    assert not p.last_layout.uncertain and len(obs) == 6
-    assert obs[0].verdict.verdict == "multiple_faces", [o.verdict for o in obs]
+    _assert_first_tile_has_multiple_faces(setup, specs, 11)
 
 
 def test_circles_held_up_in_a_tile_are_no_teams_strip(data_dir):
