@@ -59,18 +59,18 @@ def _rows_first(reg: np.ndarray, x0: int, y0: int, min_w: float) -> list[tuple]:
     ys = _progression(_profile(reg, 0, W, axis=0), H, min_w / ASPECT[1])
     if ys is None or len(ys) < 3:
         return []
-    page = _modal_colour(reg)
+    page = modal_colour(reg)
+    pitch = max(ys[k + 1] - ys[k] for k in range(len(ys) - 1))   # a clipped row keeps its tiles' shape
     cells = []
     for j in range(len(ys) - 1):
         band = reg[ys[j]:ys[j + 1]]
-        xs = _progression(_profile(band, 0, len(band), axis=1), W, min_w)
+        prof = _profile(band, 0, len(band), axis=1)
+        xs = _progression(prof, W, min_w)
         if xs is None or xs[0] != 0 or xs[-1] != W:
             return []
         for x in xs[1:-1]:
-            strip = band[:, max(0, x - 3):x + 3]
-            if _profile(band, 0, len(band), axis=1)[max(0, x - 2):x + 3].max() < SIDE and not _flat_page(strip, page):
+            if prof[max(0, x - 2):x + 3].max() < SIDE and not _flat_page(band[:, max(0, x - 3):x + 3], page):
                 return []
-        pitch = max(ys[k + 1] - ys[k] for k in range(len(ys) - 1))   # a clipped row keeps its tiles' shape
         for i in range(len(xs) - 1):
             cw = xs[i + 1] - xs[i]
             if not ASPECT[0] <= cw / pitch <= ASPECT[1] * 2:    # a last row's tiles are wider
@@ -82,7 +82,7 @@ def _rows_first(reg: np.ndarray, x0: int, y0: int, min_w: float) -> list[tuple]:
 def _without_empty_ends(reg: np.ndarray, xs: list[int], ys: list[int]) -> tuple[list[int], list[int]]:
     """The lattice without a clipped end row or column that is mostly page colour: a toolbar or the
     margin under a gallery, not a row of tiles cut by it."""
-    page = _modal_colour(reg)
+    page = modal_colour(reg)
     xs, ys = list(xs), list(ys)
 
     def empty(part: np.ndarray) -> bool:
@@ -111,7 +111,7 @@ def _every_side(reg: np.ndarray, xs: list[int], ys: list[int]) -> bool:
     """Every inner line is a step along each cell it bounds, or runs there through flat page colour
     (a pillarbox bar beside a camera-off tile of the same grey): a line through a face or a room is
     no tile edge (a centred last row under a two-tile row continues no column line)."""
-    page = _modal_colour(reg)
+    page = modal_colour(reg)
     for j in range(len(ys) - 1):
         prof = _profile(reg, ys[j], ys[j + 1], axis=1)
         for x in xs[1:-1]:
@@ -127,9 +127,10 @@ def _every_side(reg: np.ndarray, xs: list[int], ys: list[int]) -> bool:
     return True
 
 
-def _modal_colour(reg: np.ndarray) -> np.ndarray:
-    """The region's most frequent colour (5 bits a channel): the page or the bars' grey."""
-    px = reg[::4, ::4].reshape(-1, 3) >> 3
+def modal_colour(reg: np.ndarray, step: int = 4) -> np.ndarray:
+    """The region's most frequent colour (5 bits a channel, every `step`-th pixel each way): the page,
+    the bars' grey, a strip's background."""
+    px = reg[::step, ::step].reshape(-1, 3) >> 3
     keys = (px[:, 0].astype(np.int32) << 10) | (px[:, 1].astype(np.int32) << 5) | px[:, 2]
     k = int(np.argmax(np.bincount(keys, minlength=1 << 15)))
     return (np.array([k >> 10, (k >> 5) & 31, k & 31]) * 8 + 4).astype(np.int16)

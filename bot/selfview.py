@@ -61,14 +61,10 @@ def _hosts(tiles: list[Box]) -> list[tuple[Box, tuple[str, ...], float]]:
     speakers = {i for i, a in enumerate(areas) if len(tiles) > 1 and a >= 3 * med}
     for i in speakers:
         hosts[i] = {"tl", "tr", "bl", "br"}
-    x0 = min(b[0] for b in tiles)
-    y0 = min(b[1] for b in tiles)
-    x1 = max(b[0] + b[2] for b in tiles)
-    y1 = max(b[1] + b[3] for b in tiles)
-    for name, (px, py) in {"tr": (x1, y0)}.items():     # Meet draws "You" top right, nowhere else
-        i = int(np.argmin([abs(b[0] + (b[2] if "r" in name else 0) - px) +
-                           abs(b[1] + (b[3] if "b" in name else 0) - py) for b in tiles]))
-        hosts.setdefault(i, set()).add(name)
+    # the gallery's top-right corner, on the tile nearest it
+    top, right = min(b[1] for b in tiles), max(b[0] + b[2] for b in tiles)
+    i = int(np.argmin([abs(b[0] + b[2] - right) + abs(b[1] - top) for b in tiles]))
+    hosts.setdefault(i, set()).add("tr")
     return [(tiles[i], tuple(sorted(c)), MARGIN if i in speakers else CORNER) for i, c in hosts.items()]
 
 

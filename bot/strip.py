@@ -7,6 +7,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
+from bot.gapless import modal_colour
 from bot.types import Box
 
 BAND = (0.04, 0.2)      # the strip's height as a share of the frame's
@@ -91,10 +92,7 @@ def _circles(part: np.ndarray, H: int) -> list[tuple[float, float, float]]:
 def _blocks(band: np.ndarray) -> tuple[list[tuple[int, int]], np.ndarray]:
     """Column runs where something other than the strip's colour fills the strip's height: camera-off
     (or video) tiles standing in the strip; and the mask of what is not the strip's colour."""
-    px = band[::2, ::2].reshape(-1, 3) >> 3
-    keys = (px[:, 0].astype(np.int32) << 10) | (px[:, 1].astype(np.int32) << 5) | px[:, 2]
-    k = int(np.argmax(np.bincount(keys, minlength=1 << 15)))
-    colour = np.array([k >> 10, (k >> 5) & 31, k & 31], np.int16) * 8 + 4
+    colour = modal_colour(band, step=2)
     off = np.abs(band.astype(np.int16) - colour).max(axis=2) > OFF_STRIP
     full = cv2.morphologyEx((off.mean(axis=0) >= FILLED).astype(np.uint8)[None, :], cv2.MORPH_CLOSE,
                             np.ones((1, 5), np.uint8))[0] > 0    # a letter's column is no gap

@@ -17,6 +17,7 @@ from typing import Sequence
 import cv2
 import numpy as np
 
+from .faces import roll_degrees
 from .types import Face
 
 DIM = 128
@@ -153,8 +154,7 @@ class Verifier:
                 down = down / d
                 across = np.array([-down[1], down[0]])
                 cx, cy = eyes + f.down * d * down + f.across * d * across
-                roll = float(np.degrees(np.arctan2(lm[1, 1] - lm[0, 1], lm[1, 0] - lm[0, 0])))
-                return float(cx), float(cy), f.scale * d, roll if self.upright else 0.0
+                return float(cx), float(cy), f.scale * d, roll_degrees(lm) if self.upright else 0.0
         f = self.box_fit
         return x + w / 2 + f.dx * w, y + h / 2 + f.dy * w, f.scale * w, 0.0
 
