@@ -37,7 +37,7 @@ def read(tiles: list[Tile]) -> FrameLayout:
     """The layout the tiles form, from their sizes and places alone (faces are looked at by
     `with_faces`)."""
     # a thumbnail floating over another tile (a self-view) is a participant but no cell of the layout
-    tiles = [t for t in tiles if not any(o is not t and within(t.box, o.box) for o in tiles)]
+    tiles = [t for t in tiles if not t.floating and not any(o is not t and within(t.box, o.box) for o in tiles)]
     if not tiles:
         return FrameLayout("none")
     areas = np.array([t.box[2] * t.box[3] for t in tiles], np.float64)

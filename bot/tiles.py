@@ -34,10 +34,10 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from bot import gapless, selfview, strip
+from bot import gapless, overhang, selfview, strip
 from bot.config import TileSettings
 from bot.gapless import cmax as _cmax
-from bot.types import Box, Tile, within
+from bot.types import Box, Tile
 
 _WORK_W = 960          # working copy about this wide: the frame is pooled by an integer factor
 _BG_TOL = 5            # max channel distance (0-255) to the background colour that still counts as
@@ -182,9 +182,7 @@ def _segment(frame: np.ndarray, settings: TileSettings) -> tuple[list[Tile], _La
         if len(boxes) > len(best):
             best, best_mask, best_leaves, best_bg = boxes, mask, leaves, bg
     small = _small(frame, f)
-    if len(best) >= 2:
-        best = best + _complete_lattice(best, best_mask, frame, f)
-        best = best + _floating_videos(best, best_leaves, best_mask, small)
+    best, hung = _add_missed(best, best_leaves, best_mask, frame, small, f)
     flat = True
     if len(best) < 9:
         # no flat background, or one that only a few clear gaps cross (blocks of tiles)
@@ -209,8 +207,10 @@ def _segment(frame: np.ndarray, settings: TileSettings) -> tuple[list[Tile], _La
         bubbles, in_strip = [], []
     out += [Tile(box=b, name_box=_name_box(b), camera_off=_camera_off(small, b, f)) for b in in_strip]
     fixed = [Tile(box=b, name_box=_name_box(b), camera_off=True) for b in bubbles]
-    thumbs = selfview.floating(frame, [t.box for t in out])
-    out = [dataclasses.replace(t, covered=tuple(b for b in thumbs if within(b, t.box))) for t in out]
+    thumbs = selfview.floating(frame, [t.box for t in out]) + \
+        [_snap(frame, tuple(v * f for v in b), f) for b in hung if flat]
+    out = [dataclasses.replace(t, covered=tuple(b for b in thumbs if _overlap(_corners(b), _corners(t.box)) > 0))
+           for t in out]
     out += fixed + [Tile(box=b, name_box=_name_box(b), camera_off=False, floating=True) for b in thumbs]
     out = _reading_order(out)
     if not (flat and out and best_bg is not None):
@@ -734,6 +734,24 @@ def _ring(fill, c: tuple, t: float) -> float:
     x0, y0, x1, y1 = c
     return (fill(x0, y0, x1, y0 + t) + fill(x0, y1 - t, x1, y1) +
             fill(x0, y0 + t, x0 + t, y1 - t) + fill(x1 - t, y0 + t, x1, y1 - t)) / 4
+
+
+def _add_missed(best: list[tuple], leaves: list[tuple], mask: np.ndarray, frame: np.ndarray,
+                small: np.ndarray, f: int) -> tuple[list[tuple], list[tuple]]:
+    """The tiles the cut missed, added to those found: cells of their lattice, videos floating on a
+    desktop around them, a tile joined to a thumbnail hanging over its corner (bot/overhang.py); and
+    those thumbnails."""
+    if len(best) < 2:
+        return best, []
+    best = best + _complete_lattice(best, mask, frame, f)
+    best = best + _floating_videos(best, leaves, mask, small)
+    r = np.array(best, np.float64)
+    size = _modal_size(r[:, 2] - r[:, 0], r[:, 3] - r[:, 1])
+    hung = []
+    for leaf in leaves:
+        if all(_overlap(leaf, b) < 0.3 for b in best) and (pair := overhang.split(leaf, mask, best, size)):
+            best, hung = best + [pair[0]], hung + [pair[1]]
+    return best, hung
 
 
 # ---------------------------------------------------------------- floating videos

@@ -34,8 +34,6 @@ KNOWN_BAD: dict[str, str] = {
     "zoom-speaker-alone-2560x1440": "no tile: the full-window speaker and the self-view missed",
     "zoom-speaker-2022-1280x720": "speaker and filmstrip right; the floating self-view inside the speaker missed",
     "meet2020-4x3-wide-last-3840x2160": "the 10 tiles right; the You thumbnail missed",
-    "meet2021-12-selfview-1280x720": "the floating self-view and the tile it covers both missed",
-    "meet2021-12-selfview-2560x1440": "the floating self-view and the tile it covers both missed",
     "relayout-slide-4to5-1920x1080": "sliding tiles: one tile the size of the whole gallery, and no straight "
                                      "seam between the faces found in it (not read as uncertain)",
 }
