@@ -7,6 +7,7 @@ When a tile's last reading may stand without reading it again: bot/label_memory.
 from __future__ import annotations
 
 import hashlib
+import logging
 import os
 import re
 import unicodedata
@@ -205,6 +206,17 @@ def _rapidocr_models() -> Path:
     return Path(rapidocr.__file__).resolve().parent / "models"
 
 
+class _StageConfig(dict):
+    """Settings of one rapidocr stage (the keys of its config.yaml section): the stages read them
+    both as cfg["key"] and as cfg.key."""
+
+    def __getattr__(self, name: str):
+        try:
+            return self[name]
+        except KeyError:
+            raise AttributeError(name) from None
+
+
 def _ort_session(model: Path, threads: int):
     import onnxruntime as ort
     opts = ort.SessionOptions()
@@ -302,33 +314,26 @@ class NameReader:
             if not p.is_file():
                 raise OcrError(f"{p}: OCR model missing from the rapidocr wheel (reinstall rapidocr)")
         try:
-            from rapidocr import RapidOCR
+            from rapidocr import EngineType, LangRec
+            from rapidocr.ch_ppocr_det import TextDetector
+            from rapidocr.ch_ppocr_rec import TextRecInput, TextRecognizer
         except ImportError as e:
             raise OcrError(f"rapidocr: not importable ({e}); pip install rapidocr onnxruntime") from None
-        params = {
-            "Global.log_level": "warning",
-            # Explicit model paths: rapidocr then never reaches for its download URLs.
-            "Det.model_path": str(det), "Rec.model_path": str(rec),
-            "Cls.model_path": str(models / "ch_ppocr_mobile_v2.0_cls_mobile.onnx"),
-            # We size regions ourselves; "max" with a large limit only rounds to multiples of 32.
-            "Det.limit_type": "max", "Det.limit_side_len": 4096,
-            "Det.box_thresh": 0.4,
-        }
-        engine = RapidOCR(params=params)
-        # The whole pipeline's __call__ resizes and pads for documents; labels need our own sizing,
-        # so we drive its detector and recogniser directly.
-        self._det = engine._load_det_model()
-        self._rec = engine._load_rec_model()
-        # Our own sessions: rapidocr's spin-wait their worker threads, which on a laptop that also
-        # runs the meeting client (or any loaded CPU) makes a recogniser call 2-3x slower.
-        for stage, path in ((self._det, det), (self._rec, rec)):
-            stage.session.session = _ort_session(path, threads)
-        # The recogniser pads every crop of a batch to the widest one and to at least 320 px (its
-        # document default); on a CPU a batch saves nothing, so each label runs at its own width:
-        # a short name costs a third of a padded one.
-        self._rec.rec_batch_num = _REC_BATCH
-        self._rec.rec_image_shape = [3, _REC_H, _REC_H]
-        from rapidocr.ch_ppocr_rec import TextRecInput
+        logging.getLogger("RapidOCR").setLevel(logging.WARNING)  # rapidocr's logger says "info" per model
+        # rapidocr's public stage classes, each given our own onnxruntime session (its "session"
+        # setting): its sessions spin-wait their worker threads, which on a laptop that also runs the
+        # meeting client makes a recogniser call 2-3x slower. The whole RapidOCR pipeline is not used:
+        # it sizes and pads for documents, labels need our own sizing.
+        engine = EngineType.ONNXRUNTIME
+        # We size regions ourselves; "max" with a large limit only rounds to multiples of 32.
+        self._det = TextDetector(_StageConfig(engine_type=engine, session=_ort_session(det, threads),
+                                              limit_type="max", limit_side_len=4096, box_thresh=0.4))
+        # The recogniser pads every crop of a batch to the widest one and to at least its shape's
+        # width (320 px by default); on a CPU a batch saves nothing, so each label runs at its own
+        # width: a short name costs a third of a padded one.
+        self._rec = TextRecognizer(_StageConfig(engine_type=engine, session=_ort_session(rec, threads),
+                                                lang_type=LangRec.CH, font_path=None, rec_keys_path=None,
+                                                rec_batch_num=_REC_BATCH, rec_img_shape=[3, _REC_H, _REC_H]))
         self._rec_input = TextRecInput
         self._cache: OrderedDict[bytes, str] = OrderedDict()
         self._cache_size = cache_size

@@ -173,6 +173,33 @@ def test_models_load_offline_from_the_wheel():
     assert load_s < 20
 
 
+
+def test_rapidocr_runs_the_sessions_it_is_given(monkeypatch, capfd):
+    """What bot/names.py relies on in rapidocr (its version range in pyproject.toml): the public
+    TextDetector and TextRecognizer run the onnxruntime session handed to them as their "session"
+    setting, and loading them says nothing on stderr."""
+    import onnxruntime as ort
+
+    import bot.names as names
+
+    class Counted(ort.InferenceSession):
+        runs = 0
+
+        def run(self, *a, **k):
+            Counted.runs += 1
+            return super().run(*a, **k)
+
+    made = names._ort_session
+    monkeypatch.setattr(names, "_ort_session", lambda model, threads: Counted(
+        str(model), sess_options=made(model, threads).get_session_options(), providers=["CPUExecutionProvider"]))
+    r = NameReader(threads=1)
+    assert capfd.readouterr().err == ""
+    band = np.full((64, 320, 3), 30, np.uint8)
+    cv2.putText(band, "Mareta Aliana", (8, 44), cv2.FONT_HERSHEY_SIMPLEX, 1.0, (255, 255, 255), 2, cv2.LINE_AA)
+    lines = r._detect(band, 1.0)
+    assert len(lines) == 1 and Counted.runs == 1
+    assert r._recognise([band])[0][0] == "Mareta Aliana" and Counted.runs == 2
+
 def test_has_text():
     plain = np.full((40, 300, 3), (35, 35, 35), np.uint8)
     assert not has_text(plain)
