@@ -11,6 +11,8 @@ import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from bot.errors import RollcallError
+
 PACKAGE_DIR = Path(__file__).resolve().parent
 PROJECT_DIR = PACKAGE_DIR.parent  # a checkout's root; an installed wheel has none of its folders
 # a checkout's top-level folder -> its copy inside the installed package
@@ -31,7 +33,7 @@ def shipped(relative: str | Path) -> Path:
 DEFAULTS_FILE = shipped("config/settings.toml")
 
 
-class ConfigError(ValueError):
+class ConfigError(RollcallError, ValueError):
     """A bad settings file or value; str() is the one line shown to the user."""
 
 

@@ -9,10 +9,11 @@ from pathlib import Path
 import numpy as np
 
 from .config import FaceSettings
+from .errors import RollcallError
 from .types import Face, Verdict
 
 
-class ThresholdError(ValueError):
+class ThresholdError(RollcallError, ValueError):
     """thresholds.json is missing or malformed; str() names the file."""
 
 

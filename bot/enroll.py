@@ -14,6 +14,7 @@ from .config import FaceSettings
 from .decide import gate
 from .display import hidden_characters
 from .embed import Embedder
+from .errors import RollcallError
 from .faces import FaceDetector, find_faces
 from .roster import slug
 from .types import Student
@@ -21,7 +22,7 @@ from .types import Student
 PHOTO_EXT = {".jpg", ".jpeg", ".png", ".bmp", ".webp"}
 
 
-class EnrollError(ValueError):
+class EnrollError(RollcallError, ValueError):
     """PHOTOS_DIR is missing or holds no student folder; str() names it."""
 
 

@@ -47,6 +47,7 @@ from .config import FaceSettings
 from .decide import (Gallery, HeadRule, Thresholds, VerifierGallery, cascade, cascade_identify, gate, hold_back,
                      top_k_scores)
 from .embed import Embedder
+from .errors import RollcallError
 from .faces import FaceDetector, find_faces
 from .types import Face
 
@@ -55,7 +56,7 @@ FARS = (0.01, 0.001)
 SHRINK_JPEG_QUALITY = 40
 
 
-class EvaluateError(ValueError):
+class EvaluateError(RollcallError, ValueError):
     """DIR or an option is unusable; str() names it."""
 
 

@@ -19,6 +19,7 @@ import numpy as np
 from rapidfuzz import fuzz
 
 from bot.config import NameSettings
+from bot.errors import RollcallError
 from bot.types import NameMatch, Student
 
 # --- normalise ------------------------------------------------------------------------------------
@@ -176,7 +177,7 @@ def _lookalike(norm: str) -> str:
 
 # --- reading labels (OCR) -------------------------------------------------------------------------
 
-class OcrError(RuntimeError):
+class OcrError(RollcallError, RuntimeError):
     """The OCR models cannot be loaded; str() names what is missing."""
 
 

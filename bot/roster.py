@@ -11,12 +11,13 @@ import unicodedata
 from pathlib import Path
 
 from bot.display import hidden_characters
+from bot.errors import RollcallError
 from bot.types import Student
 
 REQUIRED = ("student_id", "name")
 
 
-class RosterError(ValueError):
+class RosterError(RollcallError, ValueError):
     """A bad roster file; str() is the one line shown to the user (file and line named)."""
 
 

@@ -17,6 +17,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from .errors import RollcallError
+
 log = logging.getLogger(__name__)
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".webp")
@@ -26,7 +28,7 @@ Frame = tuple[float, np.ndarray, str]
 _SEEK_MIN_FRAMES = 48
 
 
-class SourceError(ValueError):
+class SourceError(RollcallError, ValueError):
     """A source that cannot be read; str() is the one line shown to the user (names the file or key)."""
 
 

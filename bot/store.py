@@ -31,6 +31,7 @@ from typing import Callable, Iterable
 import numpy as np
 import sqlite_utils
 
+from bot.errors import RollcallError
 from bot.types import Observation, Student
 
 try:                                    # the lock that shows a session's process is alive
@@ -50,7 +51,7 @@ MIGRATIONS_TABLE = "_rollcall_migrations"
 JUDGED = ("verified", "mismatch", "unknown_face")
 
 
-class StoreError(RuntimeError):
+class StoreError(RollcallError, RuntimeError):
     """A store problem the user can cause or fix; str() is one line naming the path or the key."""
 
 

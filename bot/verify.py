@@ -17,6 +17,7 @@ from typing import Sequence
 import cv2
 import numpy as np
 
+from .errors import RollcallError
 from .faces import roll_degrees
 from .types import Face
 
@@ -26,7 +27,7 @@ CHIP_PADDING = 0.25  # dlib's default for its ResNet chips
 INSTALL = "pip install dlib-bin face_recognition_models"
 
 
-class VerifierError(RuntimeError):
+class VerifierError(RollcallError, RuntimeError):
     """The verifier's library or weights are missing; str() says what to install."""
 
 

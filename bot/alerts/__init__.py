@@ -20,11 +20,12 @@ from pathlib import Path
 from typing import Callable, Mapping, Protocol
 
 from bot.display import visible
+from bot.errors import RollcallError
 
 KIND_TITLES = {"mismatch": "MISMATCH", "unknown_face": "UNKNOWN FACE", "test": "TEST"}
 
 
-class ChannelError(RuntimeError):
+class ChannelError(RollcallError, RuntimeError):
     """A delivery that failed; str() is the reason recorded for the attempt."""
 
 

@@ -1,0 +1,6 @@
+"""The one base of the errors a user can cause or fix (a bad file, setting, argument or install):
+bot/cli.py catches it once and prints str() as one line, `rollcall: error: <file or key>: <problem>`."""
+
+
+class RollcallError(Exception):
+    """An expected error; str() is the one line shown, naming the file or key and the problem."""
