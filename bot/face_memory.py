@@ -3,6 +3,7 @@ are searched with the short-range model near the face they held, and which get t
 """
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass
 
 import cv2
@@ -67,24 +68,41 @@ class FaceMemory:
 
     def find_all(self, detector: FaceDetector, boxes: list, tiles: list[np.ndarray]) -> list[list[Face]]:
         """`find` over many tiles, shared out between `threads` threads, each with its own copy of the
-        detector (a TFLite interpreter runs one invoke at a time; invoke releases the GIL)."""
+        detector (a TFLite interpreter runs one invoke at a time; invoke releases the GIL). Each thread
+        takes the next tile when it is free, the tiles likely to need the full model first: a full
+        pass costs ~4 short-range ones, and tiles dealt out in turn left one thread idle while the
+        other ran the capture's full passes."""
         detectors = detector.workers(self.threads)
         if len(detectors) <= 1 or len(tiles) <= 1:
             return [self.find(detectors[0], b, t) for b, t in zip(boxes, tiles)]
         from concurrent.futures import ThreadPoolExecutor
 
-        n = len(detectors)
+        order = iter(sorted(range(len(tiles)), key=lambda i: not self._full_due(boxes[i])))
+        lock = threading.Lock()
 
-        def share(k: int):  # every n-th tile, so full passes (staggered) spread over the threads too
-            return [(i, *self._find(detectors[k], boxes[i], tiles[i])) for i in range(k, len(tiles), n)]
+        def work(k: int) -> list[tuple]:
+            done = []
+            while True:
+                with lock:
+                    i = next(order, None)
+                if i is None:
+                    return done
+                done.append((i, *self._find(detectors[k], boxes[i], tiles[i])))
 
-        with ThreadPoolExecutor(n) as pool:
-            done = [r for part in pool.map(share, range(n)) for r in part]
+        with ThreadPoolExecutor(len(detectors)) as pool:
+            done = [r for part in pool.map(work, range(len(detectors))) for r in part]
         out: list[list[Face]] = [[] for _ in tiles]
         for i, faces, how in done:
             out[i] = faces
             self.counts[how] += 1
         return out
+
+    def _full_due(self, box) -> bool:
+        """Whether this tile's next look is sure to run the full model: new, its full pass due, or not
+        searched with the short-range model (a still tile may yet be spared)."""
+        seen = self._seen.get(self.key(box))
+        return (seen is None or seen.age + 1 >= self.full_every
+                or not (self.roi and seen.trusted and len(seen.faces) == 1))
 
     def _find(self, detector: FaceDetector, box, tile_bgr: np.ndarray) -> tuple[list[Face], str]:
         # one tile position is only ever handled by one thread at a time: no lock needed on _seen
