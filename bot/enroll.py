@@ -17,9 +17,8 @@ from .embed import Embedder
 from .errors import RollcallError
 from .faces import FaceDetector, find_faces
 from .roster import slug
+from .sources import IMAGE_SUFFIXES
 from .types import Student
-
-PHOTO_EXT = {".jpg", ".jpeg", ".png", ".bmp", ".webp"}
 
 
 class EnrollError(RollcallError, ValueError):
@@ -114,7 +113,7 @@ def spread(paths: list, k: int | None) -> list:
 def photos_of(folder: Path, max_photos: int | None = None) -> list[Path]:
     """A student's photos in name order; with `max_photos`, that many spread over the folder. Only
     regular files: a FIFO or a device named `p.jpg` would block or never end the read."""
-    return spread(sorted(p for p in folder.iterdir() if p.suffix.lower() in PHOTO_EXT and p.is_file()), max_photos)
+    return spread(sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file()), max_photos)
 
 
 def enroll_folder(folder: Path, student: Student, detector: FaceDetector, embedder: Embedder,

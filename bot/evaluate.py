@@ -49,9 +49,9 @@ from .decide import (Gallery, HeadRule, Thresholds, VerifierGallery, cascade, ca
 from .embed import Embedder
 from .errors import RollcallError
 from .faces import FaceDetector, find_faces
-from .types import Face
+from .sources import IMAGE_SUFFIXES
+from .types import Face, VerdictKind
 
-PHOTO_EXT = {".jpg", ".jpeg", ".png", ".bmp", ".webp"}
 FARS = (0.01, 0.001)
 SHRINK_JPEG_QUALITY = 40
 
@@ -75,7 +75,7 @@ def list_photos(photos_dir: Path) -> tuple[list[str], list[Path], np.ndarray]:
         raise EvaluateError(f"{photos_dir}: not a folder of identity folders (DIR/<Name>/*.jpg)")
     names, paths, labels = [], [], []
     for folder in sorted(p for p in photos_dir.iterdir() if p.is_dir() and not p.name.startswith(".")):
-        photos = sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in PHOTO_EXT)
+        photos = sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
         if not photos:
             continue
         names.append(folder.name)
@@ -429,7 +429,7 @@ def _rounded(d: dict) -> dict:
 
 
 # ---------------------------------------------------------------- the few-shot protocol: --enroll K
-RATES = ("verified", "mismatch", "unknown_face", "unjudged")
+RATES = (VerdictKind.VERIFIED, VerdictKind.MISMATCH, VerdictKind.UNKNOWN_FACE, VerdictKind.UNJUDGED)
 
 
 @dataclass
@@ -505,10 +505,10 @@ def draw_enrolled(labels: np.ndarray, usable: np.ndarray, k: int, seed: int) -> 
     return enrolled
 
 
-def _judged(verdict, face: Face, fs: FaceSettings) -> str:
+def _judged(verdict, face: Face, fs: FaceSettings) -> VerdictKind:
     """The verdict the bot would record: the gates first, then a partly hidden face never accused."""
     if gate(face, fs):
-        return "unjudged"
+        return VerdictKind.UNJUDGED
     return hold_back(verdict, face, fs).verdict
 
 

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .decide import Gallery, Judgement, Thresholds, VerifierGallery, cascade
-from .types import Face, Verdict
+from .types import BAD, Face, Verdict, VerdictKind
 
 
 @dataclass(frozen=True)
@@ -123,12 +123,12 @@ class Identity:
 def _same_verdict(a: Judgement, b: Judgement) -> bool:
     """The verifier said the same of the tile, and no accusation: the same verdict about the same
     student. An accusation keeps one reference, so it is judged again whenever the face departs from it."""
-    return (b.verdict.verdict not in ("mismatch", "unknown_face")
+    return (b.verdict.verdict not in BAD
             and (a.model, a.verdict.verdict, a.verdict.identified_as) == (b.model, b.verdict.verdict, b.verdict.identified_as))
 
 
 def _pending(expected: str | None) -> Judgement:
     """A face waiting for the verifier: never an accusation; an unlabeled tile stays unlabeled."""
     if expected is None:
-        return Judgement(Verdict("unlabeled"), "")
-    return Judgement(Verdict("unjudged", reason="verifier pending"), "")
+        return Judgement(Verdict(VerdictKind.UNLABELED), "")
+    return Judgement(Verdict(VerdictKind.UNJUDGED, reason="verifier pending"), "")

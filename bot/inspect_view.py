@@ -5,12 +5,12 @@ import cv2
 import numpy as np
 
 from .layout import FrameLayout
-from .types import Observation
+from .types import Observation, VerdictKind as V
 
 COLOURS = {  # BGR
-    "verified": (80, 200, 80), "mismatch": (40, 40, 230), "unknown_face": (0, 140, 255),
-    "unlabeled": (200, 200, 0), "camera_off": (150, 150, 150), "no_face": (180, 120, 60),
-    "multiple_faces": (200, 0, 200), "unjudged": (0, 220, 220),
+    V.VERIFIED: (80, 200, 80), V.MISMATCH: (40, 40, 230), V.UNKNOWN_FACE: (0, 140, 255),
+    V.UNLABELED: (200, 200, 0), V.CAMERA_OFF: (150, 150, 150), V.NO_FACE: (180, 120, 60),
+    V.MULTIPLE_FACES: (200, 0, 200), V.UNJUDGED: (0, 220, 220),
 }
 
 

@@ -10,7 +10,6 @@ import hashlib
 import logging
 import os
 import re
-import unicodedata
 from collections import OrderedDict
 from pathlib import Path
 
@@ -20,6 +19,7 @@ from rapidfuzz import fuzz
 
 from bot.config import NameSettings
 from bot.errors import RollcallError
+from bot.roster import fold
 from bot.types import NameMatch, Student
 
 # --- normalise ------------------------------------------------------------------------------------
@@ -42,13 +42,6 @@ def _is_decoration(inner: str) -> bool:
     return bool(parts) and all(p in _DECORATION_WORDS for p in parts)
 
 
-def _fold(text: str) -> str:
-    """NFKD, drop accents, casefold; recompose so Hangul stays syllables, not loose jamo."""
-    text = unicodedata.normalize("NFKD", text)
-    text = "".join(ch for ch in text if not unicodedata.combining(ch))
-    return unicodedata.normalize("NFC", text).casefold()
-
-
 def _fix_ocr_token(tok: str) -> str:
     # A 0 in a word that is otherwise letters is an O misread ("N0via"); a token with any other
     # digit is a student number and stays as it is.
@@ -68,7 +61,7 @@ def normalise(text: str) -> str:
     # OCR reads a capital I in sans-serif fonts as a bar; in a name a bar is never meant.
     text = text.replace("|", "I").replace("¦", "I")
     text = _PAREN.sub(lambda m: " " if _is_decoration(m.group(1)) else m.group(0), text)
-    text = _fold(text)
+    text = fold(text)
     # Everything that is not a letter or digit (mic glyphs, emoji, brackets, OCR specks, the
     # separators _ - .) becomes a space; an apostrophe inside a word is dropped so that
     # "O'Hare" and "OHare" meet.
@@ -87,12 +80,12 @@ _MIN_PREFIX = 5  # a cut-off name must keep at least this many characters to be 
 
 def _id_key(text: str) -> str:
     # OCR confuses O/0 and I/l/1 inside IDs; compare IDs through the same confusion classes.
-    return re.sub(r"[^0-9a-z]", "", _fold(text).translate(_ID_CONFUSIONS))
+    return re.sub(r"[^0-9a-z]", "", fold(text).translate(_ID_CONFUSIONS))
 
 
 def _find_id(text: str, roster: list[Student]) -> Student | None:
     """A roster student_id written as a token of the label (`G1A021044_Rizky ...`)."""
-    raw = _fold(text).translate(_ID_CONFUSIONS)
+    raw = fold(text).translate(_ID_CONFUSIONS)
     hits = []
     for s in roster:
         key = _id_key(s.student_id)

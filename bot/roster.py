@@ -82,15 +82,20 @@ def load_roster(path: str | Path) -> list[Student]:
     return students
 
 
+def fold(text: str) -> str:
+    """A name as it is compared: NFKD, accents dropped, casefolded; recomposed so that Hangul stays
+    syllables, not loose jamo (`Zoë Núñez` -> `zoe nunez`)."""
+    text = unicodedata.normalize("NFKD", text)
+    text = "".join(ch for ch in text if not unicodedata.combining(ch))
+    return unicodedata.normalize("NFC", text).casefold()
+
+
 def slug(name: str) -> str:
     """A stable student_id for a student known only by name: `Siti Zubaidah` -> `siti-zubaidah`.
 
     Accents are dropped; letters of other scripts are kept (a Korean name keeps its Hangul).
     """
-    text = unicodedata.normalize("NFKD", name)
-    text = "".join(ch for ch in text if not unicodedata.combining(ch))
-    text = unicodedata.normalize("NFC", text).casefold()
-    out = re.sub(r"[\W_]+", "-", text).strip("-")
+    out = re.sub(r"[\W_]+", "-", fold(name)).strip("-")
     if not out:
         raise ValueError(f"cannot make a student_id from the name {name!r}")
     return out

@@ -21,6 +21,7 @@ from .errors import RollcallError
 
 log = logging.getLogger(__name__)
 
+# the files read as images: screenshots here, photos by enroll.py and evaluate.py
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".webp")
 Frame = tuple[float, np.ndarray, str]
 # Video gaps longer than this many frames are crossed by seeking, shorter ones by grabbing (cheap,

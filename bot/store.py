@@ -48,7 +48,6 @@ RUNNING_DIR = "running"                 # <home>/running/<session>.lock, held wh
 PRIVATE_DIR, PRIVATE_FILE = 0o700, 0o600
 EVIDENCE_REL = re.compile(EVIDENCE_DIR + r"/(\d+)/(\d+)\.jpg")
 MIGRATIONS_TABLE = "_rollcall_migrations"
-JUDGED = ("verified", "mismatch", "unknown_face")
 
 
 class StoreError(RollcallError, RuntimeError):

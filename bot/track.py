@@ -22,16 +22,15 @@ from collections import Counter, deque
 from dataclasses import dataclass, field
 from typing import Any, Hashable
 
-BAD = ("mismatch", "unknown_face")
-GOOD = "verified"
-VERDICTS = ("verified", "mismatch", "unknown_face", "unlabeled", "camera_off", "no_face",
-            "multiple_faces", "unjudged")
+from bot.types import BAD, VerdictKind
+
+GOOD = VerdictKind.VERIFIED
 
 
 @dataclass(frozen=True)
 class Event:
     type: str                         # "open" | "close"
-    kind: str                         # the episode's kind: "mismatch" | "unknown_face"
+    kind: VerdictKind                 # the episode's kind: MISMATCH | UNKNOWN_FACE
     participant: str
     capture_id: Hashable              # the latest qualifying capture (of the episode's kind, for "open")
     capture_ids: tuple = ()           # every qualifying capture in the window, oldest first
@@ -41,7 +40,7 @@ class Event:
 
 @dataclass
 class _Slot:
-    verdict: str
+    verdict: VerdictKind
     capture_id: Hashable
     observation: Any
 
@@ -49,7 +48,7 @@ class _Slot:
 @dataclass
 class _State:
     window: deque
-    open_kind: str | None = None
+    open_kind: VerdictKind | None = None
     episode: int = 0
 
 
@@ -71,9 +70,10 @@ class Tracker:
 
         `verdict` is a verdict name or a `bot.types.Verdict`.
         """
-        verdict = getattr(verdict, "verdict", verdict)
-        if verdict not in VERDICTS:
-            raise ValueError(f"unknown verdict {verdict!r}")
+        try:
+            verdict = VerdictKind(getattr(verdict, "verdict", verdict))
+        except ValueError:
+            raise ValueError(f"unknown verdict {verdict!r}") from None
         st = self._states.get(participant)
         if st is None:
             st = self._states[participant] = _State(deque(maxlen=self.window_m))
@@ -98,19 +98,20 @@ class Tracker:
         st = self._states.get(participant)
         return bool(st and st.open_kind)
 
-    def open_episodes(self) -> dict[str, str]:
+    def open_episodes(self) -> dict[str, VerdictKind]:
         """participant -> kind, for every episode still open (e.g. at the end of a session)."""
         return {p: st.open_kind for p, st in self._states.items() if st.open_kind}
 
 
-def _kind(bad: list[_Slot]) -> str:
+def _kind(bad: list[_Slot]) -> VerdictKind:
     counts = Counter(s.verdict for s in bad)
     top = max(counts.values())
     # ties go to the latest bad verdict: it is the freshest evidence
     return next(s.verdict for s in reversed(bad) if counts[s.verdict] == top)
 
 
-def _event(type_: str, st: _State, participant: str, slots: list[_Slot], kind: str | None = None) -> Event:
+def _event(type_: str, st: _State, participant: str, slots: list[_Slot],
+           kind: VerdictKind | None = None) -> Event:
     kind = kind or st.open_kind
     # evidence: the latest capture of the episode's own kind (a mismatch alert needs `identified_as`)
     last = next((s for s in reversed(slots) if s.verdict == kind), slots[-1])

@@ -3,6 +3,7 @@ a box test)."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from enum import StrEnum
 
 import numpy as np
 
@@ -53,16 +54,38 @@ class Face:
     in_view: float = 1.0                            # share of the inner face inside the image (faces.in_view)
 
 
+class VerdictKind(StrEnum):
+    """What the decision for a tile says (DESIGN.md "Verdicts"). Each member equals its string, the
+    one the store, JSON, CSV and reports keep."""
+    VERIFIED = "verified"
+    MISMATCH = "mismatch"
+    UNKNOWN_FACE = "unknown_face"
+    UNLABELED = "unlabeled"
+    CAMERA_OFF = "camera_off"
+    NO_FACE = "no_face"
+    MULTIPLE_FACES = "multiple_faces"
+    UNJUDGED = "unjudged"
+
+
+# the kinds of an impersonation (they open an episode and its alert), and of a face judged against a student
+BAD = (VerdictKind.MISMATCH, VerdictKind.UNKNOWN_FACE)
+JUDGED = (VerdictKind.VERIFIED, *BAD)
+
+
 @dataclass
 class Verdict:
-    """The decision for one tile of one capture (decide.py)."""
-    verdict: str
+    """The decision for one tile of one capture (decide.py); a verdict given as a string is made a
+    VerdictKind (ValueError for one that is none)."""
+    verdict: VerdictKind
     similarity: float | None = None                 # to the expected student (or the best one if unlabeled)
     identified_as: str | None = None                # best-matching enrolled student, if any passes t_verify
     best_other: str | None = None
     best_other_similarity: float | None = None
     reason: str = ""
     model: str = ""                                 # who decided: "mobilenet", "verifier" ("" not judged)
+
+    def __post_init__(self) -> None:
+        self.verdict = VerdictKind(self.verdict)
 
 
 @dataclass

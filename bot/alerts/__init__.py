@@ -21,8 +21,10 @@ from typing import Callable, Mapping, Protocol
 
 from bot.display import visible
 from bot.errors import RollcallError
+from bot.types import VerdictKind
 
-KIND_TITLES = {"mismatch": "MISMATCH", "unknown_face": "UNKNOWN FACE", "test": "TEST"}
+TEST_KIND = "test"  # the kind of `rollcall alerts test`'s alert; any other is a bad VerdictKind
+KIND_TITLES = {VerdictKind.MISMATCH: "MISMATCH", VerdictKind.UNKNOWN_FACE: "UNKNOWN FACE", TEST_KIND: "TEST"}
 
 
 class ChannelError(RollcallError, RuntimeError):
@@ -34,7 +36,7 @@ class Alert:
     id: int
     session_id: int | None
     time: datetime
-    kind: str                       # "mismatch" | "unknown_face" | "test"
+    kind: str                       # VerdictKind.MISMATCH | VerdictKind.UNKNOWN_FACE | TEST_KIND
     student_id: str | None          # the student the display name claims
     display_name: str
     identified_as: str | None       # the enrolled student the face matched instead, if any
@@ -80,15 +82,15 @@ def _who(name: str, student_id: str | None, escape: Escape | None) -> str:
 
 def describe(alert: Alert, escape: Escape | None = None) -> str:
     """The alert's substance in one sentence, without time or class: whose tile shows whom."""
-    if alert.kind == "test":
+    if alert.kind == TEST_KIND:
         return "test alert: this channel works"
     tile = (f"{_who(alert.student_name, alert.student_id, escape)}'s tile" if alert.student_id
             else "a tile of no roster student")
     scores = ", ".join(s for s in (alert.similarity is not None and f"similarity {alert.similarity:.2f}",
                                    alert.threshold is not None and f"threshold {alert.threshold:.2f}") if s)
-    if alert.kind == "mismatch":
+    if alert.kind == VerdictKind.MISMATCH:
         what = f"{tile} shows {_who(alert.identified_name, alert.identified_as, escape) or 'another student'}"
-    elif alert.kind == "unknown_face":
+    elif alert.kind == VerdictKind.UNKNOWN_FACE:
         what = f"{tile} shows a face that matches no enrolled student"
     else:
         what = f"{tile}: {alert.kind}"
@@ -107,7 +109,7 @@ def format_text(alert: Alert, escape: Escape | None = None) -> str:
 
 def make_test_alert(class_name: str = "") -> Alert:
     """The alert `rollcall alerts test` sends through every channel."""
-    return Alert(id=0, session_id=None, time=datetime.now().astimezone(), kind="test",
+    return Alert(id=0, session_id=None, time=datetime.now().astimezone(), kind=TEST_KIND,
                  student_id=None, display_name="rollcall test", identified_as=None, similarity=None,
                  threshold=None, evidence_path=None, class_name=class_name)
 

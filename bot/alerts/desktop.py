@@ -13,7 +13,7 @@ import subprocess
 import sys
 from typing import Mapping
 
-from . import Alert, ChannelError, describe, format_text, title
+from . import TEST_KIND, Alert, ChannelError, describe, format_text, title
 
 
 def _notify_send_body(text: str) -> str:
@@ -64,7 +64,7 @@ class DesktopChannel:
                       "-e", "end run"]
             return [self.command, *script, title(alert), describe(alert) + "\n" + format_text(alert)]
         args = [self.command, "--app-name=rollcall",
-                "--urgency=" + ("normal" if alert.kind == "test" else "critical")]
+                "--urgency=" + ("normal" if alert.kind == TEST_KIND else "critical")]
         if self.timeout_s:
             args.append(f"--expire-time={int(self.timeout_s * 1000)}")
         if alert.evidence_path and alert.evidence_path.exists():
@@ -77,7 +77,7 @@ class DesktopChannel:
             if self.toaster is not None:
                 ev = alert.evidence_path
                 self.toaster.send(title(alert), describe(alert) + "\n" + format_text(alert),
-                                  critical=alert.kind != "test",
+                                  critical=alert.kind != TEST_KIND,
                                   image=ev.resolve() if ev and ev.is_file() else None,
                                   timeout_s=self.timeout_s)
                 continue

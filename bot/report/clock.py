@@ -12,9 +12,16 @@ def is_replay(session: dict) -> bool:
     return str(session.get("source") or "").startswith(RECORDED)
 
 
+def day_and_time(iso: str | None) -> tuple[str, str] | None:
+    """A stored UTC time (store.utc_iso) cut into its day and its time of day:
+    '2024-05-01T10:00:05.000Z' -> ('2024-05-01', '10:00:05'); None for anything shorter."""
+    return (iso[:10], iso[11:19]) if iso and len(iso) >= 19 else None
+
+
 def wall(iso: str | None) -> str:
     """'2024-05-01T10:00:05.000Z' -> '10:00:05' (the date is in the report's header)."""
-    return iso[11:19] if iso and len(iso) >= 19 else (iso or "-")
+    parts = day_and_time(iso)
+    return parts[1] if parts else (iso or "-")
 
 
 def into(iso: str | None, started: str) -> str:

@@ -9,14 +9,15 @@ from typing import Callable
 import jinja2
 
 from bot.report import metrics
-from bot.report.clock import clock_for, wall
+from bot.report.clock import clock_for, day_and_time, wall
 from bot.store import Store
+from bot.types import VerdictKind as V
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
 
 VERDICT_COLOURS = {
-    "verified": "#2e9d4f", "mismatch": "#d1333a", "unknown_face": "#f08c00", "unlabeled": "#8e5cc4",
-    "camera_off": "#9aa0a6", "no_face": "#cfd4d9", "multiple_faces": "#e6c229", "unjudged": "#6f8fb0",
+    V.VERIFIED: "#2e9d4f", V.MISMATCH: "#d1333a", V.UNKNOWN_FACE: "#f08c00", V.UNLABELED: "#8e5cc4",
+    V.CAMERA_OFF: "#9aa0a6", V.NO_FACE: "#cfd4d9", V.MULTIPLE_FACES: "#e6c229", V.UNJUDGED: "#6f8fb0",
 }
 TIMELINE_WIDTH = 900    # px of the SVG strip; each capture gets TIMELINE_WIDTH / captures
 ROW_HEIGHT = 14
@@ -24,7 +25,8 @@ ROW_HEIGHT = 14
 
 def when(iso: str | None) -> str:
     """'2024-05-01T10:00:05.000Z' -> '2024-05-01 10:00:05 UTC'."""
-    return f"{iso[:10]} {iso[11:19]} UTC" if iso and len(iso) >= 19 else (iso or "-")
+    parts = day_and_time(iso)
+    return f"{parts[0]} {parts[1]} UTC" if parts else (iso or "-")
 
 
 def _env() -> jinja2.Environment:

@@ -9,8 +9,8 @@ from __future__ import annotations
 from collections import Counter, defaultdict
 from datetime import datetime
 
-from bot.store import JUDGED, SessionInfo, Store, is_evidence_rel
-from bot.types import Student
+from bot.store import SessionInfo, Store, is_evidence_rel
+from bot.types import JUDGED, Student, VerdictKind
 
 CAMERA_OFF_BELOW_PCT = 10.0   # status camera_off: camera on in fewer than this % of captures seen
 VERIFIED_FROM_PCT = 90.0      # status verified: at least this % of judged captures verified
@@ -60,9 +60,9 @@ def student_rows(roster: list[Student], observations: list[dict], alerts: list[d
             verdicts = {t["verdict"] for t in tiles}
             if verdicts & set(JUDGED):
                 judged += 1
-                verified += "verified" in verdicts
-            mismatch += "mismatch" in verdicts
-            unknown += "unknown_face" in verdicts
+                verified += VerdictKind.VERIFIED in verdicts
+            mismatch += VerdictKind.MISMATCH in verdicts
+            unknown += VerdictKind.UNKNOWN_FACE in verdicts
         camera_on_pct = _pct(camera_on, seen)
         verified_pct = _pct(verified, judged)
         if st.student_id in flagged:

@@ -8,7 +8,7 @@ from rich.table import Table
 from rich.text import Text
 
 from ..display import PlainConsole, styled
-from .clock import clock_for
+from .clock import clock_for, day_and_time
 
 NARROW = 110  # columns below which the summary table leaves out the clock times
 STATUS_STYLE = {"verified": "green", "flagged": "bold red", "unverified": "yellow",
@@ -26,10 +26,12 @@ def _minutes(seconds) -> str:
 def stamp(iso: str | None, same_day_as: str | None = None, seconds: bool = True) -> str:
     """"2024-05-01T10:00:00.000Z" -> "2024-05-01 10:00:00Z" (or, without seconds, "2024-05-01 10:00");
     the time alone on `same_day_as`'s day: a laptop's 80-column terminal shows the whole line."""
-    if not iso:
-        return ""
-    clock = f"{iso[11:19]}Z" if seconds else iso[11:16]
-    return clock if same_day_as and iso[:10] == same_day_as[:10] else f"{iso[:10]} {clock}"
+    parts = day_and_time(iso)
+    if not parts:
+        return iso or ""
+    (day, time_of_day), same_day = parts, day_and_time(same_day_as)
+    clock = f"{time_of_day}Z" if seconds else time_of_day[:5]
+    return clock if same_day and day == same_day[0] else f"{day} {clock}"
 
 
 def print_summary(report: dict, console: PlainConsole | None = None) -> None:

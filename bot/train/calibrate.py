@@ -10,6 +10,7 @@ import numpy as np
 
 from ..decide import Gallery, HeadRule, QuickRule, Thresholds, decide, load_thresholds, settle_lead, top_k_scores
 from ..embed import Embedder, unit
+from ..types import JUDGED, VerdictKind
 from .data import load_cache, split_identities
 
 
@@ -207,7 +208,7 @@ def _class_outcomes(emb: np.ndarray, lab: np.ndarray, th, size: int, seed: int, 
     often a face of an identity outside the class, shown under a random member's name, is verified
     (the false accept rate the lecturer sees when someone not enrolled sits in)."""
     rng = np.random.default_rng(seed + 1)
-    counts = {"verified": 0, "unknown_face": 0, "mismatch": 0}
+    counts = {VerdictKind.VERIFIED: 0, VerdictKind.UNKNOWN_FACE: 0, VerdictKind.MISMATCH: 0}
     outsider_pass, outsiders = 0, 0
     for members, enrolled, probes in class_trials(lab, size, seed, trials):
         gallery = Gallery.from_embeddings(lab[enrolled].astype(str), emb[enrolled], th.top_k, th.head)
@@ -563,7 +564,7 @@ def _verdicts_named(v_own: np.ndarray, v_other: np.ndarray, t_verify: float, mar
 
 
 def _rates(codes: np.ndarray) -> dict[str, float]:
-    return {name: round(float((codes == c).mean()), 4) for c, name in enumerate(("verified", "mismatch", "unknown_face"))}
+    return {name: round(float((codes == c).mean()), 4) for c, name in enumerate(JUDGED)}
 
 
 def report_classes(data: Path, out: Path, cache_dir: Path, classes: int = 2, size: int = 30, seed: int = 0) -> list[Path]:
