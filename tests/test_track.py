@@ -1,10 +1,12 @@
 """N-of-M confirmation: one alert per episode, never per capture."""
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from bot.track import Tracker
-from bot.types import Verdict
+from bot.types import Verdict, VerdictKind
 
 CODES = {"V": "verified", "M": "mismatch", "U": "unknown_face", "C": "camera_off", "N": "no_face",
          "J": "unjudged", "L": "unlabeled", "X": "multiple_faces"}
@@ -122,6 +124,17 @@ def test_accepts_verdict_objects_and_rejects_unknown_names():
     with pytest.raises(ValueError, match="unknown verdict 'mismtach'"):
         tr.update("p", "mismtach", 8)
 
+
+
+def test_verdicts_are_one_vocabulary_with_the_stored_strings():
+    """A verdict given as a string holds its VerdictKind member, which is that string to the store,
+    JSON and any comparison; a misspelt one is refused where it is made."""
+    v = Verdict("mismatch")
+    assert v.verdict is VerdictKind.MISMATCH and v.verdict == "mismatch"
+    assert json.dumps({v.verdict: v.verdict}) == '{"mismatch": "mismatch"}' and f"{v.verdict}" == "mismatch"
+    assert set(CODES.values()) == set(VerdictKind)
+    with pytest.raises(ValueError):
+        Verdict("mismtach")
 
 def test_bad_settings():
     with pytest.raises(ValueError, match="tracking.confirm_n"):
