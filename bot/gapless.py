@@ -107,6 +107,14 @@ def lines(reg: np.ndarray, axis: int) -> list[int]:
     return [p for p, _ in _lines(_profile(reg, 0, n, axis))]
 
 
+def side_support(frame: np.ndarray, pos: int, a: int, b: int, axis: int) -> float:
+    """Share of a..b along which a boundary within two pixels of pos is a colour step: x = pos
+    along rows a..b (axis 1), y = pos along columns a..b (axis 0)."""
+    lo = max(0, pos - 3)
+    reg = frame[:, lo:pos + 3] if axis == 1 else frame[lo:pos + 3]
+    return float(_profile(reg, a, b, axis).max()) if reg.shape[axis] >= 3 else 0.0
+
+
 def _every_side(reg: np.ndarray, xs: list[int], ys: list[int]) -> bool:
     """Every inner line is a step along each cell it bounds, or runs there through flat page colour
     (a pillarbox bar beside a camera-off tile of the same grey): a line through a face or a room is

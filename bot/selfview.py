@@ -58,7 +58,7 @@ def _hosts(tiles: list[Box]) -> list[tuple[Box, tuple[str, ...], float]]:
     areas = [w * h for _, _, w, h in tiles]
     med = float(np.median(areas))
     hosts: dict[int, set[str]] = {}
-    speakers = {i for i, a in enumerate(areas) if len(tiles) > 1 and a >= 3 * med}
+    speakers = {i for i, a in enumerate(areas) if len(tiles) == 1 or a >= 3 * med}
     for i in speakers:
         hosts[i] = {"tl", "tr", "bl", "br"}
     # the gallery's top-right corner, on the tile nearest it
@@ -100,8 +100,9 @@ def _top_left(zone: np.ndarray, w: int, h: int, margin: float) -> Box | None:
     vert[:, 1:-1] = cmax(cv2.absdiff(zone[:, 2:], zone[:, :-2])) > STEP
     horiz = np.zeros((zh, zw), bool)
     horiz[1:-1] = cmax(cv2.absdiff(zone[2:], zone[:-2])) > STEP
-    vert = vert | np.roll(vert, 1, axis=1)     # a line that wobbles by a pixel
-    horiz = horiz | np.roll(horiz, 1, axis=0)
+    # a line that wobbles by a pixel, or steps on either side of a thumbnail's 1-px border
+    vert = vert | np.roll(vert, 1, axis=1) | np.roll(vert, -1, axis=1)
+    horiz = horiz | np.roll(horiz, 1, axis=0) | np.roll(horiz, -1, axis=0)
     # ... and has a few pixels' break where what lies beside it matches its colour
     vert = cv2.morphologyEx(vert.view(np.uint8), cv2.MORPH_CLOSE, np.ones((5, 1), np.uint8)).view(bool)
     horiz = cv2.morphologyEx(horiz.view(np.uint8), cv2.MORPH_CLOSE, np.ones((1, 5), np.uint8)).view(bool)

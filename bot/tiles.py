@@ -34,7 +34,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from bot import gapless, overhang, selfview, strip
+from bot import gapless, overhang, selfview, speaker, strip
 from bot.config import TileSettings
 from bot.gapless import cmax as _cmax
 from bot.types import Box, Tile
@@ -183,12 +183,7 @@ def _segment(frame: np.ndarray, settings: TileSettings) -> tuple[list[Tile], _La
             best, best_mask, best_leaves, best_bg = boxes, mask, leaves, bg
     small = _small(frame, f)
     best, hung = _add_missed(best, best_leaves, best_mask, frame, small, f)
-    flat = True
-    if len(best) < 9:
-        # no flat background, or one that only a few clear gaps cross (blocks of tiles)
-        cells = _dark_lattice(small)
-        if len(cells) > len(best) and (len(best) < 2 or all(_on_lattice(b, cells) for b in best)):
-            best, flat = cells, False
+    best, flat = _off_background(best, frame, small, f)
     out = []
     for x0, y0, x1, y1 in best:
         box = _snap(frame, (x0 * f, y0 * f, x1 * f, y1 * f), f)
@@ -857,6 +852,22 @@ def _runs(step: np.ndarray, min_len: int, axis: int) -> list[tuple]:
 
 
 # ---------------------------------------------------------------- no flat background
+
+def _off_background(best: list[tuple], frame: np.ndarray, small: np.ndarray, f: int) -> tuple[list[tuple], bool]:
+    """The tiles, and whether they were cut from a flat background: few tiles may be blocks that clear
+    gaps cut out of a grid with no flat background, or fragments of one video filling the window
+    (bot/speaker.py)."""
+    if len(best) < 9:
+        cells = _dark_lattice(small)
+        if len(cells) > len(best) and (len(best) < 2 or all(_on_lattice(b, cells) for b in best)):
+            return cells, False
+    if len(best) <= 1 and (video := speaker.lone(frame)) is not None:
+        box = tuple(v / f for v in video)
+        if all(_overlap(b, box) > 0.95 for b in best):
+            return [box], False
+    return best, True
+
+
 
 def _dark_lattice(small: np.ndarray) -> list[tuple]:
     """Tiles of a regular grid whose gaps are dark but not one colour: a camera photo of a monitor
