@@ -19,6 +19,8 @@ MIN_PX = 48             # narrower than this it is an icon, a badge or a button
 FLAT = 0.5              # a badge or a panel has at least this share in its two commonest colours (4 bits)
 RUNS_ON = 0.6           # an inner side that goes on past the inner corner along this share is content
 SIDE = 0.9              # each inner side is an edge along at least this share of its length
+LINE_EVEN = 2           # a 1-px border line's shade changes at most this much from pixel to pixel
+LINE_APART = 6          # ... and differs at least this much from a pixel beside it
 
 
 def floating(frame: np.ndarray, tiles: list[Box]) -> list[Box]:
@@ -96,16 +98,7 @@ def _top_left(zone: np.ndarray, w: int, h: int, margin: float) -> Box | None:
     side runs down and bottom side runs left as straight edges, of thumbnail size and shape."""
     z = zone.astype(np.int16)
     zh, zw = z.shape[:2]
-    vert = np.zeros((zh, zw), bool)      # an edge between x - 1 and x + 1
-    vert[:, 1:-1] = cmax(cv2.absdiff(zone[:, 2:], zone[:, :-2])) > STEP
-    horiz = np.zeros((zh, zw), bool)
-    horiz[1:-1] = cmax(cv2.absdiff(zone[2:], zone[:-2])) > STEP
-    # a line that wobbles by a pixel, or steps on either side of a thumbnail's 1-px border
-    vert = vert | np.roll(vert, 1, axis=1) | np.roll(vert, -1, axis=1)
-    horiz = horiz | np.roll(horiz, 1, axis=0) | np.roll(horiz, -1, axis=0)
-    # ... and has a few pixels' break where what lies beside it matches its colour
-    vert = cv2.morphologyEx(vert.view(np.uint8), cv2.MORPH_CLOSE, np.ones((5, 1), np.uint8)).view(bool)
-    horiz = cv2.morphologyEx(horiz.view(np.uint8), cv2.MORPH_CLOSE, np.ones((1, 5), np.uint8)).view(bool)
+    vert, horiz = _edges(zone)
     down = _run(vert, axis=0)                 # rows of edge from (y, x) downwards
     left = _run(horiz[:, ::-1], axis=1)[:, ::-1]   # columns of edge from (y, x) leftwards
     mx, my = int(margin * w) + 2, int(margin * h) + 2
@@ -141,6 +134,35 @@ def _top_left(zone: np.ndarray, w: int, h: int, margin: float) -> Box | None:
                 best, best_area = (x0, s, bw, bh), bw * bh
             break
     return best
+
+
+def _edges(zone: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Where a vertical (horizontal) side may run: a colour step, or a thin border line of one
+    colour (a thumbnail's frame over a picture of about its own brightness)."""
+    zh, zw = zone.shape[:2]
+    vert = np.zeros((zh, zw), bool)      # an edge between x - 1 and x + 1
+    vert[:, 1:-1] = cmax(cv2.absdiff(zone[:, 2:], zone[:, :-2])) > STEP
+    horiz = np.zeros((zh, zw), bool)
+    horiz[1:-1] = cmax(cv2.absdiff(zone[2:], zone[:-2])) > STEP
+    g = cv2.cvtColor(zone, cv2.COLOR_BGR2GRAY)
+    vert[1:-1, 1:-1] |= _border(g)
+    horiz[1:-1, 1:-1] |= _border(np.ascontiguousarray(g.T)).T
+    # a line that wobbles by a pixel, or steps on either side of a thumbnail's 1-px border
+    vert = vert | np.roll(vert, 1, axis=1) | np.roll(vert, -1, axis=1)
+    horiz = horiz | np.roll(horiz, 1, axis=0) | np.roll(horiz, -1, axis=0)
+    # ... and has a few pixels' break where what lies beside it matches its colour
+    vert = cv2.morphologyEx(vert.view(np.uint8), cv2.MORPH_CLOSE, np.ones((5, 1), np.uint8)).view(bool)
+    horiz = cv2.morphologyEx(horiz.view(np.uint8), cv2.MORPH_CLOSE, np.ones((1, 5), np.uint8)).view(bool)
+    return vert, horiz
+
+
+def _border(g: np.ndarray) -> np.ndarray:
+    """Inner pixels of a grey image on a vertical line of one shade: even along the line (within
+    LINE_EVEN from the pixels above and below) and unlike a pixel beside it (LINE_APART or more)."""
+    c = g[1:-1, 1:-1]
+    even = (cv2.absdiff(c, g[:-2, 1:-1]) <= LINE_EVEN) & (cv2.absdiff(c, g[2:, 1:-1]) <= LINE_EVEN)
+    apart = (cv2.absdiff(c, g[1:-1, :-2]) >= LINE_APART) | (cv2.absdiff(c, g[1:-1, 2:]) >= LINE_APART)
+    return even & apart
 
 
 def _flat(part: np.ndarray) -> bool:
