@@ -238,9 +238,9 @@ class Capture:
 
 def _work(pipeline) -> dict:
     """Counters of the work the pipeline has done so far (WORK)."""
-    models, faces = pipeline.models, pipeline._faces.counts
+    models, faces = pipeline.models, pipeline.faces.memory.counts
     return {"views": models.embedder.made, "labels": models.reader.stats["misses"],
-            "full": faces["full"], "near": faces["roi"], "verifier": pipeline._identity.runs}
+            "full": faces["full"], "near": faces["roi"], "verifier": pipeline.identity.identity.runs}
 
 
 def one_cycle(pipeline, capture: Capture, frame: np.ndarray, store, session_id: int, when: datetime):
@@ -343,7 +343,7 @@ def benchmark(args, say=lambda msg: None) -> dict:
             times one of those), and on until no face waits for it. The steady cycles then start at
             the same capture of the pipeline's life in every run, with the live budget."""
             pipeline = pipeline_()
-            ident = pipeline._identity
+            ident = pipeline.identity.identity
             budget = ident.settings
             if settle:
                 ident.settings = dataclasses.replace(budget, budget_ms=math.inf)

@@ -24,6 +24,7 @@ import cv2
 import numpy as np
 
 from .faces import DetectorError, load_interpreter
+from .places import stagger
 
 
 class ModelError(RuntimeError):
@@ -185,7 +186,7 @@ class VectorMemory:
 
     def keep(self, key: tuple, aligned: np.ndarray, vector: np.ndarray, expected: str | None) -> None:
         """A vector just made for this tile's face."""
-        age = 0 if key in self._kept else -(hash(key) % self.refresh_every)  # ints hash the same every run
+        age = 0 if key in self._kept else -stagger(key, self.refresh_every)
         self._kept[key] = _Kept(aligned, signature(aligned), vector, expected, age)
         self.counts["made"] += 1
 

@@ -10,6 +10,7 @@ import cv2
 import numpy as np
 
 from .faces import UPRIGHT_MIN_ROLL, Detection, FaceDetector, faces_of, find_faces, roll_degrees
+from .places import place, stagger
 from .types import Face
 
 
@@ -56,10 +57,6 @@ class FaceMemory:
         self._seen: dict[tuple, _Seen] = {}
         self.counts = {"still": 0, "roi": 0, "full": 0}  # how each tile was served, for tests and tuning
 
-    @staticmethod
-    def key(box) -> tuple:
-        return tuple(int(round(v / 8)) for v in box)  # as label_memory.LabelMemory: a tile moved a few px is the same
-
     def find(self, detector: FaceDetector, box, tile_bgr: np.ndarray) -> list[Face]:
         """The faces in one tile (tile coordinates), as `find_faces` gives them."""
         faces, how = self._find(detector, box, tile_bgr)
@@ -100,13 +97,13 @@ class FaceMemory:
     def _full_due(self, box) -> bool:
         """Whether this tile's next look is sure to run the full model: new, its full pass due, or not
         searched with the short-range model (a still tile may yet be spared)."""
-        seen = self._seen.get(self.key(box))
+        seen = self._seen.get(place(box))
         return (seen is None or seen.age + 1 >= self.full_every
                 or not (self.roi and seen.trusted and len(seen.faces) == 1))
 
     def _find(self, detector: FaceDetector, box, tile_bgr: np.ndarray) -> tuple[list[Face], str]:
         # one tile position is only ever handled by one thread at a time: no lock needed on _seen
-        key = self.key(box)
+        key = place(box)
         thumb = thumbnail(tile_bgr) if min(tile_bgr.shape[:2]) >= 8 else np.zeros((18, 32), np.float32)
         seen = self._seen.get(key)
         faces = None
@@ -122,7 +119,7 @@ class FaceMemory:
             self._seen[key] = _Seen(thumb, faces, seen.age + 1, True)
             return faces, "roi"
         faces = find_faces(detector, tile_bgr)
-        age = 0 if seen is not None else -(hash(key) % self.full_every)  # ints hash the same every run
+        age = 0 if seen is not None else -stagger(key, self.full_every)
         # a tile seen for the first time is not checked: the check costs a short-range pass, and a fresh
         # pipeline (a cold start) pays for a full pass on every tile already; it is made next capture
         trusted = seen is not None and self.roi and len(faces) == 1 and self._agrees(detector, tile_bgr, faces[0])

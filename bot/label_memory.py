@@ -9,6 +9,7 @@ import cv2
 import numpy as np
 
 from .names import stroke_mask, tophat_side
+from .places import place, stagger
 
 
 class _Reading(NamedTuple):
@@ -52,10 +53,6 @@ class LabelMemory:
         self.max_age = max_age
         self._seen: dict[tuple, _Reading] = {}
         self.counts = {"still": 0, "label": 0, "read": 0}  # how each recall went, for tests and tuning
-
-    @staticmethod
-    def _key(box) -> tuple:
-        return tuple(int(round(v / 8)) for v in box)
 
     @staticmethod
     def _band(tile: np.ndarray) -> np.ndarray:
@@ -127,7 +124,7 @@ class LabelMemory:
         return (cv2.cvtColor(part, cv2.COLOR_BGR2GRAY) if part.ndim == 3 else part).astype(np.int16)
 
     def recall(self, box, tile: np.ndarray) -> str | None:
-        r = self._seen.get(self._key(box))
+        r = self._seen.get(place(box))
         if r is None or r.age >= self.max_age:
             return None
         now = self._band(tile)
@@ -140,7 +137,7 @@ class LabelMemory:
         else:
             self.counts["read"] += 1
             return None
-        self._seen[self._key(box)] = r._replace(age=r.age + 1)
+        self._seen[place(box)] = r._replace(age=r.age + 1)
         return r.text
 
     def remember(self, box, tile: np.ndarray, text: str, crop_box: tuple | None = None) -> None:
@@ -161,8 +158,8 @@ class LabelMemory:
         # a tile's first reading starts part-way to max_age (from its position, the same every run):
         # the forced re-reads of a gallery read at once spread over half of max_age captures
         # instead of all falling on one (25 labels, ~0.4 s)
-        key = self._key(box)
-        age = hash(key) % max(1, self.max_age // 2) if key not in self._seen else 0
+        key = place(box)
+        age = stagger(key, self.max_age // 2) if key not in self._seen else 0
         self._seen[key] = _Reading(self._band(tile), line, gray, dark, strokes, beside, text, age)
 
 

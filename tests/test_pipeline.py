@@ -138,7 +138,7 @@ def test_a_face_settled_on_one_view_is_judged_as_on_all(setup, data_dir):
 
 def test_participant_keys_part_tiles_under_one_name():
     from bot.names import NameMatch
-    from bot.session import participant_keys
+    from bot.stages import participant_keys
 
     m = [NameMatch("Siti Zubaidah", "S1", "exact"), NameMatch("Mareta", "S2", "exact"),
          NameMatch("siti zubaidah", "S1", "exact"), NameMatch("iPhone", None, "none"),
@@ -272,6 +272,6 @@ def test_sitters_who_barely_move_keep_their_vectors_and_an_impostor_is_judged_at
     siti, mareta, novia = by_name["Siti Zubaidah"], by_name["Mareta Aliana"], by_name["Novia Evianti"]
     assert seen[:4] == [[("verified", siti), ("verified", mareta), ("verified", novia)]] * 4, seen
     # three captures of the sitters cost fewer views than the first (each face every capture: ~3x)
-    assert sum(made[1:4]) <= made[0] and pipe._vectors.counts["near"] >= 3, (made, pipe._vectors.counts)
+    assert sum(made[1:4]) <= made[0] and pipe.embed.memory.counts["near"] >= 3, (made, pipe.embed.memory.counts)
     assert [s[1] for s in seen[4:]] == [("mismatch", siti)] * 3, seen
     assert made[4] >= 1

@@ -22,7 +22,7 @@ import numpy as np
 import pytest
 
 from bot.report import render
-from bot.session import evidence_image
+from bot.alerts.evidence import evidence_image
 from bot.store import Store
 from tests.test_report import MARETA, NOVIA, SITI, T, captures_of_the_lecture, load_roster
 
