@@ -53,6 +53,7 @@ class TileSettings:
 class NameSettings:
     fuzzy_min: float = 85
     fuzzy_lead: float = 5
+    reread_every: int = 30
 
 
 @dataclass(frozen=True)
@@ -61,6 +62,7 @@ class FaceSettings:
     blur_min: float = 15.0
     min_in_view: float = 0.8
     flag_in_view: float = 0.95
+    full_pass_every: int = 6
 
 
 @dataclass(frozen=True)
@@ -72,6 +74,7 @@ class RecognitionSettings:
     same_face: float = 0.70
     verifier_refresh: int = 60
     verifier_budget_ms: float = 250.0
+    vector_refresh: int = 4
 
     def model_path(self) -> Path:
         return _project_path(self.model)
@@ -223,8 +226,10 @@ def _validate(s: Settings) -> None:
     check(s.tiles.min_tile_px > 0, "tiles.min_tile_px", "must be > 0")
     check(0 <= s.names.fuzzy_min <= 100, "names.fuzzy_min", "must be 0-100")
     check(0 <= s.names.fuzzy_lead <= 100, "names.fuzzy_lead", "must be 0-100")
+    check(s.names.reread_every >= 1, "names.reread_every", "must be >= 1 capture")
     check(s.faces.min_face_px > 0, "faces.min_face_px", "must be > 0")
     check(s.faces.blur_min >= 0, "faces.blur_min", "must be >= 0")
+    check(s.faces.full_pass_every >= 1, "faces.full_pass_every", "must be >= 1 capture")
     check(0 <= s.faces.min_in_view <= 1, "faces.min_in_view", "must be between 0 and 1")
     check(s.faces.min_in_view <= s.faces.flag_in_view <= 1, "faces.flag_in_view",
           "must be between faces.min_in_view and 1")
@@ -235,6 +240,7 @@ def _validate(s: Settings) -> None:
     check(0 < s.recognition.same_face <= 1, "recognition.same_face", "must be a cosine in (0, 1]")
     check(s.recognition.verifier_refresh >= 1, "recognition.verifier_refresh", "must be >= 1 capture")
     check(s.recognition.verifier_budget_ms >= 0, "recognition.verifier_budget_ms", "must be >= 0")
+    check(s.recognition.vector_refresh >= 1, "recognition.vector_refresh", "must be >= 1 capture")
     check(1 <= s.tracking.confirm_n <= s.tracking.window_m, "tracking.confirm_n",
           "must be between 1 and tracking.window_m")
     for ch in s.alerts.channels:

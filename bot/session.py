@@ -93,8 +93,8 @@ class Pipeline:
         s, m = self.settings, self.models
         self.screen = ScreenStage(s.tiles)
         self.names = NamesStage(m.reader, self.roster, s.names)
-        self.faces = FacesStage(m.detector)
-        self.embed = EmbedStage(m.embedder, self.gallery, m.thresholds)
+        self.faces = FacesStage(m.detector, s.faces)
+        self.embed = EmbedStage(m.embedder, self.gallery, m.thresholds, s.recognition.vector_refresh)
         self.identity = IdentityStage(self.gallery, self.vgallery, m.thresholds, m.verifier,
                                       s.recognition.identity(), s.faces)
 

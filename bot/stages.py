@@ -80,7 +80,7 @@ class NamesStage:
 
     def __init__(self, reader: NameReader | None, roster: list[Student], settings: NameSettings):
         self.reader, self.roster, self.settings = reader, roster, settings
-        self.memory = LabelMemory()
+        self.memory = LabelMemory(settings.reread_every)
         # label text -> its match: roster and settings are fixed, labels repeat every capture
         self._matches: dict[str, NameMatch] = {}
 
@@ -126,9 +126,9 @@ class FacesStage:
     faces, a face seen last capture is looked for near where it was with the short-range model
     (bot/face_memory.py)."""
 
-    def __init__(self, detector: FaceDetector, memory: FaceMemory | None = None):
+    def __init__(self, detector: FaceDetector, settings: FaceSettings):
         self.detector = detector
-        self.memory = memory or FaceMemory()
+        self.memory = FaceMemory(full_every=settings.full_pass_every)
 
     def __call__(self, frame: np.ndarray, tiles: list[Tile], crops: list[np.ndarray]
                  ) -> tuple[list[Tile], list[list[Face]]]:
@@ -166,10 +166,9 @@ class EmbedStage:
     """A tile's one judged face -> MobileNetV2's vector. A face the VectorMemory still trusts keeps its
     vector; a face its first view verifies beyond doubt (decide.settled) costs that one view."""
 
-    def __init__(self, embedder: Embedder, gallery: Gallery, thresholds: Thresholds,
-                 memory: VectorMemory | None = None):
+    def __init__(self, embedder: Embedder, gallery: Gallery, thresholds: Thresholds, refresh_every: int):
         self.embedder, self.gallery, self.thresholds = embedder, gallery, thresholds
-        self.memory = memory or VectorMemory()
+        self.memory = VectorMemory(refresh_every=refresh_every)
 
     def __call__(self, keys: dict[int, tuple], faces: dict[int, Face], expected: list
                  ) -> dict[int, np.ndarray]:

@@ -275,3 +275,25 @@ def test_sitters_who_barely_move_keep_their_vectors_and_an_impostor_is_judged_at
     assert sum(made[1:4]) <= made[0] and pipe.embed.memory.counts["near"] >= 3, (made, pipe.embed.memory.counts)
     assert [s[1] for s in seen[4:]] == [("mismatch", siti)] * 3, seen
     assert made[4] >= 1
+
+
+def test_the_memories_settings_reach_the_stages(setup, tmp_path):
+    """faces.full_pass_every = 1: every tile searched whole with the full detector every capture (none
+    kept as still, none followed with the short-range model); the packaged 6 keeps still tiles."""
+    _, models, roster, gallery, (a, _) = setup
+    cfg = tmp_path / "settings.toml"
+    cfg.write_text("[faces]\nfull_pass_every = 1\n[names]\nreread_every = 2\n[recognition]\nvector_refresh = 3\n"
+                   "verifier_budget_ms = 1e9\n")
+    rng = np.random.default_rng(0)
+    frames = [np.clip(a + rng.normal(0, 1, a.shape), 0, 255).astype(np.uint8) for _ in range(3)]
+    counts = {}
+    for name, settings in (("every", load_settings(cfg)), ("packaged", unhurried())):
+        pipe = Pipeline(settings, models, roster, *gallery)
+        for frame in frames:
+            pipe.process(frame)
+        counts[name] = dict(pipe.faces.memory.counts)
+    assert counts["every"]["still"] == counts["every"]["roi"] == 0 and counts["every"]["full"] == 18, counts
+    assert counts["packaged"]["still"] + counts["packaged"]["roi"] >= 6, counts
+    assert (pipe.names.memory.max_age, pipe.embed.memory.refresh_every) == (30, 4)
+    pipe = Pipeline(load_settings(cfg), models, roster, *gallery)
+    assert (pipe.names.memory.max_age, pipe.embed.memory.refresh_every) == (2, 3)
