@@ -19,6 +19,7 @@ MIN_PX = 48             # narrower than this it is an icon, a badge or a button
 FLAT = 0.5              # a badge or a panel has at least this share in its two commonest colours (4 bits)
 RUNS_ON = 0.6           # an inner side that goes on past the inner corner along this share is content
 SIDE = 0.9              # each inner side is an edge along at least this share of its length
+PANEL_STEP = 6          # a step beside an exactly flat panel
 LINE_EVEN = 2           # a 1-px border line's shade changes at most this much from pixel to pixel
 LINE_APART = 6          # ... and differs at least this much from a pixel beside it
 
@@ -141,9 +142,9 @@ def _edges(zone: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     colour (a thumbnail's frame over a picture of about its own brightness)."""
     zh, zw = zone.shape[:2]
     vert = np.zeros((zh, zw), bool)      # an edge between x - 1 and x + 1
-    vert[:, 1:-1] = cmax(cv2.absdiff(zone[:, 2:], zone[:, :-2])) > STEP
+    vert[:, 1:-1] = _steps(zone)
     horiz = np.zeros((zh, zw), bool)
-    horiz[1:-1] = cmax(cv2.absdiff(zone[2:], zone[:-2])) > STEP
+    horiz[1:-1] = _steps(np.ascontiguousarray(zone.transpose(1, 0, 2))).T
     g = cv2.cvtColor(zone, cv2.COLOR_BGR2GRAY)
     vert[1:-1, 1:-1] |= _border(g)
     horiz[1:-1, 1:-1] |= _border(np.ascontiguousarray(g.T)).T
@@ -154,6 +155,17 @@ def _edges(zone: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     vert = cv2.morphologyEx(vert.view(np.uint8), cv2.MORPH_CLOSE, np.ones((5, 1), np.uint8)).view(bool)
     horiz = cv2.morphologyEx(horiz.view(np.uint8), cv2.MORPH_CLOSE, np.ones((1, 5), np.uint8)).view(bool)
     return vert, horiz
+
+
+def _steps(z: np.ndarray) -> np.ndarray:
+    """Colour steps between x - 1 and x + 1 at each inner column: over STEP, or over PANEL_STEP where
+    one side is a patch of exactly one colour (the meeting app's own panel beside a pale video)."""
+    d = cmax(cv2.absdiff(z[:, 2:], z[:, :-2]))
+    same = np.zeros(z.shape[:2], bool)          # a pixel equal to its left and upper neighbours
+    same[1:, 1:] = (cmax(cv2.absdiff(z[1:, 1:], z[1:, :-1])) == 0) & (cmax(cv2.absdiff(z[1:, 1:], z[:-1, 1:])) == 0)
+    flat_side = same[:, :-2].copy()              # x - 1 equal to x - 2 ...
+    flat_side[:, :-1] |= same[:, 3:]             # ... or x + 1 equal to x + 2
+    return (d > STEP) | ((d >= PANEL_STEP) & flat_side)
 
 
 def _border(g: np.ndarray) -> np.ndarray:

@@ -30,7 +30,6 @@ HELD = ("video", "camera_off", "self_view")
 KNOWN_BAD: dict[str, str] = {
     "zoom-3plus2-desktop-2560x1440": "3 phantom tiles a row above the gallery, over the window's title bar "
                                      "and the desktop (1920x1080 right)",
-    "meet2020-4x3-wide-last-3840x2160": "the 10 tiles right; the You thumbnail missed",
     "relayout-slide-4to5-1920x1080": "sliding tiles: one tile the size of the whole gallery, and no straight "
                                      "seam between the faces found in it (not read as uncertain)",
 }
