@@ -196,7 +196,7 @@ def quick_gap(emb: np.ndarray, first: np.ndarray, lab: np.ndarray, th, size: int
                 continue
             if n < len(probes):
                 leads.append(lead)
-            if decide(name, emb[i], gallery, th).verdict != "verified":
+            if decide(name, emb[i], gallery, th).verdict != VerdictKind.VERIFIED:
                 changed.append(lead)
     gap = max(floor, room * max(changed, default=0.0))
     return gap, float((np.array(leads) >= gap).sum() / max(1, own))
@@ -217,7 +217,7 @@ def _class_outcomes(emb: np.ndarray, lab: np.ndarray, th, size: int, seed: int, 
         outside = np.flatnonzero(~np.isin(lab, members))
         for i in rng.permutation(outside)[:50]:
             outsiders += 1
-            outsider_pass += decide(str(rng.choice(members)), emb[i], gallery, th).verdict == "verified"
+            outsider_pass += decide(str(rng.choice(members)), emb[i], gallery, th).verdict == VerdictKind.VERIFIED
     total = max(1, sum(counts.values()))
     return {"class_size": int(min(size, int(lab.max()))), **{k: round(v / total, 4) for k, v in counts.items()},
             "outsider_verified": round(outsider_pass / max(1, outsiders), 4)}
