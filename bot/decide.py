@@ -10,7 +10,7 @@ import numpy as np
 
 from .config import FaceSettings
 from .errors import RollcallError
-from .types import Face, Verdict
+from .types import BAD, Face, Verdict, VerdictKind
 
 
 class ThresholdError(RollcallError, ValueError):
@@ -245,9 +245,9 @@ def hold_back(verdict: Verdict, face: Face, fs: FaceSettings) -> Verdict:
 
     Alignment fills the missing part with edge pixels, and a cut face is taken for another student
     several times as often as a whole one (docs/how-it-decides.md, "Names, gates and MobileNetV2's own rule")."""
-    if verdict.verdict not in ("mismatch", "unknown_face") or face.in_view >= fs.flag_in_view:
+    if verdict.verdict not in BAD or face.in_view >= fs.flag_in_view:
         return verdict
-    return dataclasses.replace(verdict, verdict="unjudged", identified_as=None, reason="cut")
+    return dataclasses.replace(verdict, verdict=VerdictKind.UNJUDGED, identified_as=None, reason="cut")
 
 
 def identify(emb: np.ndarray, gallery: Gallery, th: Thresholds) -> tuple[str | None, float]:
@@ -269,14 +269,14 @@ def decide(expected: str | None, emb: np.ndarray, gallery: Gallery, th: Threshol
     ids = gallery.student_ids
     if expected is None:
         who, sim = identify(emb, gallery, th)
-        return Verdict("unlabeled", similarity=round(sim, 4), identified_as=who)
+        return Verdict(VerdictKind.UNLABELED, similarity=round(sim, 4), identified_as=who)
     if expected not in ids:
         # a roster student with no enrolled photo: we can only say whether the face is someone else's
         who, sim = identify(emb, gallery, th)
         if who is not None:
-            return Verdict("mismatch", similarity=None, identified_as=who, best_other=who,
+            return Verdict(VerdictKind.MISMATCH, similarity=None, identified_as=who, best_other=who,
                            best_other_similarity=round(sim, 4), reason="expected student not enrolled")
-        return Verdict("unjudged", reason="not enrolled")
+        return Verdict(VerdictKind.UNJUDGED, reason="not enrolled")
     sims, rank = gallery.scores(emb) if scores is None else scores
     k = ids.index(expected)
     s_exp = float(sims[k])
@@ -289,10 +289,10 @@ def decide(expected: str | None, emb: np.ndarray, gallery: Gallery, th: Threshol
                   best_other_similarity=round(s_other, 4) if other_id else None)
     ahead = lead >= gallery.margin(th)
     if ahead and s_other >= th.t_verify:
-        return Verdict("mismatch", identified_as=other_id, **common)
+        return Verdict(VerdictKind.MISMATCH, identified_as=other_id, **common)
     if s_exp >= th.t_verify and not ahead:
-        return Verdict("verified", identified_as=expected, **common)
-    return Verdict("unknown_face", identified_as=None, **common)
+        return Verdict(VerdictKind.VERIFIED, identified_as=expected, **common)
+    return Verdict(VerdictKind.UNKNOWN_FACE, identified_as=None, **common)
 
 
 def settle_lead(expected: str | None, emb: np.ndarray, gallery: Gallery, th: Thresholds,
@@ -306,7 +306,7 @@ def settle_lead(expected: str | None, emb: np.ndarray, gallery: Gallery, th: Thr
         return None
     if scores is None:
         scores = gallery.scores(emb)
-    if decide(expected, emb, gallery, th, scores).verdict != "verified":
+    if decide(expected, emb, gallery, th, scores).verdict != VerdictKind.VERIFIED:
         return None
     sims = scores[0]
     k = ids.index(expected)
@@ -371,12 +371,12 @@ def decide_verifier(expected: str | None, vvec: np.ndarray, vgallery: VerifierGa
     who = ids[best] if best >= 0 and sims[best] >= rule.t_verify else None
     top = round(float(sims[best]), 4) if best >= 0 else 0.0
     if expected is None:
-        return Verdict("unlabeled", similarity=top, identified_as=who)
+        return Verdict(VerdictKind.UNLABELED, similarity=top, identified_as=who)
     if expected not in ids:
         if who is not None:
-            return Verdict("mismatch", similarity=None, identified_as=who, best_other=who,
+            return Verdict(VerdictKind.MISMATCH, similarity=None, identified_as=who, best_other=who,
                            best_other_similarity=top, reason="expected student not enrolled")
-        return Verdict("unjudged", reason="not enrolled")
+        return Verdict(VerdictKind.UNJUDGED, reason="not enrolled")
     k = ids.index(expected)
     s_exp = float(sims[k])
     j = best_other(sims, k)
@@ -385,10 +385,10 @@ def decide_verifier(expected: str | None, vvec: np.ndarray, vgallery: VerifierGa
                   best_other_similarity=round(s_other, 4) if other_id else None)
     ahead = s_other - s_exp >= rule.margin
     if ahead and s_other >= rule.t_verify:
-        return Verdict("mismatch", identified_as=other_id, **common)
+        return Verdict(VerdictKind.MISMATCH, identified_as=other_id, **common)
     if s_exp >= rule.t_verify and not ahead:
-        return Verdict("verified", identified_as=expected, **common)
-    return Verdict("unknown_face", identified_as=None, **common)
+        return Verdict(VerdictKind.VERIFIED, identified_as=expected, **common)
+    return Verdict(VerdictKind.UNKNOWN_FACE, identified_as=None, **common)
 
 
 @dataclass(frozen=True)
@@ -443,17 +443,17 @@ def cascade(expected: str | None, emb: np.ndarray, gallery: Gallery, th: Thresho
         who = mobilenet_identity(emb, gallery, th, scores)
         if who is not None:
             sim = float(scores[0][gallery.student_ids.index(who)])
-            return Judgement(Verdict("unlabeled", similarity=round(sim, 4), identified_as=who), "mobilenet",
-                             round(sim, 4), th.t_verify)
+            v = Verdict(VerdictKind.UNLABELED, similarity=round(sim, 4), identified_as=who)
+            return Judgement(v, "mobilenet", round(sim, 4), th.t_verify)
     elif beyond_doubt(expected, emb, gallery, th, scores):
         v = decide(expected, emb, gallery, th, scores)
         return Judgement(v, "mobilenet", v.similarity, th.t_verify)
     if vvec is None or vgallery is None:
-        pending = "unlabeled" if expected is None else "unjudged"
+        pending = VerdictKind.UNLABELED if expected is None else VerdictKind.UNJUDGED
         return Judgement(Verdict(pending, reason="verifier pending"), "")
     v = decide_verifier(expected, vvec, vgallery, th.verifier, vscores)
     if disputed(v, expected, emb, gallery, th, scores):
-        v = Verdict("unjudged", similarity=v.similarity, best_other=v.best_other,
+        v = Verdict(VerdictKind.UNJUDGED, similarity=v.similarity, best_other=v.best_other,
                     best_other_similarity=v.best_other_similarity, reason="models disagree")
     score = v.similarity if v.similarity is not None else v.best_other_similarity
     return Judgement(v, "verifier", score, th.verifier.t_verify)
@@ -468,14 +468,14 @@ def disputed(v: Verdict, expected: str | None, emb: np.ndarray, gallery: Gallery
     withholds are impostors' faces MobileNetV2 took for the named student, the few the verifier
     caught by less than `dispute` (models/README.md, "The verifier")."""
     rule = th.verifier
-    if rule is None or rule.dispute is None or v.verdict not in ("mismatch", "unknown_face"):
+    if rule is None or rule.dispute is None or v.verdict not in BAD:
         return False
     if expected is None or expected not in gallery.student_ids or v.similarity is None:
         return False
     if settle_lead(expected, emb, gallery, th, scores) is None:
         return False
     lead = (v.best_other_similarity - v.similarity) if v.best_other_similarity is not None else -np.inf
-    return not (v.verdict == "mismatch" and lead >= rule.dispute)
+    return not (v.verdict == VerdictKind.MISMATCH and lead >= rule.dispute)
 
 
 def cascade_identify(emb: np.ndarray, gallery: Gallery, th: Thresholds, vvec: np.ndarray | None,
