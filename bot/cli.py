@@ -540,18 +540,11 @@ def doctor(ctx: typer.Context):
 
 
 # ------------------------------------------------------------------------------------- errors
-def _expected_errors() -> tuple[type[BaseException], ...]:
-    # the face models' errors do not derive from RollcallError yet (bot/faces.py, bot/embed.py)
-    from .embed import ModelError
-    from .faces import DetectorError
-    return (RollcallError, ModelError, DetectorError)
-
-
 def main(argv: list[str] | None = None) -> int:
     try:
         rc = app(args=argv, standalone_mode=False)
         return rc if isinstance(rc, int) else 0
-    except _expected_errors() as e:
+    except RollcallError as e:
         err.print(visible(f"rollcall: error: {e}", one_line=True), soft_wrap=True)
         return 1
     except typer.Exit as e:

@@ -23,11 +23,12 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from .errors import RollcallError
 from .faces import DetectorError, load_interpreter
 from .places import stagger
 
 
-class ModelError(RuntimeError):
+class ModelError(RollcallError, RuntimeError):
     """The face model is missing, damaged or of the wrong shape; str() names the file."""
 
 

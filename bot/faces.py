@@ -20,6 +20,7 @@ import numpy as np
 
 from .config import shipped
 from .display import native_stderr_muted
+from .errors import RollcallError
 from .types import Face
 
 DETECTOR_FILE = shipped("models/face_detection_full_range.tflite")
@@ -54,7 +55,7 @@ _ROI_INPUT = 128
 _RAW_SCORE_LIMIT = 80.0
 
 
-class DetectorError(RuntimeError):
+class DetectorError(RollcallError, RuntimeError):
     """The detector model is missing or damaged."""
 
 

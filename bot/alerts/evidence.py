@@ -4,7 +4,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from ..types import Observation
+from ..types import Observation, VerdictKind
 
 
 def evidence_for(store, kind: str, o: Observation, threshold: float) -> bytes:
@@ -19,7 +19,7 @@ def evidence_for(store, kind: str, o: Observation, threshold: float) -> bytes:
     sim = "-" if v.similarity is None else f"{v.similarity:.2f}"
     by = f" by {v.model}" if v.model else ""
     caption = (f"{kind}{by}: tile '{o.display_name}' similarity {sim} (threshold {threshold:.2f})"
-               + (f", matches {v.identified_as}" if v.identified_as and kind == "mismatch" else ""))
+               + (f", matches {v.identified_as}" if v.identified_as and kind == VerdictKind.MISMATCH else ""))
     return evidence_image(o.crop, refs, caption, expected)
 
 
