@@ -165,22 +165,7 @@ def _segment(frame: np.ndarray, settings: TileSettings) -> tuple[list[Tile], _La
     f = max(1, int(round(max(W, H * 16 / 9) / _WORK_W)))
     h, w = H // f, W // f
     min_w = max(8.0, settings.min_tile_px / f, w / 14)
-    # the background is not always the most frequent colour (a shared document, a white side panel,
-    # many camera-off tiles): try the likeliest few and keep the one that explains the most tiles
-    best: list[tuple] = []
-    best_mask, best_leaves, best_bg = None, [], None
-    cands = _background_candidates(frame)
-    # a compressed recording's gaps ring and take the tiles' chroma: the likeliest colour is tried
-    # again on luma alone, with a wider tolerance, when the exact colours explain few tiles
-    for bg in [(c, False) for c in cands] + [(c, True) for c in cands[:1]]:
-        if len(best) >= 4:
-            break       # a gallery: a rarer colour (or a looser match) is not going to explain more of it
-        mask = _content_mask(frame, bg, f)
-        leaves = _leaves(mask, min_w)
-        boxes = _choose(leaves, (w, h), min_w, frame, f) if leaves else []
-        boxes = _drop_nested(boxes)
-        if len(boxes) > len(best):
-            best, best_mask, best_leaves, best_bg = boxes, mask, leaves, bg
+    best, best_mask, best_leaves, best_bg = _best_reading(frame, f, min_w)
     small = _small(frame, f)
     best, hung = _add_missed(best, best_leaves, best_mask, frame, small, f)
     best, flat = _off_background(best, frame, small, f)
@@ -214,6 +199,48 @@ def _segment(frame: np.ndarray, settings: TileSettings) -> tuple[list[Tile], _La
 
 
 # ---------------------------------------------------------------- background
+
+def _best_reading(frame: np.ndarray, f: int, min_w: float) -> tuple[list[tuple], np.ndarray | None, list, tuple | None]:
+    """(tiles, content mask, leaves, background) of the background reading that explains the most
+    tiles. The background is not always the most frequent colour (a shared document, a white side
+    panel, many camera-off tiles): the likeliest few are tried. A compressed recording's gaps ring
+    and take the tiles' chroma: the likeliest colour is tried again on luma alone, with a wider
+    tolerance, when the exact colours explain few tiles."""
+    h, w = frame.shape[0] // f, frame.shape[1] // f
+    cands = _background_candidates(frame)
+    readings: list[tuple] = []
+    for bg in [(c, False) for c in cands] + [(c, True) for c in cands[:1]]:
+        if readings and max(len(r[0]) for r in readings) >= 4:
+            break       # a gallery: a rarer colour (or a looser match) is not going to explain more of it
+        mask = _content_mask(frame, bg, f)
+        leaves = _leaves(mask, min_w)
+        boxes = _drop_nested(_choose(leaves, (w, h), min_w, frame, f) if leaves else [])
+        readings.append((boxes, mask, leaves, bg))
+    readings.sort(key=lambda r: -len(r[0]))     # stable: of as many tiles, the likelier colour
+    for r in readings:
+        if r[0] and not _in_a_share(r[0], readings, frame, f):
+            return r
+    return [], None, [], None
+
+
+def _in_a_share(boxes: list[tuple], readings: list[tuple], frame: np.ndarray, f: int) -> bool:
+    """Whether the tiles of one reading all lie well inside one big tile of another that is no
+    camera's picture: figures on a shared slide's page, the slide itself read on the window's
+    background (which shows around it: a reading's tile filling the frame is no such slide)."""
+    area = (frame.shape[0] // f) * (frame.shape[1] // f)
+
+    def size(b):
+        return (b[2] - b[0]) * (b[3] - b[1])
+
+    for other, *_ in readings:
+        for s in other:
+            if s not in boxes and _SHARE * area <= size(s) <= 0.9 * area and \
+                    all(_overlap(b, s) > 0.9 and size(b) <= 0.5 * size(s) for b in boxes) and \
+                    not _is_video(frame, s, f):
+                return True
+    return False
+
+
 
 def _background_candidates(frame: np.ndarray) -> list[np.ndarray]:
     """Likely gallery background colours, best first.
@@ -863,7 +890,7 @@ def _off_background(best: list[tuple], frame: np.ndarray, small: np.ndarray, f: 
             return cells, False
     if len(best) <= 1 and (video := speaker.lone(frame)) is not None:
         box = tuple(v / f for v in video)
-        if all(_overlap(b, box) > 0.95 for b in best):
+        if all(_overlap(b, box) > 0.95 and _overlap(box, b) < 0.5 for b in best):
             return [box], False
     return best, True
 

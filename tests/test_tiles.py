@@ -57,10 +57,7 @@ def test_real_capture(data_dir, name):
 
 # meeting-screens-more: five real captures of the layouts the tile finder was not built on, counted by
 # eye (counts.json); strict, like KNOWN_BAD.
-KNOWN_BAD_MORE = {
-    "teams-screenshare-bottomstrip-avatars-01.jpg": "the strip's 14 participants right; two figures "
-                                                    "inside the shared slide taken as tiles",
-}
+KNOWN_BAD_MORE: dict[str, str] = {}
 
 
 def _more() -> list:
