@@ -3,23 +3,41 @@ are searched with the short-range model near the face they held, and which get t
 """
 from __future__ import annotations
 
+import dataclasses
 import threading
 from dataclasses import dataclass
 
 import cv2
 import numpy as np
 
-from .faces import UPRIGHT_MIN_ROLL, Detection, FaceDetector, faces_of, find_faces, roll_degrees
+from .config import FaceSettings
+from .faces import Detection, FaceDetector, faces_of, find_faces, roll_degrees
 from .places import place, stagger
 from .types import Face
 
 
-def thumbnail(tile_bgr: np.ndarray) -> np.ndarray:
-    """32x18 grey thumbnail (float32): what `FaceMemory` compares to tell a still tile."""
+@dataclass(frozen=True)
+class FaceMemoryTuning:
+    """FaceMemory's tuning values, each with its reason (measurements: benchmarks/HISTORY.md, FaceMemory)."""
+    full_every: int = FaceSettings.full_pass_every  # captures between a tile's full passes (faces.full_pass_every)
+    still_diff: float = 1.5     # mean grey change of the thumbnail under which a tile is still
+    thumb: tuple[int, int] = (32, 18)  # the still check's thumbnail (w, h): still ~20 pixels averaged into each
+    thumb_min_side: int = 8     # px: a tile narrower than this gets a blank thumbnail
+    roi_min_score: float = 0.7  # the face found near: a region the face has left can hold a weak false one (0.51)
+    roi_agree: float = 0.1      # the models' landmarks this near (in eye distances): the tile may use the short range
+    roi_size: tuple[float, float] = (0.5, 2.0)  # the face found near, in last widths: else perhaps another face
+    turned: float = 0.35        # sine of the tilt (~20 degrees) past which the two models' landmarks part most
+
+
+FACE_MEMORY_TUNING = FaceMemoryTuning()
+
+
+def thumbnail(tile_bgr: np.ndarray, size: tuple[int, int] = FACE_MEMORY_TUNING.thumb) -> np.ndarray:
+    """The grey thumbnail (float32, `size` wide and high) that `FaceMemory` compares to tell a still tile."""
     # grey first, then every other pixel: a quarter of the work on one channel (see
     # benchmarks/HISTORY.md, FaceMemory), and still ~20 pixels averaged into each one
     gray = cv2.cvtColor(tile_bgr, cv2.COLOR_BGR2GRAY)
-    return cv2.resize(gray[::2, ::2], (32, 18), interpolation=cv2.INTER_AREA).astype(np.float32)
+    return cv2.resize(gray[::2, ::2], size, interpolation=cv2.INTER_AREA).astype(np.float32)
 
 
 @dataclass
@@ -44,16 +62,22 @@ class FaceMemory:
     resized) and every `full_every` captures runs the full detector over the whole tile, so a person
     joining a tile is seen within `full_every` captures. Tiles get staggered ages (from their position),
     so their full passes do not all fall on one capture.
+
+    The keyword arguments full_every, still_diff, roi_min_score and roi_agree override `tuning`'s.
     """
 
-    def __init__(self, full_every: int = 6, still_diff: float = 1.5, roi: bool = True,
-                 roi_min_score: float = 0.7, roi_agree: float = 0.1, threads: int = 2):
-        self.full_every, self.still_diff, self.roi = full_every, still_diff, roi
-        self.roi_agree = roi_agree
+    def __init__(self, full_every: int | None = None, still_diff: float | None = None, roi: bool = True,
+                 roi_min_score: float | None = None, roi_agree: float | None = None, threads: int = 2,
+                 tuning: FaceMemoryTuning = FACE_MEMORY_TUNING):
+        given = dict(full_every=full_every, still_diff=still_diff, roi_min_score=roi_min_score,
+                     roi_agree=roi_agree)
+        self.tuning = dataclasses.replace(tuning, **{k: v for k, v in given.items() if v is not None})
+        self.full_every, self.still_diff, self.roi = self.tuning.full_every, self.tuning.still_diff, roi
+        self.roi_agree = self.tuning.roi_agree
         # 2 threads on a 2-core laptop: a little faster when the machine is otherwise idle, no slower
         # with one core kept busy by another program (see benchmarks/HISTORY.md, FaceMemory)
         self.threads = threads
-        self.roi_min_score = roi_min_score
+        self.roi_min_score = self.tuning.roi_min_score
         self._seen: dict[tuple, _Seen] = {}
         self.counts = {"still": 0, "roi": 0, "full": 0}  # how each tile was served, for tests and tuning
 
@@ -104,7 +128,9 @@ class FaceMemory:
     def _find(self, detector: FaceDetector, box, tile_bgr: np.ndarray) -> tuple[list[Face], str]:
         # one tile position is only ever handled by one thread at a time: no lock needed on _seen
         key = place(box)
-        thumb = thumbnail(tile_bgr) if min(tile_bgr.shape[:2]) >= 8 else np.zeros((18, 32), np.float32)
+        t = self.tuning
+        thumb = (thumbnail(tile_bgr, t.thumb) if min(tile_bgr.shape[:2]) >= t.thumb_min_side
+                 else np.zeros(t.thumb[::-1], np.float32))
         seen = self._seen.get(key)
         faces = None
         if seen is not None and seen.age + 1 < self.full_every:
@@ -142,33 +168,35 @@ class FaceMemory:
         x, y, w, h = last.box
         # a head tilted at the last look is searched turned upright (its landmarks straight away level)
         roll = roll_degrees(last.landmarks)
-        roll = roll if abs(roll) >= UPRIGHT_MIN_ROLL else 0.0
+        min_roll = detector.tuning.upright_min_roll
+        roll = roll if abs(roll) >= min_roll else 0.0
         dets = detector.detect_near(tile_bgr, (x, y, x + w, y + h), roll=roll)
         if dets is not None and len(dets) == 1 and dets[0].cut:
             # the face moved towards the region's edge: one more look, centred where it is now
             dets = detector.detect_near(tile_bgr, dets[0].box, roll=roll)
-        if dets and len(dets) == 1 and not dets[0].cut and _turned(dets[0], roll):
+        if dets and len(dets) == 1 and not dets[0].cut and _turned(dets[0], roll, self.tuning.turned):
             # the head tilted (or straightened) since the last look: one more look, turned as it is
             # now, instead of a full pass and its upright pass (a short-range pass against two full
             # ones; see benchmarks/HISTORY.md, FaceMemory)
             now = roll_degrees(dets[0].landmarks)
-            roll = now if abs(now) >= UPRIGHT_MIN_ROLL else 0.0
+            roll = now if abs(now) >= min_roll else 0.0
             dets = detector.detect_near(tile_bgr, dets[0].box, roll=roll)
         if not dets or len(dets) != 1 or dets[0].cut:
             return None  # none, several, or only part of one: the full pass judges
         if dets[0].score < self.roi_min_score:
-            # a region the face has left can hold a weak false face (seen at 0.51 on the benchmark)
+            # a region the face has left can hold a weak false face
             return None
         nw = float(dets[0].box[2] - dets[0].box[0])
-        if not 0.5 < nw / max(w, 1e-6) < 2.0:
+        lo, hi = self.tuning.roi_size
+        if not lo < nw / max(w, 1e-6) < hi:
             return None  # far from the size it had: perhaps not the same face
-        if _turned(dets[0], roll):
+        if _turned(dets[0], roll, self.tuning.turned):
             return None
         return faces_of(detector, tile_bgr, dets)
 
 
-def _turned(det: Detection, roll: float) -> bool:
-    """Whether the head is tilted past ~20 degrees in a square searched turned by `roll`: there the
-    two models' landmarks part most (cosine of the embeddings 0.70 on the benchmark's one such face),
-    and alignment rests on them."""
-    return abs(np.sin(np.radians(roll_degrees(det.landmarks) - roll))) > 0.35
+def _turned(det: Detection, roll: float, past: float = FACE_MEMORY_TUNING.turned) -> bool:
+    """Whether the head is tilted past ~20 degrees (sine `past`) in a square searched turned by `roll`:
+    there the two models' landmarks part most (cosine of the embeddings 0.70 on the benchmark's one
+    such face), and alignment rests on them."""
+    return abs(np.sin(np.radians(roll_degrees(det.landmarks) - roll))) > past

@@ -25,11 +25,29 @@ from .types import Face
 
 DETECTOR_FILE = shipped("models/face_detection_full_range.tflite")
 ROI_DETECTOR_FILE = shipped("models/face_detection_short_range.tflite")
-# side of the square region searched around a known face, in face sizes
-ROI_GROW = 2.5
-# a face whose eyes are tilted by this much (degrees) is found again on the image turned upright
-UPRIGHT_MIN_ROLL = 8.0
-UPRIGHT_GROW = 2.2
+
+
+@dataclass(frozen=True)
+class FaceTuning:
+    """The detector's tuning values, each with its reason (measurements: models/README.md and
+    benchmarks/HISTORY.md, FaceMemory)."""
+    min_score: float = 0.5          # a detection's least score: mediapipe's own for BlazeFace
+    min_side: int = 8               # px: an image or square narrower than this holds no face worth a pass
+    nms_iou: float = 0.3            # overlap above which candidates are one face (mediapipe's weighted NMS)
+    roi_grow: float = 2.5           # side of the square searched around a known face, in face sizes
+    # the square's side in face sizes allowed when it is rounded to a whole multiple of the input:
+    # INTER_AREA by a whole factor is 20x cheaper than by 2.3
+    roi_fit: tuple[float, float] = (2.0, 3.2)
+    roi_edge: float = 0.04          # share of the square's side at its edge where a face found counts as cut
+    # the short-range box is 0.94x the full-range one's, centred 0.05 box widths lower: mapped back, so
+    # face_px and the size gate read the same whichever model found the face
+    roi_box_scale: float = 0.94
+    roi_box_dy: float = -0.05
+    upright_min_roll: float = 8.0   # degrees of eye-line tilt from which a face is found again upright
+    upright_grow: float = 2.2       # side of the square turned upright, in face sizes
+
+
+FACE_TUNING = FaceTuning()
 
 # ArcFace's 112x112 template (eyes, nose tip, mouth corners). BlazeFace gives the mouth centre, so the
 # mouth corners are replaced by their midpoint: four points fix a similarity transform well enough.
@@ -112,7 +130,8 @@ class Detection:
 class BlazeFace:
     """One BlazeFace model (full range 192x192, or short range 128x128) over one image at a time."""
 
-    def __init__(self, model_path: Path, size: int, min_score: float = 0.5, threads: int = 2):
+    def __init__(self, model_path: Path, size: int, min_score: float | None = None, threads: int = 2,
+                 tuning: FaceTuning = FACE_TUNING):
         self.interp = load_interpreter(model_path, threads)
         inp = self.interp.get_input_details()[0]
         kind = "full-range" if size == _FULL_INPUT else "short-range"
@@ -126,13 +145,14 @@ class BlazeFace:
         if outs[0]["shape"][1] != len(self.anchors):
             raise DetectorError(f"{model_path}: expected {len(self.anchors)} anchors, the model has "
                                 f"{outs[0]['shape'][1]}")
-        self.min_score = min_score
+        self.tuning = tuning
+        self.min_score = tuning.min_score if min_score is None else min_score
 
     def detect(self, image_bgr: np.ndarray) -> list[Detection]:
         """Faces in a BGR image, highest score first."""
         size = self.size
         h, w = image_bgr.shape[:2]
-        if h < 8 or w < 8:
+        if h < self.tuning.min_side or w < self.tuning.min_side:
             return []
         scale = size / max(h, w)
         nh, nw = max(1, round(h * scale)), max(1, round(w * scale))
@@ -159,7 +179,7 @@ class BlazeFace:
         extent = pts[:, 1]
         kps = pts[:, 2:] + anchors[:, None, :]
         boxes = np.concatenate([centre - extent / 2, centre + extent / 2], axis=1)
-        dets = _weighted_nms(boxes, kps, scores[keep])
+        dets = _weighted_nms(boxes, kps, scores[keep], self.tuning.nms_iou)
         out = []
         for box, kp, score in dets:
             # undo the letterbox, back to the input image's pixels
@@ -174,13 +194,14 @@ class FaceDetector:
     """BlazeFace full range over a whole image (a tile), and short range over a square region around a
     face already known (`detect_near`): the short-range model costs about a fifth of the full one."""
 
-    def __init__(self, model_path: Path = DETECTOR_FILE, min_score: float = 0.5, threads: int = 2,
-                 roi_model_path: Path | None = ROI_DETECTOR_FILE):
+    def __init__(self, model_path: Path = DETECTOR_FILE, min_score: float | None = None, threads: int = 2,
+                 roi_model_path: Path | None = ROI_DETECTOR_FILE, tuning: FaceTuning = FACE_TUNING):
         self._args = (model_path, min_score, threads, roi_model_path)
         self._copies: list[FaceDetector] = []
-        self.full = BlazeFace(model_path, _FULL_INPUT, min_score, threads)
+        self.tuning = tuning
+        self.full = BlazeFace(model_path, _FULL_INPUT, min_score, threads, tuning)
         # one thread: for a 128x128 input the second thread's hand-over costs more than it saves
-        self.roi = BlazeFace(roi_model_path, _ROI_INPUT, min_score, 1) if roi_model_path else None
+        self.roi = BlazeFace(roi_model_path, _ROI_INPUT, min_score, 1, tuning) if roi_model_path else None
 
     def detect(self, image_bgr: np.ndarray) -> list[Detection]:
         """Faces anywhere in a BGR image (full range), highest score first."""
@@ -195,20 +216,22 @@ class FaceDetector:
             return [self]
         model_path, min_score, _, roi_model_path = self._args
         while len(self._copies) < n:
-            self._copies.append(FaceDetector(model_path, min_score, 1, roi_model_path))
+            self._copies.append(FaceDetector(model_path, min_score, 1, roi_model_path, self.tuning))
         return self._copies[:n]
 
-    def detect_near(self, image_bgr: np.ndarray, box, grow: float = ROI_GROW,
+    def detect_near(self, image_bgr: np.ndarray, box, grow: float | None = None,
                     roll: float = 0.0) -> list[Detection] | None:
-        """Faces in a square about `grow` x the face's size centred on `box` (x0, y0, x1, y1), in the
-        image's pixels; None when no short-range model was loaded. A face touching the square's edge
-        inside the image is marked `cut`: the region may have missed part of it.
+        """Faces in a square about `grow` (default: the tuning's roi_grow) x the face's size centred on
+        `box` (x0, y0, x1, y1), in the image's pixels; None when no short-range model was loaded. A face
+        touching the square's edge inside the image is marked `cut`: the region may have missed part of it.
 
         With `roll` (degrees, as `roll_degrees` gives it) the square is turned by it first, so a head
         known to be tilted is searched upright and its landmarks come back `level`: the full-range
         pass that `upright` would spend on it is saved."""
         if self.roi is None:
             return None
+        t = self.tuning
+        grow = t.roi_grow if grow is None else grow
         if roll:
             # a level search stays on the crop-and-shrink path below: sending it through the warp as
             # well (roll 0) costs two more full-range passes a capture on the benchmark
@@ -217,17 +240,17 @@ class FaceDetector:
         h, w = image_bgr.shape[:2]
         x0, y0, x1, y1 = (float(v) for v in box)
         face = max(x1 - x0, y1 - y0, 1.0)
-        side = _roi_side(size, face, grow)
+        side = _roi_side(size, face, grow, t)
         sx0, sy0 = round((x0 + x1 - side) / 2), round((y0 + y1 - side) / 2)
         ix0, iy0, ix1, iy1 = max(0, sx0), max(0, sy0), min(w, sx0 + side), min(h, sy0 + side)
-        if ix1 - ix0 < 8 or iy1 - iy0 < 8:
+        if ix1 - ix0 < t.min_side or iy1 - iy0 < t.min_side:
             return []
         # the square as if the image went on in black past its edges (as the letterbox does)
         square = np.zeros((side, side, 3), np.uint8)
         square[iy0 - sy0:iy1 - sy0, ix0 - sx0:ix1 - sx0] = image_bgr[iy0:iy1, ix0:ix1]
         square = cv2.resize(square, (size, size), interpolation=cv2.INTER_AREA if side > size else cv2.INTER_LINEAR)
         f = side / size
-        margin = 0.04 * side
+        margin = t.roi_edge * side
         out = []
         for d in self.roi.detect(square):
             bx0, by0, bx1, by1 = d.box * f + [sx0, sy0, sx0, sy0]
@@ -235,16 +258,17 @@ class FaceDetector:
                    or (sx0 + side < w and bx1 > sx0 + side - margin)
                    or (sy0 + side < h and by1 > sy0 + side - margin))
             off = np.array([sx0, sy0], np.float32)
-            out.append(Detection(_as_full_range_box(d.box * f) + np.tile(off, 2), d.score,
+            out.append(Detection(_as_full_range_box(d.box * f, t) + np.tile(off, 2), d.score,
                                  (d.landmarks * f + off).astype(np.float32), bool(cut)))
         return out
 
     def _near_turned(self, image_bgr: np.ndarray, box, grow: float, roll: float) -> list[Detection]:
+        t = self.tuning
         size = self.roi.size
         h, w = image_bgr.shape[:2]
         x0, y0, x1, y1 = (float(v) for v in box)
         cx, cy = (x0 + x1) / 2, (y0 + y1) / 2
-        side = _roi_side(size, max(x1 - x0, y1 - y0, 1.0), grow)
+        side = _roi_side(size, max(x1 - x0, y1 - y0, 1.0), grow, t)
         f = side / size
         # the axis-aligned square that holds the turned one, shrunk by a whole factor first (INTER_AREA,
         # cheap), then turned and brought to the input's size in one warp (a factor below 2 left)
@@ -253,7 +277,7 @@ class FaceDetector:
         ox, oy = max(0, int(cx - half) // k * k), max(0, int(cy - half) // k * k)
         ex, ey = min(w, int(np.ceil(cx + half))), min(h, int(np.ceil(cy + half)))
         ex, ey = ox + (ex - ox) // k * k, oy + (ey - oy) // k * k
-        if ex - ox < 8 * k or ey - oy < 8 * k:
+        if ex - ox < t.min_side * k or ey - oy < t.min_side * k:
             return []
         crop = image_bgr[oy:ey, ox:ex]
         if k > 1:
@@ -268,7 +292,7 @@ class FaceDetector:
         back = cv2.invertAffineTransform(to_square)
         # the model's coordinates run from the input's corner, warpAffine's from pixel centres
         back[:, 2] += 0.5 - back[:, :2].sum(1) * 0.5
-        margin = 0.04 * size
+        margin = t.roi_edge * size
         out = []
         for d in self.roi.detect(square):
             # an edge of the region near the face counts only where the region still lies in the image
@@ -282,27 +306,31 @@ class FaceDetector:
             if d.box[3] > size - margin:
                 edges.append(((d.box[0] + d.box[2]) / 2, float(size)))
             cut = any(0 <= x < w and 0 <= y < h for x, y in _apply(back, np.array(edges, np.float64).reshape(-1, 2)))
-            full = _as_full_range_box(d.box)
+            full = _as_full_range_box(d.box, t)
             (mx, my), = _apply(back, ((full[:2] + full[2:]) / 2)[None])
             hw, hh = (full[2] - full[0]) * f / 2, (full[3] - full[1]) * f / 2
             out.append(Detection(np.array([mx - hw, my - hh, mx + hw, my + hh], np.float32), d.score,
                                  _apply(back, d.landmarks).astype(np.float32), bool(cut),
-                                 level=abs(roll_degrees(d.landmarks)) < UPRIGHT_MIN_ROLL))
+                                 level=abs(roll_degrees(d.landmarks)) < t.upright_min_roll))
         return out
 
-    def upright(self, image_bgr: np.ndarray, det: Detection, min_roll: float = UPRIGHT_MIN_ROLL,
-                grow: float = UPRIGHT_GROW) -> Detection:
+    def upright(self, image_bgr: np.ndarray, det: Detection, min_roll: float | None = None,
+                grow: float | None = None) -> Detection:
         """The detection with its landmarks found again on the image turned about the face until the
         eyes are level, then turned back: BlazeFace's landmarks of a tilted head are off by several
         degrees (it learnt on mostly upright faces), and the aligner would pass that tilt on to the
-        embedding. Faces tilted less than `min_roll` are returned as they are. On seed-faces (selfies,
-        tilted more often than not) it helps small faces most (see models/README.md, "Upright landmarks")."""
+        embedding. Faces tilted less than `min_roll` are returned as they are (min_roll, grow: the
+        tuning's by default). On seed-faces (selfies, tilted more often than not) it helps small faces
+        most (see models/README.md, "Upright landmarks")."""
+        t = self.tuning
+        min_roll = t.upright_min_roll if min_roll is None else min_roll
+        grow = t.upright_grow if grow is None else grow
         angle = roll_degrees(det.landmarks)
         if det.level or abs(angle) < min_roll:
             return det
         x0, y0, x1, y1 = (float(v) for v in det.box)
         cx, cy = (x0 + x1) / 2, (y0 + y1) / 2
-        side = max(8, int(grow * max(x1 - x0, y1 - y0)))
+        side = max(t.min_side, int(grow * max(x1 - x0, y1 - y0)))
         turn = cv2.getRotationMatrix2D((cx, cy), angle, 1.0)
         turn[:, 2] += [side / 2 - cx, side / 2 - cy]
         square = cv2.warpAffine(image_bgr, turn, (side, side), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT)
@@ -315,13 +343,14 @@ class FaceDetector:
         return Detection(det.box, det.score, pts.astype(np.float32), det.cut)
 
 
-def _roi_side(size: int, face: float, grow: float) -> int:
+def _roi_side(size: int, face: float, grow: float, t: FaceTuning = FACE_TUNING) -> int:
     """The side of the square searched around a face `face` px wide: about `grow` faces, a whole multiple
-    of the input where that keeps the face at 2 to 3.2 x its size in the square (INTER_AREA by a whole
-    factor is 20x cheaper than by 2.3)."""
+    of the input where that keeps the square within t.roi_fit face sizes (INTER_AREA by a whole factor
+    is 20x cheaper than by 2.3)."""
     side = grow * face
-    fits = [k for k in (int(side // size), int(side // size) + 1) if k >= 1 and 2.0 <= size * k / face <= 3.2]
-    return size * min(fits, key=lambda k: abs(size * k - side)) if fits else max(8, round(side))
+    lo, hi = t.roi_fit
+    fits = [k for k in (int(side // size), int(side // size) + 1) if k >= 1 and lo <= size * k / face <= hi]
+    return size * min(fits, key=lambda k: abs(size * k - side)) if fits else max(t.min_side, round(side))
 
 
 def _apply(m: np.ndarray, pts: np.ndarray) -> np.ndarray:
@@ -335,15 +364,13 @@ def roll_degrees(landmarks: np.ndarray) -> float:
     return float(np.degrees(np.arctan2(ly - ry, lx - rx)))
 
 
-# The short-range model's box is 0.94x the full-range one's, centred 0.05 box widths lower (measured on
-# the benchmark gallery's 66 faces, +-0.04): mapped back, so face_px and the size gate read the same.
-_ROI_BOX_SCALE, _ROI_BOX_DY = 1 / 0.94, -0.05
-
-
-def _as_full_range_box(box: np.ndarray) -> np.ndarray:
+def _as_full_range_box(box: np.ndarray, t: FaceTuning = FACE_TUNING) -> np.ndarray:
+    """A short-range box as the full-range model would draw it (t.roi_box_scale, t.roi_box_dy; measured
+    on the benchmark gallery's 66 faces, +-0.04)."""
+    scale = 1 / t.roi_box_scale
     cx, cy = (box[0] + box[2]) / 2, (box[1] + box[3]) / 2
-    hw, hh = (box[2] - box[0]) / 2 * _ROI_BOX_SCALE, (box[3] - box[1]) / 2 * _ROI_BOX_SCALE
-    cy += _ROI_BOX_DY * 2 * hw / _ROI_BOX_SCALE
+    hw, hh = (box[2] - box[0]) / 2 * scale, (box[3] - box[1]) / 2 * scale
+    cy += t.roi_box_dy * 2 * hw / scale
     return np.array([cx - hw, cy - hh, cx + hw, cy + hh], np.float32)
 
 
@@ -357,7 +384,7 @@ def _iou(box: np.ndarray, boxes: np.ndarray) -> np.ndarray:
     return inter / np.maximum(area(box) + area(boxes) - inter, 1e-9)
 
 
-def _weighted_nms(boxes, kps, scores, iou_min: float = 0.3):
+def _weighted_nms(boxes, kps, scores, iou_min: float = FACE_TUNING.nms_iou):
     """mediapipe's weighted NMS: overlapping candidates are averaged, weighted by score."""
     order = np.argsort(-scores)
     boxes, kps, scores = boxes[order], kps[order], scores[order]
