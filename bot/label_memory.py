@@ -3,13 +3,47 @@ why that is safe: a renamed label must never keep the old name (`python benchmar
 """
 from __future__ import annotations
 
+import dataclasses
+from dataclasses import dataclass
 from typing import NamedTuple
 
 import cv2
 import numpy as np
 
+from .config import NameSettings
 from .names import stroke_mask, tophat_side
 from .places import place, stagger
+
+
+@dataclass(frozen=True)
+class LabelTuning:
+    """LabelMemory's tuning values, each with its reason (figures: benchmarks/HISTORY.md, LabelMemory;
+    `python benchmarks/label_memory.py`)."""
+    max_age: int = NameSettings.reread_every  # captures a reading stands before it is read anyway (names.reread_every)
+    band_from: float = 0.6      # the band compared for stillness: the tile's bottom, from this far down
+    still: int = 24             # grey levels a pixel of the band may move and the band count as still
+    edge: int = 3               # pixels along the tile's edges never part of a label (speaker border, neighbour)
+    min_line_w: int = 8         # px: a label crop narrower than this is not compared, only read
+    min_line_h: int = 4         # px: a crop or text line lower than this holds no text to compare
+    min_cols: int = 4           # stroke columns a text line needs to be compared
+    stroke_row: int = 2         # stroke pixels that make a row part of the text line
+    line_ext: float = 1.5       # line heights right of the text where a suffix is: 1.0 holds only its digit's start
+    light: int = 160            # grey above which a pixel is light: text, a box's light edge, bright video
+    ground_share: float = 0.1   # least share of the text's width that is dark ground, else nothing dark to trust
+    ground_pct: int = 90        # the percentile of the ground that must stay dark...
+    ground_max: int = 140       # ...at most this grey: on bright video a changed glyph can hide
+    box_dark: int = 130         # grey at most just left of a box's right edge: a sharp step, as a drawn box's is
+    box_run: int = 3            # columns light from a box's right edge on
+    lifted: int = 140           # grey over which a pixel where the old text had its dark ground is something light...
+    rise: int = 40              # ...when it rose by more than this (a glyph's faint edge rises +3 to +9)...
+    lifted_px: int = 2          # ...at more than this many pixels
+    # (u = 255 - grey) the same text over another dark box changes u by 0.55-1.8: nearly white in one
+    # crop (u under the first) stays under the second in the other, light (u under the third) under the fourth
+    same_u: tuple[int, int, int, int] = (30, 60, 60, 125)
+    suffix_px: int = 4          # stroke pixels right of the text that may come or go: a changed suffix made 8 or more
+
+
+LABEL_TUNING = LabelTuning()
 
 
 class _Reading(NamedTuple):
@@ -40,43 +74,39 @@ class LabelMemory:
     A renamed label, or one given or stripped of a suffix, over the same video or with the sitter
     moving, passes neither: none of over 1,000 renamed labels in rendered galleries keeps its old reading
     (tests/test_names.py, `python benchmarks/label_memory.py [--size WxH]`; figures in
-    benchmarks/HISTORY.md, LabelMemory). A tile is read again anyway every `max_age` captures.
+    benchmarks/HISTORY.md, LabelMemory). A tile is read again anyway every `max_age` captures (by
+    default the tuning's).
     """
 
-    # line heights right of the label's text, where a suffix ("Siti Zubaidah 2") is: 1.0 holds only the
-    # start of a suffix's digit (4 stroke pixels for some), 1.5 all of it (8 or more)
-    LINE_EXT = 1.5
-    STILL = 24       # grey levels a pixel of the band may move and the band count as still
-    _EDGE = 3        # pixels along the tile's edges never part of a label (speaker border, neighbour)
-
-    def __init__(self, max_age: int = 30):
-        self.max_age = max_age
+    def __init__(self, max_age: int | None = None, tuning: LabelTuning = LABEL_TUNING):
+        self.tuning = tuning if max_age is None else dataclasses.replace(tuning, max_age=max_age)
+        self.max_age = self.tuning.max_age
         self._seen: dict[tuple, _Reading] = {}
         self.counts = {"still": 0, "label": 0, "read": 0}  # how each recall went, for tests and tuning
 
-    @staticmethod
-    def _band(tile: np.ndarray) -> np.ndarray:
+    def _band(self, tile: np.ndarray) -> np.ndarray:
         # at full resolution: shrunk, a thin digit over a bright video averages away ("Mareta Aliana 5"
         # renamed "Mareta Aliana" on a Meet tile passed a 96-px band)
-        band = tile[int(tile.shape[0] * 0.6):]
+        band = tile[int(tile.shape[0] * self.tuning.band_from):]
         return (cv2.cvtColor(band, cv2.COLOR_BGR2GRAY) if band.ndim == 3 else band).astype(np.int16)
 
     def _line(self, tile: np.ndarray, crop_box: tuple | None) -> tuple | None:
         """The label's place in tile pixels: the crop the reader read it from, kept off the tile's
         edges and narrowed to the rows and columns that hold the text's strokes (the locator's line
-        can take in a bright edge of the video above it), then widened LINE_EXT line heights to the
+        can take in a bright edge of the video above it), then widened line_ext line heights to the
         right; None without a crop or strokes. (x0, y0, x1, y1, where the text itself ends)"""
         if crop_box is None:
             return None
+        t = self.tuning
         h, w = tile.shape[:2]
-        e = self._EDGE
+        e = t.edge
         x0, y0, x1, y1 = max(e, crop_box[0]), max(e, crop_box[1]), min(w - e, crop_box[2]), min(h - e, crop_box[3])
-        if x1 - x0 < 8 or y1 - y0 < 4:
+        if x1 - x0 < t.min_line_w or y1 - y0 < t.min_line_h:
             return None
         gray = cv2.cvtColor(tile[y0:y1, x0:x1], cv2.COLOR_BGR2GRAY)
         strokes = stroke_mask(gray)
         # the longest run of stroke rows: the text line, not a bright edge above or below it
-        edges = np.flatnonzero(np.diff(np.concatenate([[0], (strokes.sum(1) >= 2).astype(np.int8), [0]])))
+        edges = np.flatnonzero(np.diff(np.concatenate([[0], (strokes.sum(1) >= t.stroke_row).astype(np.int8), [0]])))
         if edges.size == 0:
             return None
         starts, ends = edges[::2], edges[1::2]
@@ -84,37 +114,35 @@ class LabelMemory:
         longest = len(lengths) - 1 - int(np.argmax(lengths[::-1]))  # of equal runs, the lowest
         r0, r1 = int(starts[longest]), int(ends[longest])
         cols = np.flatnonzero(strokes[r0:r1].any(0))
-        if r1 - r0 < 4 or cols.size < 4:
+        if r1 - r0 < t.min_line_h or cols.size < t.min_cols:
             return None
         if r0 >= 1 and r1 < gray.shape[0]:
             # the text ends where its box does: beyond lies the video, whose bright detail the stroke
             # filter takes for text. Counted as text, that moving detail fails the recall of one benchmark
             # label over a light wall in 21 of 30 captures
-            edge = _box_edge(gray[r0 - 1, cols[0]:], gray[r1, cols[0]:])
+            edge = _box_edge(gray[r0 - 1, cols[0]:], gray[r1, cols[0]:], t)
             if edge is not None:
                 cols = cols[cols < cols[0] + edge]
-                if cols.size < 4:
+                if cols.size < t.min_cols:
                     return None
         end = x0 + int(cols[-1]) + 1
-        return x0 + int(cols[0]), y0 + r0, min(w - e, end + int(round(self.LINE_EXT * (r1 - r0)))), y0 + r1, end
+        return x0 + int(cols[0]), y0 + r0, min(w - e, end + int(round(t.line_ext * (r1 - r0)))), y0 + r1, end
 
-    @staticmethod
-    def _dark(gray: np.ndarray, line: tuple) -> np.ndarray:
+    def _dark(self, gray: np.ndarray, line: tuple) -> np.ndarray:
         """Pixels of the text's own width away from its strokes (beyond a pixel of anything light):
         what it is drawn on. (Right of the text lies the video, whatever it shows.)"""
-        dark = ~cv2.dilate((gray > 160).astype(np.uint8), np.ones((3, 3), np.uint8)).astype(bool)
+        dark = ~cv2.dilate((gray > self.tuning.light).astype(np.uint8), np.ones((3, 3), np.uint8)).astype(bool)
         dark[:, line[4] - line[0]:] = False
         return dark
 
-    @staticmethod
-    def _beside(tile: np.ndarray, line: tuple) -> np.ndarray | None:
+    def _beside(self, tile: np.ndarray, line: tuple) -> np.ndarray | None:
         """Per column right of the text (where a suffix would be): whether it lies beyond the right edge
         of the label's box (`_box_edge`), in the video. None: no box edge found, or the tile's edge."""
         x0, y0, x1, y1, end = line
         if y0 < 1 or y1 >= tile.shape[0]:
             return None
         rows = cv2.cvtColor(np.ascontiguousarray(tile[[y0 - 1, y1], x0:x1]), cv2.COLOR_BGR2GRAY)
-        edge = _box_edge(rows[0], rows[1])
+        edge = _box_edge(rows[0], rows[1], self.tuning)
         return None if edge is None else np.arange(end - x0, x1 - x0) >= edge
 
     @staticmethod
@@ -128,11 +156,12 @@ class LabelMemory:
         if r is None or r.age >= self.max_age:
             return None
         now = self._band(tile)
-        if now.shape == r.band.shape and int(np.abs(now - r.band).max()) <= self.STILL:
+        if now.shape == r.band.shape and int(np.abs(now - r.band).max()) <= self.tuning.still:
             self.counts["still"] += 1
         elif r.line is not None and r.line[3] <= tile.shape[0] and r.line[2] <= tile.shape[1] \
                 and _same_text(r.gray, self._gray(tile, r.line[:4]), r.dark, r.strokes,
-                               None if r.beside is None else _both(r.beside, self._beside(tile, r.line))):
+                               None if r.beside is None else _both(r.beside, self._beside(tile, r.line)),
+                               self.tuning):
             self.counts["label"] += 1
         else:
             self.counts["read"] += 1
@@ -150,7 +179,9 @@ class LabelMemory:
             dark = self._dark(gray, line)
             # the text must stand on something dark (Zoom's box, a dark room): on a bright video a
             # changed glyph can hide in it, and only the recogniser can tell
-            if dark[:, :line[4] - line[0]].mean() < 0.1 or np.percentile(gray[dark], 90) > 140:
+            t = self.tuning
+            if (dark[:, :line[4] - line[0]].mean() < t.ground_share
+                    or np.percentile(gray[dark], t.ground_pct) > t.ground_max):
                 line = gray = dark = None
             else:
                 strokes = _suffix_strokes(gray, line[4] - line[0])
@@ -163,12 +194,6 @@ class LabelMemory:
         self._seen[key] = _Reading(self._band(tile), line, gray, dark, strokes, beside, text, age)
 
 
-# stroke pixels that may come or go right of a label's text and the label count as the same: of the
-# renamed labels that part decides in 16 rendered galleries over moving video, the fewest were 8 (a
-# suffix's digit changed); the same labels' moved video made 4 or fewer in 99 of 100
-_SUFFIX_PX = 4
-
-
 def _suffix_strokes(gray: np.ndarray, text_w: int) -> np.ndarray:
     """Light strokes of a label's place (grey) right of where its text ends (text_w columns in)."""
     # the top-hat reaches less than a kernel's width: from that far left of the suffix's place on,
@@ -177,15 +202,15 @@ def _suffix_strokes(gray: np.ndarray, text_w: int) -> np.ndarray:
     return stroke_mask(np.clip(gray[:, start:], 0, 255).astype(np.uint8))[:, text_w - start:]
 
 
-def _box_edge(above: np.ndarray, below: np.ndarray) -> int | None:
+def _box_edge(above: np.ndarray, below: np.ndarray, t: LabelTuning = LABEL_TUNING) -> int | None:
     """Where a label box's right edge is, from the grey rows just above and below its text (from the
-    text's first column on): both dark up to it, both light from it on for 3 columns, the step sharp
-    in both (dark to light in one column), as a drawn box's edge is. None: no such edge (Meet's text
-    straight over the video: cutting its text at a light patch kept 18 of 1,093 renamed labels)."""
-    light = (above > 160) & (below > 160)
+    text's first column on): both dark up to it, both light from it on for t.box_run columns, the step
+    sharp in both (dark to light in one column), as a drawn box's edge is. None: no such edge (Meet's
+    text straight over the video: cutting its text at a light patch kept 18 of 1,093 renamed labels)."""
+    light = (above > t.light) & (below > t.light)
     edge = int(np.argmax(light))
-    if edge == 0 or not light[edge:edge + 3].all() or (above[:edge] > 160).any() or (below[:edge] > 160).any() \
-            or above[edge - 1] > 130 or below[edge - 1] > 130:
+    if edge == 0 or not light[edge:edge + t.box_run].all() or (above[:edge] > t.light).any() \
+            or (below[:edge] > t.light).any() or above[edge - 1] > t.box_dark or below[edge - 1] > t.box_dark:
         return None
     return edge
 
@@ -197,7 +222,7 @@ def _both(a: np.ndarray | None, b: np.ndarray | None) -> np.ndarray | None:
 
 
 def _same_text(old: np.ndarray, new: np.ndarray, dark: np.ndarray, old_strokes: np.ndarray,
-               video: np.ndarray | None = None) -> bool:
+               video: np.ndarray | None = None, t: LabelTuning = LABEL_TUNING) -> bool:
     """Whether two grey crops of a label's place show the same light text, whatever lies behind it.
 
     With u = 255 - pixel, a text pixel of coverage a over a background b reads u = (1 - a)(255 - b): the
@@ -211,7 +236,7 @@ def _same_text(old: np.ndarray, new: np.ndarray, dark: np.ndarray, old_strokes: 
     nothing light may appear where the old text had its dark ground (`dark`).
     Right of where the text ends (`old_strokes`, from `_suffix_strokes`) the place can hold the video
     beside the box, whose bright pixels move from capture to capture: there a suffix is looked for as
-    text strokes that came or went (a pixel of movement and _SUFFIX_PX pixels allowed), not as pixels
+    text strokes that came or went (a pixel of movement and t.suffix_px pixels allowed), not as pixels
     that changed (compared pixel by pixel, that part alone sends most failed checks of unchanged labels
     on the benchmark's moving webcams to the recogniser, and lets a suffix's digit change pass where
     the video behind it is bright; see benchmarks/HISTORY.md, LabelMemory). Columns beyond the label
@@ -221,12 +246,13 @@ def _same_text(old: np.ndarray, new: np.ndarray, dark: np.ndarray, old_strokes: 
     # something light where the old text had only its dark ground; a glyph's faint edge (135-142
     # grey, beside no pixel over 160) that the ground behind it lifts over 140 is not: a stroke drawn
     # there rises far more (a 2560x1440 label's "4" failed every recall on its edge, +3 to +9 grey)
-    if int(((new > 140) & (new - old > 40))[dark].sum()) > 2:
+    if int(((new > t.lifted) & (new - old > t.rise))[dark].sum()) > t.lifted_px:
         return False
     text_w = old.shape[1] - old_strokes.shape[1]
     uo, un = 255 - old[:, :text_w], 255 - new[:, :text_w]
     lo, hi = np.minimum(uo, un), np.maximum(uo, un)
-    if (((lo < 30) & (hi > 60)) | ((lo < 60) & (hi > 125))).any():
+    white, white_other, light, light_other = t.same_u
+    if (((lo < white) & (hi > white_other)) | ((lo < light) & (hi > light_other))).any():
         return False
     now = _suffix_strokes(new, text_w)
     near = np.ones((3, 3), np.uint8)
@@ -234,4 +260,4 @@ def _same_text(old: np.ndarray, new: np.ndarray, dark: np.ndarray, old_strokes: 
     went = old_strokes & ~cv2.dilate(now.astype(np.uint8), near).astype(bool)
     if video is not None:
         came[:, video] = went[:, video] = False
-    return int(came.sum()) <= _SUFFIX_PX and int(went.sum()) <= _SUFFIX_PX
+    return int(came.sum()) <= t.suffix_px and int(went.sum()) <= t.suffix_px
