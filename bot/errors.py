@@ -4,3 +4,8 @@ bot/cli.py catches it once and prints str() as one line, `rollcall: error: <file
 
 class RollcallError(Exception):
     """An expected error; str() is the one line shown, naming the file or key and the problem."""
+
+
+class StoreError(RollcallError, RuntimeError):
+    """A store problem the user can cause or fix; str() is one line naming the path or the key. Here
+    rather than in store.py because the store's helpers (home_files, privacy) raise it too."""

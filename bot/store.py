@@ -1,4 +1,6 @@
-"""SQLite record of rollcall (sqlite-utils, WAL): the only module that writes SQL.
+"""SQLite record of rollcall (sqlite-utils, WAL): the only module that writes SQL, with its schema
+(bot/schema.py), its files beside the database (bot/home_files.py) and its privacy deletions
+(bot/privacy.py).
 
 One file, `<home>/rollcall.db`; evidence crops for alerts under `<home>/evidence/<session>/<alert>.jpg`.
 The home is the user's alone (0700; the database, its -wal/-shm and evidence files 0600, whatever the
@@ -11,47 +13,31 @@ Every write is one transaction (`_writing`: BEGIN IMMEDIATE, savepoints inside),
 observations are committed together before `add_capture` returns: a killed process loses at most the
 capture it was writing. A write that cannot get the database within the busy timeout, or a full disk, is
 a one-line StoreError. A running session holds `<home>/running/<id>.lock`; a session left `running` whose
-lock nobody holds (its process died) is marked interrupted by the next start_session. Times are ISO-8601 UTC strings with milliseconds ("...T10:00:00.000Z"),
-one format everywhere so that string order is time order in SQL.
+lock nobody holds (its process died) is marked interrupted by the next start_session. Times are
+ISO-8601 UTC strings with milliseconds ("...T10:00:00.000Z"), one format everywhere so that string
+order is time order in SQL.
 """
 from __future__ import annotations
 
 import contextlib
 import json
 import logging
-import os
-import re
 import sqlite3
 import threading
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timezone
 from pathlib import Path
-from typing import Callable, Iterable
+from typing import Iterable
 
 import numpy as np
 import sqlite_utils
 
-from bot.errors import RollcallError
+from bot.errors import StoreError
+from bot.home_files import DB_NAME, HomeFiles
+from bot.schema import MIGRATIONS, MIGRATIONS_TABLE
 from bot.types import Observation, Student
 
-try:                                    # the lock that shows a session's process is alive
-    import fcntl
-except ImportError:                     # Windows
-    fcntl = None
-    import msvcrt
-
 log = logging.getLogger(__name__)
-
-DB_NAME = "rollcall.db"
-EVIDENCE_DIR = "evidence"
-RUNNING_DIR = "running"                 # <home>/running/<session>.lock, held while a session runs
-PRIVATE_DIR, PRIVATE_FILE = 0o700, 0o600
-EVIDENCE_REL = re.compile(EVIDENCE_DIR + r"/(\d+)/(\d+)\.jpg")
-MIGRATIONS_TABLE = "_rollcall_migrations"
-
-
-class StoreError(RollcallError, RuntimeError):
-    """A store problem the user can cause or fix; str() is one line naming the path or the key."""
 
 
 # ---------------------------------------------------------------------------------------------- time
@@ -76,87 +62,6 @@ def utc_iso(t: datetime | str | None = None) -> str:
 def parse_iso(s: str) -> datetime:
     return datetime.fromisoformat(s)
 
-
-# ---------------------------------------------------------------------------------------- migrations
-
-def _m1_tables(db: sqlite_utils.Database) -> None:
-    db["students"].create(
-        {"student_id": str, "name": str, "aliases": str, "email": str, "class": str},
-        pk="student_id", not_null=["name"], defaults={"aliases": "", "email": ""})
-    db["embeddings"].create(
-        {"id": int, "student_id": str, "vector": bytes, "dim": int, "photo_hash": str,
-         "quality": float, "thumb": bytes},
-        pk="id", not_null=["student_id", "vector", "dim"],
-        foreign_keys=[("student_id", "students", "student_id")])
-    db["sessions"].create(
-        {"id": int, "class": str, "source": str, "started": str, "ended": str,
-         "interval_s": float, "status": str},
-        pk="id", not_null=["started", "status"])
-    db["captures"].create(
-        {"id": int, "session_id": int, "time": str, "tiles": int, "ms": str},
-        pk="id", not_null=["session_id", "time"],
-        foreign_keys=[("session_id", "sessions", "id")])
-    db["observations"].create(
-        {"id": int, "capture_id": int, "session_id": int, "tile_index": int, "box": str,
-         "display_name": str, "student_id": str, "verdict": str, "similarity": float,
-         "identified_as": str, "best_other": str, "best_other_similarity": float,
-         "face_px": int, "face_box": str, "blur": float, "reason": str, "camera_off": int,
-         "faces": int, "participant": str},
-        pk="id", not_null=["capture_id", "session_id", "verdict"],
-        foreign_keys=[("capture_id", "captures", "id"), ("session_id", "sessions", "id")])
-    db["alerts"].create(
-        {"id": int, "session_id": int, "capture_id": int, "time": str, "kind": str,
-         "student_id": str, "display_name": str, "identified_as": str, "similarity": float,
-         "threshold": float, "evidence": str, "participant": str},
-        pk="id", not_null=["session_id", "time", "kind"],
-        foreign_keys=[("session_id", "sessions", "id"), ("capture_id", "captures", "id")])
-    db["deliveries"].create(
-        {"id": int, "alert_id": int, "channel": str, "attempt": int, "time": str, "ok": int,
-         "error": str},
-        pk="id", not_null=["alert_id", "channel", "time"],
-        foreign_keys=[("alert_id", "alerts", "id")])
-
-
-def _m2_indexes(db: sqlite_utils.Database) -> None:
-    # The report reads one session's observations per student and per participant; purge selects by
-    # time; forget selects by student; the enrolled gallery is read per student.
-    db["students"].create_index(["class"])
-    db["embeddings"].create_index(["student_id"])
-    db["embeddings"].create_index(["student_id", "photo_hash"])
-    db["sessions"].create_index(["started"])
-    db["captures"].create_index(["session_id", "time"])
-    db["captures"].create_index(["time"])
-    db["observations"].create_index(["capture_id"])
-    db["observations"].create_index(["session_id", "student_id"])
-    db["observations"].create_index(["session_id", "participant"])
-    db["observations"].create_index(["student_id"])
-    db["observations"].create_index(["identified_as"])
-    db["alerts"].create_index(["session_id", "time"])
-    db["alerts"].create_index(["student_id"])
-    db["alerts"].create_index(["time"])
-    db["deliveries"].create_index(["alert_id"])
-
-
-def _m3_embedding_model(db: sqlite_utils.Database) -> None:
-    # which face model (file digest and views, embed.Embedder.fingerprint) made each enrolled vector:
-    # vectors of two models are not comparable, and a new model of the same size would otherwise be
-    # compared silently with the old one's vectors. Rows enrolled before this column have NULL.
-    db["embeddings"].add_column("model", str)
-
-
-def _m4_alert_model(db: sqlite_utils.Database) -> None:
-    # which model decided an alert's verdict ("verifier" or "mobilenet"): its score and threshold are
-    # that model's
-    db["alerts"].add_column("model", str)
-
-
-# Ordered; append only. A migration runs once, in one transaction with its record.
-MIGRATIONS: list[tuple[int, str, Callable[[sqlite_utils.Database], None]]] = [
-    (1, "tables", _m1_tables),
-    (2, "report indexes", _m2_indexes),
-    (3, "embedding model", _m3_embedding_model),
-    (4, "alert model", _m4_alert_model),
-]
 
 # An enrolled vector's kind, from the model that made it: the verifier's (bot/verify.py, its
 # fingerprint starts "verifier:") or the face model's (anything else, NULL included). A student keeps one
@@ -199,40 +104,6 @@ def _opt_float(v) -> float | None:
     return None if v is None else float(v)
 
 
-def is_evidence_rel(rel) -> bool:
-    """Whether `rel` has the one shape rollcall gives evidence paths: evidence/<session>/<alert>.jpg."""
-    return isinstance(rel, str) and EVIDENCE_REL.fullmatch(rel) is not None
-
-
-def _real_dir(path: Path) -> bool:
-    """A directory that is not a symbolic link (nothing is followed out of the home)."""
-    return not path.is_symlink() and path.is_dir()
-
-
-def _tighten(path: Path, mode: int) -> None:
-    """Take away every permission bit outside `mode` (group and other access); a symlink, a file of
-    another user (who alone can change it) or one already private is left as it is."""
-    if path.is_symlink() or not path.exists():
-        return
-    st = path.stat()
-    if st.st_mode & 0o777 & ~mode == 0 or (hasattr(os, "geteuid") and st.st_uid != os.geteuid()):
-        return
-    try:
-        os.chmod(path, st.st_mode & mode)
-    except OSError as e:
-        raise StoreError(f"{path}: cannot make it private ({e.strerror or e})") from e
-
-
-def _write_private(path: Path, data: bytes) -> None:
-    """Write `data` to a new file readable by the user alone; a symlink in its place is refused."""
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | getattr(os, "O_NOFOLLOW", 0)
-                 | getattr(os, "O_BINARY", 0), PRIVATE_FILE)
-    with os.fdopen(fd, "wb") as fh:
-        if hasattr(os, "fchmod"):
-            os.fchmod(fd, PRIVATE_FILE)   # the umask may have taken bits away, never added any
-        fh.write(data)
-
-
 def _write_problem(e: sqlite3.Error, busy_s: float) -> str:
     msg = str(e).lower()
     if "locked" in msg or "busy" in msg:
@@ -240,18 +111,6 @@ def _write_problem(e: sqlite3.Error, busy_s: float) -> str:
     if "full" in msg:
         return "disk full"
     return str(e)
-
-
-def _try_lock(fd: int) -> bool:
-    """Take the exclusive lock on an open lock file without waiting; False if a process holds it."""
-    try:
-        if fcntl is not None:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        else:
-            msvcrt.locking(fd, msvcrt.LK_NBLCK, 1)
-        return True
-    except OSError:
-        return False
 
 
 def _open_problem(e: sqlite3.DatabaseError) -> str:
@@ -277,18 +136,18 @@ class Store:
         `busy_timeout_s`: how long a write waits for another process's lock before it fails."""
         self.home = Path(home).expanduser()
         self.db_path = self.home / DB_NAME
-        self.evidence_root = self.home / EVIDENCE_DIR
+        self.files = HomeFiles(self.home)     # the folder, evidence JPEGs, running sessions' locks
+        self.evidence_root = self.files.evidence_root
         self.reference_faces = reference_faces
         self.busy_timeout_s = float(busy_timeout_s)
         self._db: sqlite_utils.Database | None = None
         self._lock = threading.RLock()
-        self._running: dict[int, int] = {}    # session id -> fd of its held lock file
 
     # ----------------------------------------------------------------------------- open / close
     def open(self) -> "Store":
         if self._db is not None:
             return self
-        self._make_home()
+        self.files.make()
         try:
             # check_same_thread=False: the alert worker records deliveries from its own thread;
             # self._lock serialises every use of the connection.
@@ -311,61 +170,18 @@ class Store:
             conn.close()
             raise StoreError(f"{self.db_path}: {_open_problem(e)} ({e})") from e
         self._db = db
-        self._make_private()
+        self.files.make_private()
         if not self.reference_faces:
+            from .privacy import clear_thumbs
             try:
-                self._clear_thumbs()
+                clear_thumbs(self)
             except StoreError as e:     # busy now: none are added meanwhile, the next open clears them
                 log.warning("%s", e)
         return self
 
-    def _make_home(self) -> None:
-        """The home folder, private to the user (an existing one is tightened), and the database file
-        created 0600 before SQLite opens it: SQLite gives its -wal and -shm files the same mode."""
-        try:
-            self.home.mkdir(parents=True, exist_ok=True, mode=PRIVATE_DIR)
-        except OSError as e:
-            raise StoreError(f"{self.home}: cannot create the rollcall home ({e.strerror or e})") from e
-        if not self.home.is_dir():
-            raise StoreError(f"{self.home}: not a directory")
-        _tighten(self.home, PRIVATE_DIR)
-        if not os.access(self.home, os.W_OK | os.X_OK):
-            raise StoreError(f"{self.home}: not writable")
-        if not self.db_path.exists() and not self.db_path.is_symlink():
-            try:
-                os.close(os.open(self.db_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, PRIVATE_FILE))
-            except FileExistsError:
-                pass                       # another process made it first
-            except OSError as e:
-                raise StoreError(f"{self.db_path}: cannot create ({e.strerror or e})") from e
-
-    def _make_private(self) -> None:
-        """Group and other access taken from the database files and rollcall's evidence."""
-        for suffix in ("", "-wal", "-shm"):
-            _tighten(self.home / (DB_NAME + suffix), PRIVATE_FILE)
-        for folder in (self.evidence_root, self.home / RUNNING_DIR):
-            if _real_dir(folder):
-                _tighten(folder, PRIVATE_DIR)
-        for session_dir, files in self._evidence_tree():
-            _tighten(session_dir, PRIVATE_DIR)
-            for f in files:
-                _tighten(f, PRIVATE_FILE)
-
-    def _clear_thumbs(self) -> None:
-        """Drop enrolled face thumbnails (kept by a rollcall with reference faces on), bytes and all."""
-        if not self._query("SELECT 1 FROM embeddings WHERE thumb IS NOT NULL LIMIT 1"):
-            return                      # nothing to clear: no write, so a read-only or busy home opens
-        with self._writing("clear enrolled face thumbnails"):
-            self.db.execute("UPDATE embeddings SET thumb = NULL WHERE thumb IS NOT NULL")
-        try:
-            self._compact()
-        except StoreError as e:         # the rows hold none; free pages go at the next compaction
-            log.warning("%s", e)
-
     def close(self) -> None:
         with self._lock:
-            for sid in list(self._running):
-                self._release(sid)
+            self.files.release_all()
             if self._db is not None:
                 self._db.close()
                 self._db = None
@@ -575,10 +391,10 @@ class Store:
                     [class_name, source, utc_iso(started), float(interval_s)])
                 sid = int(cur.lastrowid)
                 # taken before the row is committed: no other process can see it running but unheld
-                self._hold(sid)
+                self.files.hold(sid)
         except BaseException:
             if sid is not None:
-                self._release(sid)
+                self.files.release(sid)
             raise
         return sid
 
@@ -593,7 +409,7 @@ class Store:
                 if cur.rowcount == 0:
                     raise StoreError(f"session {session_id}: not found")
         finally:
-            self._release(int(session_id))
+            self.files.release(int(session_id))
 
     def repair_sessions(self) -> list[int]:
         """Mark every session left `running` by a process that is gone as `interrupted`, ended at its
@@ -609,48 +425,14 @@ class Store:
 
     def _repair_sessions(self) -> list[int]:
         ids = [r[0] for r in self.db.execute("SELECT id FROM sessions WHERE status = 'running'")]
-        stale = [sid for sid in ids if not self._is_running(sid)]
+        stale = [sid for sid in ids if not self.files.is_running(sid)]
         for sid in stale:
             self.db.execute(
                 "UPDATE sessions SET status = 'interrupted', ended = coalesce("
                 "(SELECT max(time) FROM captures c WHERE c.session_id = sessions.id), started) "
                 "WHERE id = ? AND status = 'running'", [sid])
-            self._lock_path(sid).unlink(missing_ok=True)
+            self.files.lock_path(sid).unlink(missing_ok=True)
         return stale
-
-    def _lock_path(self, session_id: int) -> Path:
-        return self.home / RUNNING_DIR / f"{int(session_id)}.lock"
-
-    def _hold(self, session_id: int) -> None:
-        path = self._lock_path(session_id)
-        try:
-            path.parent.mkdir(mode=PRIVATE_DIR, exist_ok=True)
-            fd = os.open(path, os.O_RDWR | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0), PRIVATE_FILE)
-        except OSError as e:
-            raise StoreError(f"{path}: cannot create the session's lock file ({e.strerror or e})") from e
-        if not _try_lock(fd):
-            os.close(fd)
-            raise StoreError(f"{path}: held by another process")
-        self._running[int(session_id)] = fd
-
-    def _release(self, session_id: int) -> None:
-        fd = self._running.pop(int(session_id), None)
-        if fd is not None:
-            self._lock_path(session_id).unlink(missing_ok=True)
-            os.close(fd)               # closing lets the lock go
-
-    def _is_running(self, session_id: int) -> bool:
-        """Whether a live process holds the session's lock file (this store, or another process)."""
-        if int(session_id) in self._running:
-            return True
-        try:
-            fd = os.open(self._lock_path(session_id), os.O_RDWR | getattr(os, "O_NOFOLLOW", 0))
-        except OSError:
-            return False               # no lock file: its process is gone (or predates lock files)
-        try:
-            return not _try_lock(fd)
-        finally:
-            os.close(fd)
 
     _SESSIONS_SQL = (
         "SELECT s.*, (SELECT count(*) FROM captures c WHERE c.session_id = s.id) AS n_captures, "
@@ -747,16 +529,7 @@ class Store:
     def save_evidence(self, session_id: int, alert_id: int, jpeg: bytes) -> str:
         """Write an alert's evidence JPEG (0600, in 0700 folders); record and return its path relative
         to home. A failed write (a full disk) leaves no partial file and raises StoreError."""
-        rel = f"{EVIDENCE_DIR}/{int(session_id)}/{int(alert_id)}.jpg"
-        folder = self._evidence_folder(int(session_id))
-        path, tmp = folder / f"{int(alert_id)}.jpg", folder / f"{int(alert_id)}.tmp"
-        try:
-            _write_private(tmp, jpeg)
-            os.replace(tmp, path)  # a reader never sees half a file
-        except OSError as e:
-            with contextlib.suppress(OSError):
-                tmp.unlink(missing_ok=True)
-            raise StoreError(f"{path}: cannot write evidence ({e.strerror or e})") from e
+        rel, path = self.files.write_evidence(session_id, alert_id, jpeg)
         try:
             with self._writing("record the evidence"):
                 cur = self.db.execute("UPDATE alerts SET evidence = ? WHERE id = ?", [rel, int(alert_id)])
@@ -767,43 +540,13 @@ class Store:
             raise
         return rel
 
-    def _evidence_folder(self, session_id: int) -> Path:
-        """<home>/evidence/<session>, made private; a symlink (or a file) in either place is refused."""
-        folder = self.evidence_root / str(int(session_id))
-        for d in (self.evidence_root, folder):
-            try:
-                d.mkdir(mode=PRIVATE_DIR, exist_ok=True)
-            except OSError as e:
-                raise StoreError(f"{d}: cannot create the evidence folder ({e.strerror or e})") from e
-            if not _real_dir(d):
-                raise StoreError(f"{d}: not a folder of rollcall's own (a symbolic link or a file); "
-                                 "evidence is not written through it")
-        return folder
-
     def evidence_path(self, rel: str | None) -> Path | None:
-        """The file an alert's recorded evidence path names, if it is one rollcall wrote: the shape
-        evidence/<session>/<alert>.jpg, a regular file in real folders under home; else None (a path
-        edited to `../../etc/passwd` or a symlink is never read or deleted)."""
-        if not is_evidence_rel(rel):
-            return None
-        path = self.home / rel
-        if not (_real_dir(self.evidence_root) and _real_dir(path.parent)):
-            return None
-        if path.is_symlink() or not path.is_file():
-            return None
-        return path
+        """The file an alert's recorded evidence path names, if rollcall wrote it (HomeFiles)."""
+        return self.files.evidence_path(rel)
 
     def read_evidence(self, rel: str | None) -> bytes | None:
-        """The evidence JPEG of `rel` (see evidence_path), or None if it is not rollcall's or is gone."""
-        path = self.evidence_path(rel)
-        if path is None:
-            return None
-        try:
-            fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_BINARY", 0))
-            with os.fdopen(fd, "rb") as fh:
-                return fh.read()
-        except OSError:
-            return None
+        """The evidence JPEG of `rel`, or None if it is not rollcall's or is gone (HomeFiles)."""
+        return self.files.read_evidence(rel)
 
     def alerts(self, session_id: int | None = None) -> list[dict]:
         if session_id is None:
@@ -828,163 +571,11 @@ class Store:
 
     # --------------------------------------------------------------------------- purge / forget
     def purge(self, older_than_days: float, now: datetime | str | None = None) -> dict[str, int]:
-        """Delete captures, observations, alerts, deliveries and evidence older than the cutoff, and
-        sessions left without captures that started before it; then VACUUM. Returns counts."""
-        if older_than_days < 0:
-            raise StoreError(f"--older-than {older_than_days}: must be 0 or more days")
-        cutoff = utc_iso(parse_iso(utc_iso(now)) - timedelta(days=older_than_days))
-        with self._lock:
-            with self._writing("purge"):
-                old_caps = "SELECT id FROM captures WHERE time < :cut"
-                alert_where = f"(time < :cut OR capture_id IN ({old_caps}))"
-                p = {"cut": cutoff}
-                files = [r[0] for r in self.db.execute(
-                    f"SELECT evidence FROM alerts WHERE {alert_where} AND evidence IS NOT NULL", p)]
-                counts = {
-                    "deliveries": self.db.execute(
-                        f"DELETE FROM deliveries WHERE alert_id IN "
-                        f"(SELECT id FROM alerts WHERE {alert_where})", p).rowcount,
-                    "alerts": self.db.execute(f"DELETE FROM alerts WHERE {alert_where}", p).rowcount,
-                    "observations": self.db.execute(
-                        f"DELETE FROM observations WHERE capture_id IN ({old_caps})", p).rowcount,
-                    "captures": self.db.execute("DELETE FROM captures WHERE time < :cut", p).rowcount,
-                    "sessions": self.db.execute(
-                        "DELETE FROM sessions WHERE started < :cut AND NOT EXISTS "
-                        "(SELECT 1 FROM captures c WHERE c.session_id = sessions.id) AND NOT EXISTS "
-                        "(SELECT 1 FROM alerts a WHERE a.session_id = sessions.id)", p).rowcount,
-                }
-            counts["evidence_files"] = self._delete_files(files) + self._sweep_evidence()
-            self._compact()
-        return counts
+        """Delete every record older than the cutoff, then compact (bot/privacy.py). Returns counts."""
+        from .privacy import purge
+        return purge(self, older_than_days, now)
 
     def forget(self, student: str) -> dict[str, int]:
-        """Delete everything about one student (id or exact name): roster row, embeddings, the
-        observations and alerts of their tile or their face, deliveries, evidence files; clear them as
-        someone's runner-up; then VACUUM and truncate the WAL so no byte of it is left in <home>."""
-        found = self.get_student(student)
-        sid = found.student_id if found else self._recorded_id(student.strip())
-        name = found.name if found else None
-        with self._lock:
-            exists = self.db.execute(
-                "SELECT 1 FROM observations WHERE student_id = :s OR identified_as = :s "
-                "OR best_other = :s OR participant = :s UNION "
-                "SELECT 1 FROM alerts WHERE student_id = :s OR identified_as = :s", {"s": sid}).fetchone()
-            if found is None and not exists:
-                raise StoreError(f"{student}: no such student (neither a student_id nor an exact name)")
-            running = self.running_sessions()
-            if running:
-                # a running session recognises every enrolled student and would record them again
-                s0 = running[0]
-                raise StoreError(f"{student}: session {s0.id} (class {s0.class_name or '-'}) is running and "
-                                 "would record the student again; stop it, then forget")
-            # Whole-token match, so forgetting "ana" leaves "Mareta Aliana" alone; "_" separates.
-            needles = [sid] + ([name] if name else [])
-            pattern = re.compile("|".join(rf"(?<![^\W_]){re.escape(n.casefold())}(?![^\W_])"
-                                          for n in needles))
-
-            def names_them(text: str | None) -> bool:
-                return bool(text) and pattern.search(text.casefold()) is not None
-
-            with self._writing(f"forget {student}"):
-                p = {"s": sid}
-                alert_ids = [r[0] for r in self.db.execute(
-                    "SELECT id FROM alerts WHERE student_id = :s OR identified_as = :s "
-                    "OR participant = :s", p)]
-                # A display name typed by the student ("G1A021044_Rizky ...") names them even on a
-                # tile that was not resolved to them.
-                alert_ids += [r[0] for r in self.db.execute("SELECT id, display_name FROM alerts")
-                              if r[0] not in alert_ids and names_them(r[1])]
-                files = [r[0] for r in self.db.execute(
-                    f"SELECT evidence FROM alerts WHERE id IN ({','.join('?' * len(alert_ids))}) "
-                    "AND evidence IS NOT NULL", alert_ids)] if alert_ids else []
-                obs_ids = [r[0] for r in self.db.execute(
-                    "SELECT id FROM observations WHERE student_id = :s OR identified_as = :s "
-                    "OR participant = :s", p)]
-                seen = set(obs_ids)
-                obs_ids += [r[0] for r in self.db.execute("SELECT id, display_name FROM observations")
-                            if r[0] not in seen and names_them(r[1])]
-                counts = {
-                    "deliveries": self._delete_ids("deliveries", "alert_id", alert_ids),
-                    "alerts": self._delete_ids("alerts", "id", alert_ids),
-                    "observations": self._delete_ids("observations", "id", obs_ids),
-                }
-                self.db.execute("UPDATE observations SET best_other = NULL, best_other_similarity = NULL "
-                                "WHERE best_other = :s", p)
-                counts["embeddings"] = self.db.execute(
-                    "DELETE FROM embeddings WHERE student_id = :s", p).rowcount
-                counts["students"] = self.db.execute(
-                    "DELETE FROM students WHERE student_id = :s", p).rowcount
-            counts["evidence_files"] = self._delete_files(files) + self._sweep_evidence()
-            self._compact()
-        return counts
-
-    def _recorded_id(self, key: str) -> str:
-        """A student id as the records spell it (ids are case-insensitive); `key` if none does."""
-        with self._lock:
-            row = self.db.execute(
-                "SELECT student_id FROM observations WHERE student_id = :k COLLATE NOCASE UNION ALL "
-                "SELECT identified_as FROM observations WHERE identified_as = :k COLLATE NOCASE UNION ALL "
-                "SELECT student_id FROM alerts WHERE student_id = :k COLLATE NOCASE LIMIT 1",
-                {"k": key}).fetchone()
-        return row[0] if row else key
-
-    def _delete_ids(self, table: str, column: str, ids: list[int]) -> int:
-        n = 0
-        for i in range(0, len(ids), 500):  # stay under SQLite's bound-parameter limit
-            chunk = ids[i:i + 500]
-            n += self.db.execute(f"DELETE FROM {table} WHERE {column} IN ({','.join('?' * len(chunk))})",
-                                 chunk).rowcount
-        return n
-
-    def _delete_files(self, rels: list[str]) -> int:
-        """Delete the recorded evidence files that are rollcall's (evidence_path); others stay."""
-        n = 0
-        for rel in rels:
-            path = self.evidence_path(rel)
-            if path is not None:
-                path.unlink(missing_ok=True)
-                n += 1
-        return n
-
-    def _evidence_tree(self) -> list[tuple[Path, list[Path]]]:
-        """rollcall's evidence under home: (session folder, its <alert>.jpg / <alert>.tmp files), real
-        folders and regular files of those names only; nothing behind a symlink, nobody else's file."""
-        if not _real_dir(self.evidence_root):
-            return []
-        tree = []
-        for folder in sorted(self.evidence_root.iterdir()):
-            if not folder.name.isdigit() or not _real_dir(folder):
-                continue
-            files = [f for f in sorted(folder.iterdir())
-                     if re.fullmatch(r"\d+\.(jpg|tmp)", f.name) and not f.is_symlink() and f.is_file()]
-            tree.append((folder, files))
-        return tree
-
-    def _sweep_evidence(self) -> int:
-        """Delete rollcall's evidence files whose alert row is gone (e.g. a crash between file and row)
-        and session folders left empty. The alert row is written before its file, so a live writer is
-        safe. Files and folders of other names, and anything behind a symlink, are left alone."""
-        alive = {r[0] for r in self.db.execute("SELECT evidence FROM alerts WHERE evidence IS NOT NULL")}
-        ids = {r[0] for r in self.db.execute("SELECT id FROM alerts")}
-        n = 0
-        for folder, files in self._evidence_tree():
-            for f in files:
-                if f"{EVIDENCE_DIR}/{folder.name}/{f.name}" in alive or int(f.name.split(".")[0]) in ids:
-                    continue
-                f.unlink(missing_ok=True)
-                n += 1
-            if not any(folder.iterdir()):
-                folder.rmdir()
-        return n
-
-    def _compact(self) -> None:
-        """VACUUM, then copy the WAL into the db file and truncate it to zero bytes."""
-        try:
-            self.db.vacuum()
-            busy, _, _ = self.db.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
-        except sqlite3.Error as e:
-            raise StoreError(f"{self.db_path}: cannot compact ({e}); stop other rollcall processes "
-                             "and run it again") from e
-        if busy:
-            raise StoreError(f"{self.db_path}: another rollcall process is reading the database; stop "
-                             "it and run the command again so the write-ahead log can be truncated")
+        """Delete everything about one student (id or exact name), then compact (bot/privacy.py)."""
+        from .privacy import forget
+        return forget(self, student)

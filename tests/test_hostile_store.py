@@ -267,7 +267,7 @@ def test_evidence_shows_the_enrolled_face_only_when_kept(tmp_path, keep):
 # ------------------------------------------------------------------------------ faults
 
 def test_a_full_disk_while_writing_evidence_keeps_the_alert(tmp_path, monkeypatch, caplog):
-    import bot.store
+    import bot.home_files
 
     def full_disk(path, data):
         with open(path, "wb") as fh:
@@ -276,7 +276,7 @@ def test_a_full_disk_while_writing_evidence_keeps_the_alert(tmp_path, monkeypatc
 
     home = tmp_path / "home"
     with enrolled_home(home) as store:
-        monkeypatch.setattr(bot.store, "_write_private", full_disk)
+        monkeypatch.setattr(bot.home_files, "write_private", full_disk)
         d, lines = console(store)
         sess = Session(Impostor(every=2), store, d, settings(), "DL-A", "test", 1.0)
         with caplog.at_level(logging.WARNING):

@@ -16,7 +16,8 @@ import numpy as np
 import pytest
 
 from bot.report import metrics
-from bot.store import DB_NAME, MIGRATIONS, Store, StoreError, utc_iso
+from bot.schema import MIGRATIONS
+from bot.store import DB_NAME, Store, StoreError, utc_iso
 from bot.types import Observation, Student, Verdict
 
 ROOT = Path(__file__).resolve().parent.parent

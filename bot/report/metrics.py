@@ -9,7 +9,8 @@ from __future__ import annotations
 from collections import Counter, defaultdict
 from datetime import datetime
 
-from bot.store import SessionInfo, Store, is_evidence_rel
+from bot.home_files import is_evidence_rel
+from bot.store import SessionInfo, Store
 from bot.types import JUDGED, Student, VerdictKind
 
 CAMERA_OFF_BELOW_PCT = 10.0   # status camera_off: camera on in fewer than this % of captures seen
