@@ -742,7 +742,9 @@ def _holds_tile(c: tuple, fill, gapped: bool, frame: np.ndarray, f: int) -> bool
     if gapped and _ring(fill, (x0 - 2, y0 - 2, x1 + 2, y1 + 2), 1) > 0.1:
         return False
     if body < 0.5:
-        return _ring(fill, (x0 + 1, y0 + 1, x1 - 1, y1 - 1), 3) <= 0.4
+        # ... all round: a cell whose one side is all content (a title bar, a desktop) is no tile
+        inner = (x0 + 1, y0 + 1, x1 - 1, y1 - 1)
+        return _ring(fill, inner, 3) <= 0.4 and _ring(fill, inner, 3, worst=True) <= 0.8
     H, W = frame.shape[:2]
     sides = [x0 <= 1 or _line_support(frame, x0 * f, y0 * f, y1 * f, f + 1, 1)[0] >= 0.5,
              x1 * f >= W - 2 or _line_support(frame, x1 * f, y0 * f, y1 * f, f + 1, 1)[0] >= 0.5,
@@ -751,11 +753,12 @@ def _holds_tile(c: tuple, fill, gapped: bool, frame: np.ndarray, f: int) -> bool
     return sum(sides) >= 3
 
 
-def _ring(fill, c: tuple, t: float) -> float:
-    """Content share of the band t wide just inside box c."""
+def _ring(fill, c: tuple, t: float, worst: bool = False) -> float:
+    """Content share of the band t wide just inside box c (of its fullest side, if worst)."""
     x0, y0, x1, y1 = c
-    return (fill(x0, y0, x1, y0 + t) + fill(x0, y1 - t, x1, y1) +
-            fill(x0, y0 + t, x0 + t, y1 - t) + fill(x1 - t, y0 + t, x1, y1 - t)) / 4
+    sides = (fill(x0, y0, x1, y0 + t), fill(x0, y1 - t, x1, y1),
+             fill(x0, y0 + t, x0 + t, y1 - t), fill(x1 - t, y0 + t, x1, y1 - t))
+    return max(sides) if worst else sum(sides) / 4
 
 
 def _add_missed(best: list[tuple], leaves: list[tuple], mask: np.ndarray, frame: np.ndarray,

@@ -28,8 +28,6 @@ HELD = ("video", "camera_off", "self_view")
 
 # Scenes the finder gets wrong today: what it finds instead.
 KNOWN_BAD: dict[str, str] = {
-    "zoom-3plus2-desktop-2560x1440": "3 phantom tiles a row above the gallery, over the window's title bar "
-                                     "and the desktop (1920x1080 right)",
     "relayout-slide-4to5-1920x1080": "sliding tiles: one tile the size of the whole gallery, and no straight "
                                      "seam between the faces found in it (not read as uncertain)",
 }
