@@ -2,9 +2,10 @@
 
 MobileNetV2 (bot/embed.py) is the cheap per-capture model; this one confirms what it cannot settle
 (decide.cascade). It runs on the box and landmarks of a bot/faces.py Face: dlib's 5-point shape
-predictor is fitted inside our box (BOX_FIT), the 150x150 chip is cut from the shape, and the ResNet describes it. The weights ship in the
-`face_recognition_models` wheel and dlib in `dlib-bin` (a prebuilt wheel): nothing compiles, nothing
-downloads. Without them `Verifier.load` raises VerifierError, one line naming what to install.
+predictor is fitted in a square from our landmarks (VERIFIER_TUNING), the 150x150 chip is cut from the
+shape, and the ResNet describes it. The weights ship in the `face_recognition_models` wheel and dlib in
+`dlib-bin` (a prebuilt wheel): nothing compiles, nothing downloads. Without them `Verifier.load` raises
+VerifierError, one line naming what to install.
 
 Vectors are dlib's as they come (not unit length); decide.VerifierGallery compares them by Euclidean
 distance, as dlib was trained to be used.
@@ -23,7 +24,6 @@ from .types import Face
 
 DIM = 128
 CHIP_SIZE = 150
-CHIP_PADDING = 0.25  # dlib's default for its ResNet chips
 INSTALL = "pip install dlib-bin face_recognition_models"
 
 
@@ -41,33 +41,36 @@ class BoxFit:
     scale: float = 1.0
 
 
-# our box as it is: moved and scaled to where dlib's HOG detector puts its box (the median over
-# labelled training photos) the vectors came no nearer dlib's own (models/README.md, "The verifier")
-BOX_FIT = BoxFit()
-
-
 @dataclass(frozen=True)
 class FrameFit:
     """The square dlib's predictor is run in, from our detector's landmarks: its centre `down` x the
     eye-to-mouth distance d below the eyes' midpoint (towards the mouth) and `across` x d across, its
-    side `scale` x d. The medians over 11,172 labelled training photos of the full-range box (centre
-    and width) in these terms: scale 2.337 (1-99%: 2.15-2.47; the box's width over the eye distance
-    varies 2.36-3.00 over 5-95%), down 0.404, across 0.013 (~0). The two BlazeFace models' boxes of
-    one face differ by up to ~20% (the short-range one, found near a face's last place); their
-    landmarks do not, so the chip is the same whichever found the face."""
+    side `scale` x d. The defaults are the full-range box's medians in these terms over labelled
+    training photos (models/README.md, "The verifier"). The two BlazeFace models' boxes of one face
+    differ by up to ~20%; their landmarks do not, so the chip is the same whichever found the face."""
     down: float = 0.404
     across: float = 0.0
     scale: float = 2.337
 
 
-LANDMARK_FRAME = FrameFit()
+@dataclass(frozen=True)
+class VerifierTuning:
+    """The verifier's tuning values, each with its reason (measurements: models/README.md, "The verifier")."""
+    # our box as it is (a box-only Face): moved to where dlib's HOG box sits, vectors came no nearer dlib's own
+    box_fit: BoxFit = BoxFit()
+    frame_fit: FrameFit = FrameFit()  # the square from our landmarks: the same whichever model found the face
+    chip_padding: float = 0.25      # dlib's default for its ResNet chips
+    crop_reach: float = 1.5         # the crop reaches this many sides of the square from the face: room to turn it
+    landmarks_min: float = 0.1      # eye-to-mouth under this share of the box's width: a box-only Face
+    # dlib's jitters of an enrolled photo: ~12% fewer own faces accused, ~5x the time at enrolment only
+    enrol_jitter: int = 5
+    enrol_mirror: bool = False      # mirroring an enrolled photo as well gained nothing over jitter alone
 
-# how an enrolled photo is described (Verifier's enrol_jitter, enrol_mirror): dlib's 5-jitter, ~5x the
-# verifier's time a photo at enrolment only; run-time faces stay one plain description. On held-out
-# classes it left ~12% fewer own faces accused than a plain enrolled vector, as many as 10 jitters or
-# jitter + mirror did (models/README.md, "The verifier")
-ENROL_JITTER = 5
-ENROL_MIRROR = False
+
+VERIFIER_TUNING = VerifierTuning()
+# the tuning's values under the names the tests and models/README.md use
+BOX_FIT, LANDMARK_FRAME = VERIFIER_TUNING.box_fit, VERIFIER_TUNING.frame_fit
+ENROL_JITTER, ENROL_MIRROR = VERIFIER_TUNING.enrol_jitter, VERIFIER_TUNING.enrol_mirror
 
 
 class Verifier:
@@ -75,16 +78,16 @@ class Verifier:
 
     Two recipes: a run-time face (`describe`) is one plain description unless `jitter`/`mirror` say
     otherwise; an enrolled photo (`describe(..., enrol=True)`) is described by `enrol_jitter` and
-    `enrol_mirror`, which cost only at enrolment (ENROL_JITTER, ENROL_MIRROR; models/README.md, "The
+    `enrol_mirror`, which cost only at enrolment (VERIFIER_TUNING's; models/README.md, "The
     verifier", has what each gained). jitter N: dlib's own, the mean of N randomly jittered copies of the
     chip (`compute_face_descriptor(chip, N)`); mirror: the chip described again mirrored, the two averaged."""
 
     name = "dlib_resnet"
     dim = DIM
 
-    def __init__(self, box_fit: BoxFit = BOX_FIT, jitter: int = 0, mirror: bool = False,
+    def __init__(self, box_fit: BoxFit = VERIFIER_TUNING.box_fit, jitter: int = 0, mirror: bool = False,
                  enrol_jitter: int | None = None, enrol_mirror: bool | None = None,
-                 frame_fit: FrameFit | None = LANDMARK_FRAME, upright: bool = True):
+                 frame_fit: FrameFit | None = VERIFIER_TUNING.frame_fit, upright: bool = True):
         try:
             import dlib
             import face_recognition_models as frm
@@ -105,8 +108,8 @@ class Verifier:
         # capture (off by default)
         self.jitter = int(jitter)
         self.mirror = bool(mirror)
-        self.enrol_jitter = ENROL_JITTER if enrol_jitter is None else int(enrol_jitter)
-        self.enrol_mirror = ENROL_MIRROR if enrol_mirror is None else bool(enrol_mirror)
+        self.enrol_jitter = VERIFIER_TUNING.enrol_jitter if enrol_jitter is None else int(enrol_jitter)
+        self.enrol_mirror = VERIFIER_TUNING.enrol_mirror if enrol_mirror is None else bool(enrol_mirror)
         # what an enrolled verifier vector was made with (store: its kind starts "verifier:"); vectors of
         # another enrolment recipe are not mixed with these
         self.fingerprint = fingerprint(self.enrol_jitter, self.enrol_mirror, self.chip_recipe)
@@ -126,7 +129,7 @@ class Verifier:
         return (self.enrol_jitter, self.enrol_mirror) != (self.jitter, self.mirror)
 
     @classmethod
-    def load(cls, box_fit: BoxFit = BOX_FIT) -> "Verifier":
+    def load(cls, box_fit: BoxFit = VERIFIER_TUNING.box_fit) -> "Verifier":
         """The verifier; VerifierError (one line) when dlib or its weights are not installed."""
         return cls(box_fit)
 
@@ -141,16 +144,16 @@ class Verifier:
 
     def frame(self, face: Face) -> tuple[float, float, float, float]:
         """(centre x, centre y, side, roll) of the square dlib's predictor is run in, in image pixels
-        and degrees: from our detector's landmarks where it has them (LANDMARK_FRAME; the eyes' midpoint
+        and degrees: from our detector's landmarks where it has them (frame_fit; the eyes' midpoint
         and the mouth, which both BlazeFace models place alike whatever box they draw), else from the
-        box (BOX_FIT). roll: the eye line's tilt, by which the chip's crop is turned upright first."""
+        box (box_fit). roll: the eye line's tilt, by which the chip's crop is turned upright first."""
         lm = None if face.landmarks is None else np.asarray(face.landmarks, np.float64).reshape(-1, 2)
         x, y, w, h = face.box
         if self.frame_fit is not None and lm is not None and len(lm) >= 4:
             eyes, mouth = (lm[0] + lm[1]) / 2, lm[3]
             down = mouth - eyes
             d = float(np.hypot(*down))
-            if d > 0.1 * max(w, 1.0):  # landmarks present (not a box-only Face)
+            if d > VERIFIER_TUNING.landmarks_min * max(w, 1.0):  # landmarks present (not a box-only Face)
                 f = self.frame_fit
                 down = down / d
                 across = np.array([-down[1], down[0]])
@@ -168,7 +171,7 @@ class Verifier:
         on a crop around the face turned upright about its centre (a whole 1080p frame is never
         converted)."""
         cx, cy, side, roll = self.frame(face)
-        reach = int(np.ceil(side * 1.5))
+        reach = int(np.ceil(side * VERIFIER_TUNING.crop_reach))
         n = 2 * reach
         # image -> crop: turned by roll about the face's centre, which lands at the crop's centre
         turn = cv2.getRotationMatrix2D((cx, cy), roll, 1.0)
@@ -179,7 +182,7 @@ class Verifier:
         r = self._dlib.rectangle(int(round(reach - half)), int(round(reach - half)),
                                  int(round(reach + half)), int(round(reach + half)))
         shape = self._pose(crop, r)
-        return np.asarray(self._dlib.get_face_chip(crop, shape, CHIP_SIZE, CHIP_PADDING))
+        return np.asarray(self._dlib.get_face_chip(crop, shape, CHIP_SIZE, VERIFIER_TUNING.chip_padding))
 
     def describe(self, image_bgr: np.ndarray, face: Face, enrol: bool = False) -> np.ndarray:
         """The 128-d float32 vector of one face our detector found in a BGR image; `enrol`: by the
