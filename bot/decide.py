@@ -18,6 +18,16 @@ class ThresholdError(RollcallError, ValueError):
 
 
 @dataclass(frozen=True)
+class DecideTuning:
+    """decide's own tuning values, each with its reason (the verdicts' thresholds are calibrated:
+    thresholds.json, Thresholds)."""
+    min_students: int = 3  # students needed to fit the class head and standardise scores: fewer have no spread
+
+
+DECIDE_TUNING = DecideTuning()
+
+
+@dataclass(frozen=True)
 class Thresholds:
     t_verify: float
     margin: float
@@ -154,9 +164,9 @@ def class_scores(sims: np.ndarray, owner: np.ndarray, n_owners: int, top_k: int,
     """(similarity, ranking) per probe and student from the probe-to-enrolled similarities (P, N):
     the mean of the top_k nearest (what t_verify is calibrated on), and what decides who is ahead:
     that similarity standardised plus `weight` x the head's scores standardised (alpha None, or
-    fewer than 3 students to standardise over: the similarity itself)."""
+    fewer than DECIDE_TUNING.min_students students to standardise over: the similarity itself)."""
     sim = top_k_scores(sims, owner, n_owners, top_k)
-    if alpha is None or n_owners < 3:
+    if alpha is None or n_owners < DECIDE_TUNING.min_students:
         return sim, sim
     return sim, standardise(sim) + weight * standardise(np.atleast_2d(sims) @ alpha)
 
@@ -188,7 +198,7 @@ class Gallery:
         dim = vectors.shape[1] if vectors.ndim == 2 else 0
         owner = np.searchsorted(np.array(ids), student_ids) if ids else np.zeros(0, np.int64)
         vectors = np.asarray(vectors, np.float32).reshape(len(student_ids), dim)
-        use_head = head is not None and top_k > 0 and len(ids) >= 3
+        use_head = head is not None and top_k > 0 and len(ids) >= DECIDE_TUNING.min_students
         alpha = fit_head(vectors, owner, len(ids), head.lam) if use_head else None
         return cls(ids, np.array(protos, np.float32).reshape(len(ids), dim), vectors, owner, top_k,
                    head if use_head else None, alpha)

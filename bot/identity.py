@@ -15,27 +15,23 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from .config import RecognitionSettings
 from .decide import Gallery, Judgement, Thresholds, VerifierGallery, cascade
 from .types import BAD, Face, Verdict, VerdictKind
 
 
 @dataclass(frozen=True)
 class IdentitySettings:
-    """same_face: MobileNetV2 cosine to the face the verifier judged, at or above which the tile shows
-    the same person (different held-out people reached 0.60 at most in 496k pairs, one student and the
-    next on a real Zoom recording 0.57; one sitter between captures is mostly above it). refresh:
-    captures after which a tile is judged again anyway. budget_ms: verifier time a capture may spend
-    (at least one face runs). references: the last MobileNetV2 vectors of a tile at which the verifier
-    judged it, kept while it says the same of the tile and accuses no one (an accusation keeps one);
-    the face is the same when it reaches same_face to any one of them. A still sitter's vector can jump
-    from capture to capture (on some tiles between two values, as if between two alignments of one
-    face), each jump else sent to the verifier again, in most steady captures (benchmarks/HISTORY.md,
-    "Identity"). Each reference is a vector the verifier itself judged, never one carried on, so the
-    tile cannot drift away from what it confirmed; a newcomer must come within same_face of one of
-    them (different people reach 0.60 at most, above)."""
-    same_face: float = 0.70
-    refresh: int = 60
-    budget_ms: float = 250.0
+    """The identity stage's tuning values, each with its reason (measurements: benchmarks/HISTORY.md,
+    "Identity"). The first three are settings.toml's recognition.same_face, verifier_refresh and
+    verifier_budget_ms (config.RecognitionSettings.identity), whose defaults they take."""
+    # MobileNetV2 cosine to a face the verifier judged from which the tile shows the same person: different
+    # held-out people reached 0.60 at most, one sitter between captures is mostly above it
+    same_face: float = RecognitionSettings.same_face
+    refresh: int = RecognitionSettings.verifier_refresh  # captures after which a tile is judged again anyway
+    budget_ms: float = RecognitionSettings.verifier_budget_ms  # verifier time a capture may spend (one face at least)
+    # a tile's last vectors the verifier judged alike (an accusation keeps one), any of which a face may match:
+    # a still sitter's vector jumps between alignments; each the verifier's own, so the tile cannot drift
     references: int = 4
 
 
