@@ -18,7 +18,7 @@ def checks(home: Path, settings: Settings) -> list[tuple[str, bool, str]]:
     from .decide import load_thresholds
     from .embed import VIEWS, Embedder, fingerprint
     from .faces import DETECTOR_FILE, FaceDetector
-    from .names import NameReader
+    from .ocr import NameReader
     from .sources import ScreenSource
 
     rec = settings.recognition

@@ -36,7 +36,7 @@ class Student:
 
 @dataclass
 class NameMatch:
-    """A tile label resolved against the roster (names.py)."""
+    """A tile label resolved against the roster (roster_match.py)."""
     text: str                      # the OCR text as read
     student_id: str | None         # None -> `unlabeled`
     method: str                    # "id", "exact", "fuzzy", "none"

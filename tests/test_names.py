@@ -1,4 +1,5 @@
-"""Name normalisation, roster resolution and label OCR (bot/names.py).
+"""Name normalisation and roster resolution (bot/roster_match.py), finding labels (bot/label_finder.py)
+and reading them (bot/ocr.py).
 
 The OCR tests read real meeting captures (../shared/data/meeting-screens: tile boxes from tiles.json,
 transcribed names from names.json) and labels rendered onto real seed-faces photos.
@@ -15,8 +16,10 @@ import pytest
 from rapidfuzz.distance import Levenshtein
 
 from bot.config import NameSettings
-from bot.names import NameReader, has_text, normalise, resolve
+from bot.label_finder import has_text
+from bot.ocr import NameReader
 from bot.roster import load_roster
+from bot.roster_match import normalise, resolve
 from bot.types import Student
 
 HANGUL = re.compile(r"[\uac00-\ud7af]")
@@ -175,12 +178,12 @@ def test_models_load_offline_from_the_wheel():
 
 
 def test_rapidocr_runs_the_sessions_it_is_given(monkeypatch, capfd):
-    """What bot/names.py relies on in rapidocr (its version range in pyproject.toml): the public
+    """What bot/ocr.py relies on in rapidocr (its version range in pyproject.toml): the public
     TextDetector and TextRecognizer run the onnxruntime session handed to them as their "session"
     setting, and loading them says nothing on stderr."""
     import onnxruntime as ort
 
-    import bot.names as names
+    import bot.ocr as ocr
 
     class Counted(ort.InferenceSession):
         runs = 0
@@ -189,8 +192,8 @@ def test_rapidocr_runs_the_sessions_it_is_given(monkeypatch, capfd):
             Counted.runs += 1
             return super().run(*a, **k)
 
-    made = names._ort_session
-    monkeypatch.setattr(names, "_ort_session", lambda model, threads: Counted(
+    made = ocr._ort_session
+    monkeypatch.setattr(ocr, "_ort_session", lambda model, threads: Counted(
         str(model), sess_options=made(model, threads).get_session_options(), providers=["CPUExecutionProvider"]))
     r = NameReader(threads=1)
     assert capfd.readouterr().err == ""
