@@ -72,13 +72,13 @@ def test_sessions_lists_the_replay_whole_on_80_columns(lecture, capsys):
     assert f" {rec.frames} " in line and "done" in line
 
 
-def test_exactly_the_impersonated_tile_alerts_once(lecture, data_dir):
+def test_exactly_the_impersonated_tile_alerts_once(lecture, roster):
     home, rec = lecture
     db = sqlite3.connect(home / "rollcall.db")
     alerts = db.execute("SELECT kind, student_id, display_name, identified_as, evidence FROM alerts").fetchall()
-    roster = {r.split(",")[1]: r.split(",")[0] for r in (data_dir / "seed-roster.csv").read_text().splitlines()[1:]}
+    names = {s.name: s.student_id for s in roster}
     assert [(a[0], a[1], a[3]) for a in alerts] == [
-        ("mismatch", roster[rec.impostor_tile], roster[rec.impostor_face])]
+        ("mismatch", names[rec.impostor_tile], names[rec.impostor_face])]
     assert (home / alerts[0][4]).is_file()  # evidence crop on disk
     # the console channel delivered it, and the attempt is on record
     assert db.execute("SELECT channel, attempt, ok FROM deliveries").fetchall() == [("console", 1, 1)]

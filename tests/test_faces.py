@@ -9,11 +9,6 @@ from bot.faces import TEMPLATE_4, DetectorError, FaceDetector, blur_score, find_
 
 
 @pytest.fixture(scope="module")
-def detector():
-    return FaceDetector()
-
-
-@pytest.fixture(scope="module")
 def photos(data_dir):
     return sorted((data_dir / "seed-faces").glob("*/*.jpg"))[::50]
 
@@ -113,6 +108,7 @@ def test_missing_or_damaged_detector(tmp_path):
 # --- short range near a known face, and the per-tile memory (FaceMemory) ---------------------------
 
 from bot.face_memory import FaceMemory  # noqa: E402
+from bot.places import place  # noqa: E402
 from bot.faces import FaceDetector, roll_degrees, ssd_anchors  # noqa: E402
 
 TILE = (216, 384)
@@ -338,7 +334,7 @@ def test_memory_follows_a_head_that_tilts_between_captures(photos, start, then):
         face = find_faces(det, flat)[0]
         mem = FaceMemory(full_every=10, still_diff=0)
         first = _primed(mem, det, box, _turned(flat, face, start) if start else flat)
-        if not (len(first) == 1 and mem._seen[mem.key(box)].trusted):
+        if not (len(first) == 1 and mem._seen[place(box)].trusted):
             continue  # the two models part on this face: it stays on the full one (_agrees)
         del calls[:]
         tile = _turned(flat, face, then) if then else flat

@@ -11,12 +11,11 @@ import cv2
 import numpy as np
 import pytest
 
-from bot.config import load_settings
 from bot.decide import beyond_doubt
 from bot.enroll import spread
 from bot.faces import find_faces
 from bot.identity import FaceToJudge, Identity, IdentitySettings
-from bot.session import enrolled_galleries, load_models
+from bot.session import enrolled_galleries
 
 from .gallery import seed_photos
 
@@ -24,10 +23,8 @@ STUDENTS = ["Mareta Aliana", "Novia Evianti", "Siti Zubaidah"]
 
 
 @pytest.fixture(scope="module")
-def klass(data_dir):
+def klass(data_dir, models):
     """Three students enrolled on 5 photos each (both models), and a few other photos of each as tiles."""
-    settings = load_settings()
-    models = load_models(settings, ocr=False)
     photos = seed_photos(data_dir)
     ids, vecs, vvecs, probes = [], [], [], {}
     for name in STUDENTS:

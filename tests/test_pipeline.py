@@ -22,10 +22,8 @@ def unhurried():
 
 
 @pytest.fixture(scope="module")
-def setup(data_dir):
+def setup(data_dir, models, roster):
     settings = unhurried()
-    models = load_models(settings, ocr=False)
-    roster = load_roster(data_dir / "seed-roster.csv")
     by_name = {s.name: s.student_id for s in roster}
     photos = seed_photos(data_dir)
     ids, vecs, vvecs = [], [], []
@@ -210,17 +208,16 @@ def test_an_impostor_under_a_present_students_name_alerts_once(data_dir, tmp_pat
     assert [o.participant for o in seen[0]][:3] == [siti, mareta, f"{siti}#2"]
 
 
-def test_vector_memory_keeps_only_a_verified_vector_of_a_face_that_barely_changed(data_dir):
+def test_vector_memory_keeps_only_a_verified_vector_of_a_face_that_barely_changed(data_dir, models):
     from bot.embed import VectorMemory
-    from bot.faces import FaceDetector, find_faces
+    from bot.faces import find_faces
 
     from .recording import moved_view
 
     settings = unhurried()
-    models = load_models(settings, ocr=False)
     _, _, _, views = _three_sitters(data_dir, settings, models, seed=3)
     views = {n: v[0] for n, v in views.items()}
-    detector = FaceDetector()
+    detector = models.detector
     rng = np.random.default_rng(0)
     siti = find_faces(detector, views["Siti Zubaidah"])[0].aligned
     siti_moved = [find_faces(detector, moved_view(views["Siti Zubaidah"], rng))[0].aligned for _ in range(3)]

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from bot.report import csv_report, html, metrics, render, terminal, write
+from bot.roster import load_roster
 from bot.store import SessionInfo, Store, StoreError
 from bot.types import Observation, Student, Verdict
 
@@ -18,10 +19,9 @@ SITI, MARETA, RIZKY, NANDA, NOVIA = "G1A021002", "G1A021038", "G1A021044", "G1A0
 T = "2024-05-01T10:00:{:02d}.000Z"
 
 
-def load_roster(data_dir: Path) -> list[Student]:
-    with open(data_dir / "seed-roster.csv", newline="", encoding="utf-8") as f:
-        return [Student(r["student_id"], r["name"], tuple(a for a in r["aliases"].split(";") if a),
-                        r["email"]) for r in csv.DictReader(f)]
+def seed_roster(data_dir: Path) -> list[Student]:
+    """The seed class's roster, as `rollcall` reads it (the `roster` fixture, for helpers that are not tests)."""
+    return load_roster(data_dir / "seed-roster.csv")
 
 
 def tile(i: int, sid: str | None, verdict: str, display: str, camera_off: bool = False,
@@ -61,7 +61,7 @@ def lecture(tmp_path, data_dir):
     """A store with an earlier session (Siti present there) and the hand-built lecture (the last)."""
     evidence_jpeg = sorted((data_dir / "seed-faces" / "Novia Evianti").glob("*.jpg"))[0].read_bytes()
     with Store(tmp_path) as store:
-        store.upsert_students(load_roster(data_dir), "DL-A")
+        store.upsert_students(seed_roster(data_dir), "DL-A")
         other = store.start_session("DL-A", "screen:1", 10, started="2024-04-24T10:00:00Z")
         store.add_capture(other, "2024-04-24T10:00:05Z", {}, [tile(0, SITI, "verified", "Siti Zubaidah")])
         store.end_session(other, "done", ended="2024-04-24T10:00:10Z")

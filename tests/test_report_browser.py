@@ -24,7 +24,7 @@ import pytest
 from bot.report import render
 from bot.alerts.evidence import evidence_image
 from bot.store import Store
-from tests.test_report import MARETA, NOVIA, SITI, T, captures_of_the_lecture, load_roster
+from tests.test_report import MARETA, NOVIA, SITI, T, captures_of_the_lecture, seed_roster
 
 VIEWPORT = (1280, 900)
 CHROMIUM_FLAGS = [
@@ -163,7 +163,7 @@ def lecture_report(home: Path, data_dir: Path) -> tuple[str, int]:
     ok, ref = cv2.imencode(".jpg", cv2.resize(cv2.imread(str(photos[0])), (112, 112)))
     jpeg = evidence_image(tile_crop, [("enrolled: G1A021038", ref.tobytes())], "mismatch: tile 'Mareta Aliana' sim 0.21 (t 0.42)")
     with Store(home) as store:
-        store.upsert_students(load_roster(data_dir), "DL-A")
+        store.upsert_students(seed_roster(data_dir), "DL-A")
         sid = store.start_session("DL-A", "video:lecture.mp4", 10, started="2024-05-01T09:59:55Z")
         cap_ids = [store.add_capture(sid, T.format(10 * k), {"segment": 5.0}, tiles)
                    for k, tiles in enumerate(captures_of_the_lecture())]

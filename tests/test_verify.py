@@ -89,17 +89,9 @@ def test_a_missing_dlib_is_one_line(monkeypatch):
 
 # ---------------------------------------------------------------- real photos
 @pytest.fixture(scope="module")
-def verifier():
-    try:
-        return Verifier.load()
-    except VerifierError as e:
-        pytest.skip(str(e))
-
-
-@pytest.fixture(scope="module")
-def faces(data_dir):
+def faces(data_dir, detector):
     """{student: [(image, largest face)]} for 6 photos each of three seed students."""
-    det = FaceDetector()
+    det = detector
     out = {}
     for name in STUDENTS:
         out[name] = []
@@ -344,7 +336,7 @@ def test_few_shot_classes_enroll_k_and_probe_the_rest():
     assert half[:10].sum() == 5 and half[10:].sum() == 2 and np.array_equal(half, split_half(ids, 0))
 
 
-def test_an_accusation_the_face_model_disputes_needs_a_clear_lead(klass, verifier, data_dir):
+def test_an_accusation_the_face_model_disputes_needs_a_clear_lead(klass, verifier, data_dir, detector):
     """Where MobileNetV2 verifies a face as the named student (short of beyond doubt) and the verifier
     accuses, the accusation stands only as a mismatch led by `dispute` (decide.disputed): a near tie
     or an unknown face is `unjudged`, "models disagree" (benchmarks/cycle.py's tile 5: dlib put Novia
@@ -354,7 +346,7 @@ def test_an_accusation_the_face_model_disputes_needs_a_clear_lead(klass, verifie
     th, gallery, vgallery, probes = klass
     assert th.verifier.dispute is not None and th.verifier.dispute >= th.verifier.margin
     img = cv2.imread(str(sorted((data_dir / "seed-faces" / "Rizky Putri Pratiwi").glob("*.jpg"))[0]))
-    stranger = verifier.describe(img, find_faces(FaceDetector(), img)[0])
+    stranger = verifier.describe(img, find_faces(detector, img)[0])
     none = dataclasses.replace(th, verifier=dataclasses.replace(th.verifier, dispute=None))
     seen = 0
     for owner, emb, _ in probes:
