@@ -429,8 +429,9 @@ def evaluate(ctx: typer.Context,
             result = ev.evaluate(directory, rec.model_path(), folds=folds, peer=peer, shrink_px=shrink,
                                  tick=lambda: prog.advance(task), top_k=th.top_k, head=th.head)
         else:
-            result = ev.evaluate_enrolled(directory, enroll, th, rec.model_path(), draws=draws, peer=peer,
-                                          tick=lambda: prog.advance(task), faces=c.settings.faces)
+            from .few_shot import evaluate_enrolled
+            result = evaluate_enrolled(directory, enroll, th, rec.model_path(), draws=draws, peer=peer,
+                                       tick=lambda: prog.advance(task), faces=c.settings.faces)
     if as_json:
         out.print_json(json.dumps(result))
     else:

@@ -11,7 +11,7 @@ detected once and the largest face is embedded once; the folds are then played o
   cannot be read) counts as wrong. Per-identity precision and recall follow.
 * verification: the true accept rate at a false accept rate of 1% and 0.1%, over every pair of photos
   with a face (genuine: same identity; impostor: different identities), scored by cosine similarity.
-* --enroll K (evaluate_enrolled): the few-shot protocol. K photos with a face per identity are enrolled,
+* --enroll K (bot/few_shot.py): the few-shot protocol. K photos with a face per identity are enrolled,
   drawn at random (N draws, seeds 0..N-1), and every other photo is a probe judged by the bot's cascade
   (decide.cascade: MobileNetV2's `verified` where beyond doubt, the verifier everywhere else): identified
   (decide.cascade_identify), judged under its own name (`own_face`) and under every other identity's
@@ -43,14 +43,11 @@ from typing import Callable, Protocol
 import cv2
 import numpy as np
 
-from .config import FaceSettings
-from .decide import (Gallery, HeadRule, Thresholds, VerifierGallery, cascade, cascade_identify, gate, hold_back,
-                     top_k_scores)
+from .decide import Gallery, HeadRule, top_k_scores
 from .embed import Embedder
 from .errors import RollcallError
 from .faces import FaceDetector, find_faces
 from .sources import IMAGE_SUFFIXES
-from .types import Face, VerdictKind
 
 FARS = (0.01, 0.001)
 SHRINK_JPEG_QUALITY = 40
@@ -361,7 +358,7 @@ def _system(labels, names, fold_of, vec: dict[str, Vectors], system: str, px: in
     # the class head is ours: the peer is scored as face_recognition is used, by distance alone
     metric = DlibPeer.metric if system == "peer" else "cosine"
     probe = vec[f"{system}@{px}"] if px else None
-    s = _rounded(scores(labels, names, fold_of, vec[system], probe, metric, top_k,
+    s = rounded(scores(labels, names, fold_of, vec[system], probe, metric, top_k,
                         head if system == "ours" else None))
     if system == "peer":
         s.pop("per_student")
@@ -416,223 +413,14 @@ def by_face_size(photos_dir: Path, model_path: Path | None = None, sizes: tuple[
             "full": row(None), "sizes": {str(px): row(px) for px in sizes}}
 
 
-def _rounded(d: dict) -> dict:
+def rounded(d: dict) -> dict:
+    """The figures of a result rounded for its JSON: ms to 0.1, every other float to 4 places."""
     out = {}
     for key, v in d.items():
         if isinstance(v, dict):
-            out[key] = _rounded(v)
+            out[key] = rounded(v)
         elif isinstance(v, float):
             out[key] = round(v, 1 if key == "ms_per_face" else 4)
         else:
             out[key] = v
     return out
-
-
-# ---------------------------------------------------------------- the few-shot protocol: --enroll K
-RATES = (VerdictKind.VERIFIED, VerdictKind.MISMATCH, VerdictKind.UNKNOWN_FACE, VerdictKind.UNJUDGED)
-
-
-@dataclass
-class Photos:
-    """Per photo, what the cascade needs: both models' vectors of our largest face (the verifier's ms
-    apart, it runs only where MobileNetV2 leaves doubt), the face's gates, and the peer's result."""
-    ours: Vectors
-    verifier: Vectors
-    blur: np.ndarray      # (N,) nan where no face
-    in_view: np.ndarray   # (N,)
-    peer: Vectors | None = None
-    # the verifier's vectors of the photos enrolled in some draw, by its enrolment recipe where that is
-    # not its run-time one (verify.Verifier.enrol_differs); None: `verifier` serves both
-    enrolled: Vectors | None = None
-
-
-def collect_cascade(paths: list[Path], detector: FaceDetector, embedder: EmbedsFaces, verifier,
-                    peer: DlibPeer | None = None, tick: Callable[[], None] = lambda: None) -> Photos:
-    """Detect and embed every photo once with each model: ours (detection + alignment + MobileNetV2)
-    and the verifier on our largest face (bot/verify.py), and the peer on its own when given."""
-    n = len(paths)
-    ours = Vectors.empty(n, getattr(embedder, "dim", None) or 0)
-    ver = Vectors.empty(n, verifier.dim)
-    blur, view = np.full(n, np.nan), np.full(n, np.nan)
-    got = Vectors.empty(n, 128) if peer else None
-    first = True
-    for i, path in enumerate(paths):
-        img = cv2.imread(str(path))
-        if img is not None:
-            t0 = time.perf_counter()
-            faces = find_faces(detector, img)
-            if faces:
-                vec = embedder.embed(faces[0].aligned[None])[0]
-                t1 = time.perf_counter()
-                if first:  # the vectors' size is the model's: known once it has run
-                    ours, first = Vectors.empty(n, len(vec)), False
-                ours.put(i, vec, faces[0].box[2], (t1 - t0) * 1000.0)
-                t1 = time.perf_counter()
-                ver.put(i, verifier.describe(img, faces[0]), faces[0].box[2], (time.perf_counter() - t1) * 1000.0)
-                blur[i], view[i] = faces[0].blur, faces[0].in_view
-            if peer:
-                r = peer_one(peer, img)
-                if r is not None:
-                    got.put(i, *r)
-        tick()
-    return Photos(ours, ver, blur, view, got)
-
-
-def describe_enrolled(paths: list[Path], rows: np.ndarray, detector: FaceDetector, verifier,
-                      tick: Callable[[], None] = lambda: None) -> Vectors:
-    """The verifier's vectors of our largest face in the photos at `rows` by its enrolment recipe
-    (Verifier.describe(..., enrol=True)), as bot/enroll.py makes them; the other rows are left empty."""
-    out = Vectors.empty(len(paths), verifier.dim)
-    for i in rows:
-        img = cv2.imread(str(paths[i]))
-        faces = find_faces(detector, img) if img is not None else []
-        if faces:
-            t0 = time.perf_counter()
-            out.put(i, verifier.describe(img, faces[0], enrol=True), faces[0].box[2],
-                    (time.perf_counter() - t0) * 1000.0)
-        tick()
-    return out
-
-
-def draw_enrolled(labels: np.ndarray, usable: np.ndarray, k: int, seed: int) -> np.ndarray:
-    """Mask of the photos enrolled in draw `seed`: k photos drawn at random among each identity's
-    usable ones (a face found), all of them where it has fewer."""
-    enrolled = np.zeros(len(labels), bool)
-    for c in np.unique(labels):
-        idx = np.flatnonzero((labels == c) & usable)
-        pick = np.random.default_rng([seed, int(c)]).permutation(len(idx))[:k]
-        enrolled[idx[pick]] = True
-    return enrolled
-
-
-def _judged(verdict, face: Face, fs: FaceSettings) -> VerdictKind:
-    """The verdict the bot would record: the gates first, then a partly hidden face never accused."""
-    if gate(face, fs):
-        return VerdictKind.UNJUDGED
-    return hold_back(verdict, face, fs).verdict
-
-
-def score_enrolled(names: list[str], labels: np.ndarray, photos: Photos, th: Thresholds, k: int, draws: int,
-                   faces: FaceSettings | None = None) -> dict:
-    """The --enroll figures from the collected vectors (pure numpy): identification by the cascade,
-    verdict rates under the photo's own name and under every other identity's, the verifier's share
-    and the cascade's ms, TAR at FAR on the verifier's scores; the peer beside it (top_k nearest by
-    Euclidean distance, as face_recognition is used). Counts are pooled over the draws."""
-    if th.verifier is None:
-        raise EvaluateError("thresholds: no \"verifier\" in thresholds.json (python -m bot.train calibrate-verifier)")
-    fs = faces or FaceSettings()
-    ours, ver = photos.ours, photos.verifier
-    venrol = photos.enrolled if photos.enrolled is not None else ver
-    ids = np.array(names)
-    truth, preds, peer_preds, ran, ms, gen, imp, pgen, pimp = [], [], [], [], [], [], [], [], []
-    own = dict.fromkeys(RATES, 0)
-    other = dict.fromkeys(RATES, 0)
-    found = peer_found = n_probes = 0
-    for d in range(draws):
-        enrolled = draw_enrolled(labels, ours.ok, k, d)
-        probes = np.flatnonzero(~enrolled)
-        n_probes += len(probes)
-        gallery = Gallery.from_embeddings(ids[labels[enrolled]], ours.vecs[enrolled], th.top_k, th.head)
-        vgallery = VerifierGallery.from_embeddings(ids[labels[enrolled]], venrol.vecs[enrolled], th.verifier.nearest)
-        seen = probes[ours.ok[probes]]
-        found += len(seen)
-        sims, rank = gallery.rank(ours.vecs[seen]) if len(seen) else (None, None)
-        vs = vgallery.scores(ver.vecs[seen]) if len(seen) else None
-        col_of = {sid: n for n, sid in enumerate(vgallery.student_ids)}
-        enrolled_ids = np.unique(labels[enrolled])
-        pred = np.full(len(probes), -1)
-        for n, i in enumerate(seen):
-            sc, vsc = (sims[n], rank[n]), vs[n]
-            who, _ = cascade_identify(ours.vecs[i], gallery, th, ver.vecs[i], vgallery, sc, vsc)
-            pred[np.searchsorted(probes, i)] = names.index(who) if who is not None else -1
-            face = Face(box=(0.0, 0.0, float(ours.face_px[i]), float(ours.face_px[i])), score=1.0,
-                        landmarks=np.zeros((6, 2), np.float32), blur=float(photos.blur[i]),
-                        in_view=float(photos.in_view[i]))
-            j = cascade(names[labels[i]], ours.vecs[i], gallery, th, ver.vecs[i], vgallery, sc, vsc)
-            own[_judged(j.verdict, face, fs)] += 1
-            ran.append(j.model == "verifier")
-            ms.append(ours.ms[i] + (ver.ms[i] if j.model == "verifier" else 0.0))
-            for c in enrolled_ids:
-                if c != labels[i]:
-                    other[_judged(cascade(names[c], ours.vecs[i], gallery, th, ver.vecs[i], vgallery, sc, vsc).verdict,
-                                  face, fs)] += 1
-            col = col_of.get(names[labels[i]])
-            if col is not None:
-                gen.append(vsc[col])
-                imp.extend(np.delete(vsc, col).tolist())
-        truth.append(labels[probes])
-        preds.append(pred)
-        if photos.peer is not None:
-            pe = enrolled & photos.peer.ok
-            pseen = probes[photos.peer.ok[probes]]
-            peer_found += len(pseen)
-            pp = np.full(len(probes), -1)
-            if len(pseen) and pe.any():
-                pid, s = identity_scores(photos.peer.vecs[pseen], labels[pe], photos.peer.vecs[pe], DlibPeer.metric,
-                                         th.top_k)
-                pp[np.searchsorted(probes, pseen)] = pid[np.argmax(s, axis=1)]
-                for n, i in enumerate(pseen):
-                    hit = pid == labels[i]
-                    pgen.extend(s[n][hit].tolist())
-                    pimp.extend(s[n][~hit].tolist())
-            peer_preds.append(pp)
-    truth, preds = np.concatenate(truth), np.concatenate(preds)
-    n_own, n_other = max(1, sum(own.values())), max(1, sum(other.values()))
-    result = {"faces_found": found / max(1, n_probes),
-              "identification_accuracy": float((preds == truth).mean()) if len(truth) else 0.0,
-              "per_student": per_identity(truth, preds, names),
-              "tar_at_far": tar_at_far(np.array(gen), np.array(imp)),
-              "ms_per_face": float(np.mean(ms)) if ms else None,
-              "verifier_share": float(np.mean(ran)) if ran else 0.0,
-              "own_face": {r: own[r] / n_own for r in RATES},
-              "other_face": {r: other[r] / n_other for r in RATES}}
-    peer = None
-    if photos.peer is not None:
-        pp = np.concatenate(peer_preds)
-        pms = photos.peer.ms[photos.peer.ok]
-        peer = {"name": DlibPeer.name, "faces_found": peer_found / max(1, n_probes),
-                "identification_accuracy": float((pp == truth).mean()) if len(truth) else 0.0,
-                "tar_at_far": tar_at_far(np.array(pgen), np.array(pimp)),
-                "ms_per_face": float(np.median(pms)) if len(pms) else None}
-    return result, peer
-
-
-def evaluate_enrolled(photos_dir: Path, k: int, th: Thresholds, model_path: Path | None = None, draws: int = 5,
-                      peer: bool = False, tick: Callable[[], None] = lambda: None,
-                      detector: FaceDetector | None = None, embedder: EmbedsFaces | None = None,
-                      verifier=None, faces: FaceSettings | None = None) -> dict:
-    """`rollcall evaluate DIR --enroll K [--draws N]`: the Evaluate JSON of DESIGN.md for the few-shot
-    protocol (score_enrolled), each photo detected and described once per model. `verifier` replaces
-    bot/verify.py's (loaded here otherwise: VerifierError when dlib is missing); th must hold the
-    verifier's rule (thresholds.json "verifier")."""
-    if k < 1:
-        raise EvaluateError(f"--enroll: needs at least 1 enrolled photo per identity, got {k}")
-    if draws < 1:
-        raise EvaluateError(f"--draws: needs at least 1 draw, got {draws}")
-    if th.verifier is None:
-        raise EvaluateError("thresholds: no \"verifier\" in thresholds.json (python -m bot.train calibrate-verifier)")
-    names, paths, labels = list_photos(photos_dir)
-    counts = np.bincount(labels)
-    if (counts <= k).any():
-        short = names[int(np.argmin(counts))]
-        raise EvaluateError(f"--enroll: {short} has {int(counts.min())} photos; enrolling {k} leaves none to probe")
-    if embedder is None:
-        if model_path is None:
-            raise EvaluateError("model: no face model given")
-        embedder = Embedder(model_path)
-    if verifier is None:
-        from .verify import Verifier
-        verifier = Verifier.load()
-    dlib_peer = DlibPeer.load() if peer else None
-    detector = detector or FaceDetector()
-    photos = collect_cascade(paths, detector, embedder, verifier, dlib_peer, tick)
-    if getattr(verifier, "enrol_differs", False):
-        # an enrolled photo is described as `rollcall enroll` describes it: only those some draw enrols
-        rows = np.flatnonzero(np.any([draw_enrolled(labels, photos.ours.ok, k, d) for d in range(draws)], axis=0))
-        photos.enrolled = describe_enrolled(paths, rows, detector, verifier)
-    mine, theirs = score_enrolled(names, labels, photos, th, k, draws, faces)
-    result = {"dir": Path(photos_dir).name, "identities": len(names), "photos": len(paths), "enroll": k,
-              "draws": draws}
-    result.update(_rounded(mine))
-    result["peer"] = _rounded(theirs) if theirs is not None else None
-    return result

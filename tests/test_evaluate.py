@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 from bot import evaluate as ev
+from bot import few_shot
 from bot.config import PROJECT_DIR
 from bot.faces import FaceDetector, find_faces
 
@@ -340,11 +341,11 @@ def test_enrolled_photos_are_drawn_per_identity_and_seeded():
     labels = np.array([0] * 6 + [1] * 4 + [2] * 2)
     usable = np.ones(12, bool)
     usable[0] = False
-    a = ev.draw_enrolled(labels, usable, 3, seed=0)
+    a = few_shot.draw_enrolled(labels, usable, 3, seed=0)
     assert np.bincount(labels[a]).tolist() == [3, 3, 2]  # identity 2 has only two
     assert not a[0]                                       # a photo without a face is never enrolled
-    assert np.array_equal(a, ev.draw_enrolled(labels, usable, 3, seed=0))
-    assert any(not np.array_equal(a, ev.draw_enrolled(labels, usable, 3, seed=s)) for s in (1, 2, 3))
+    assert np.array_equal(a, few_shot.draw_enrolled(labels, usable, 3, seed=0))
+    assert any(not np.array_equal(a, few_shot.draw_enrolled(labels, usable, 3, seed=s)) for s in (1, 2, 3))
 
 
 @pytest.fixture(scope="module")
@@ -365,8 +366,8 @@ def cascade_parts(detector):
 def enrolled(subset, detector, cascade_parts):
     th, embedder, verifier = cascade_parts
     ticks, made = [], verifier.made
-    r = ev.evaluate_enrolled(subset, 2, th, draws=3, detector=detector, embedder=embedder, verifier=verifier,
-                             tick=lambda: ticks.append(1))
+    r = few_shot.evaluate_enrolled(subset, 2, th, draws=3, detector=detector, embedder=embedder, verifier=verifier,
+                                   tick=lambda: ticks.append(1))
     return r, len(ticks), verifier.made - made
 
 
@@ -401,7 +402,7 @@ def test_enroll_describes_enrolled_photos_by_the_enrolment_recipe(subset, detect
     from bot.verify import Verifier
     th, embedder, _ = cascade_parts
     v = Verifier(enrol_jitter=2)
-    r = ev.evaluate_enrolled(subset, 2, th, draws=2, detector=detector, embedder=embedder, verifier=v)
+    r = few_shot.evaluate_enrolled(subset, 2, th, draws=2, detector=detector, embedder=embedder, verifier=v)
     assert 18 + 6 <= v.made <= 18 + 12
     assert r["own_face"]["verified"] >= 0.8 and r["other_face"]["verified"] <= 0.05
 
@@ -410,14 +411,14 @@ def test_enroll_bad_input_names_the_option(subset, cascade_parts, detector):
     th, embedder, verifier = cascade_parts
     kw = dict(detector=detector, embedder=embedder, verifier=verifier)
     with pytest.raises(ev.EvaluateError, match="--enroll"):
-        ev.evaluate_enrolled(subset, 0, th, **kw)
+        few_shot.evaluate_enrolled(subset, 0, th, **kw)
     with pytest.raises(ev.EvaluateError, match="--enroll: .* has 6 photos"):
-        ev.evaluate_enrolled(subset, 6, th, **kw)
+        few_shot.evaluate_enrolled(subset, 6, th, **kw)
     with pytest.raises(ev.EvaluateError, match="--draws"):
-        ev.evaluate_enrolled(subset, 2, th, draws=0, **kw)
+        few_shot.evaluate_enrolled(subset, 2, th, draws=0, **kw)
     import dataclasses
     with pytest.raises(ev.EvaluateError, match="verifier"):
-        ev.evaluate_enrolled(subset, 2, dataclasses.replace(th, verifier=None), **kw)
+        few_shot.evaluate_enrolled(subset, 2, dataclasses.replace(th, verifier=None), **kw)
 
 
 def test_enroll_without_dlib_is_one_error_line(monkeypatch, capsys, subset, tmp_path):
