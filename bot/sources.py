@@ -223,16 +223,8 @@ class ScreenSource:
         at once, no backlog). An exception from `on_frame` or from the capture stops the run and is
         raised here.
         """
-        from apscheduler.executors.pool import ThreadPoolExecutor
-        from apscheduler.schedulers.background import BackgroundScheduler
-
         stop = stop_event or threading.Event()
-        probe = self._connect()
-        try:
-            geometry = self.geometry(probe)
-        finally:
-            probe.close()
-
+        geometry = self._probe_geometry()
         failure: list[BaseException] = []
         t0 = time.monotonic()
 
@@ -250,15 +242,7 @@ class ScreenSource:
                 failure.append(e)
                 stop.set()
 
-        def missed(event) -> None:
-            self.skipped += 1
-
-        from apscheduler.events import EVENT_JOB_MAX_INSTANCES, EVENT_JOB_MISSED
-
-        scheduler = BackgroundScheduler(executors={"default": ThreadPoolExecutor(1)},
-                                        job_defaults={"max_instances": 1, "coalesce": True,
-                                                      "misfire_grace_time": max(1, int(self.every_s // 2))})
-        scheduler.add_listener(missed, EVENT_JOB_MAX_INSTANCES | EVENT_JOB_MISSED)
+        scheduler = self._scheduler()
         restore = _install_signal_handlers(stop)
         try:
             from datetime import datetime
@@ -278,6 +262,30 @@ class ScreenSource:
                 raise SourceError(f"capture: screen capture failed ({e})") from e
             raise e
         return self.captures
+
+    def _probe_geometry(self) -> dict:
+        """The captured area, read once through a connection opened and closed here."""
+        probe = self._connect()
+        try:
+            return self.geometry(probe)
+        finally:
+            probe.close()
+
+    def _scheduler(self):
+        """One capture job at a time on one thread: a tick that comes while a capture still runs is
+        dropped and counted in `skipped`, never queued."""
+        from apscheduler.events import EVENT_JOB_MAX_INSTANCES, EVENT_JOB_MISSED
+        from apscheduler.executors.pool import ThreadPoolExecutor
+        from apscheduler.schedulers.background import BackgroundScheduler
+
+        def missed(event) -> None:
+            self.skipped += 1
+
+        scheduler = BackgroundScheduler(executors={"default": ThreadPoolExecutor(1)},
+                                        job_defaults={"max_instances": 1, "coalesce": True,
+                                                      "misfire_grace_time": max(1, int(self.every_s // 2))})
+        scheduler.add_listener(missed, EVENT_JOB_MAX_INSTANCES | EVENT_JOB_MISSED)
+        return scheduler
 
 
 def _to_bgr(shot) -> np.ndarray:
