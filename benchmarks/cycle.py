@@ -508,7 +508,7 @@ def main(argv: list[str] | None = None) -> int:
     from bot.decide import ThresholdError
     from bot.embed import ModelError
     from bot.faces import DetectorError
-    from bot.names import OcrError
+    from bot.ocr import OcrError
     from bot.roster import RosterError
 
     def say(msg: str) -> None:

@@ -48,7 +48,7 @@ def _tiles(frame: np.ndarray, boxes: list) -> list[np.ndarray]:
 def run(data: Path, size: tuple[int, int], galleries: int, say=lambda line: None) -> dict:
     from bot.config import TileSettings
     from bot.label_memory import LabelMemory
-    from bot.names import NameReader
+    from bot.ocr import NameReader
     from bot.tiles import segment
     from tests.gallery import make_specs, render_gallery, seed_photos
     from tests.recording import moved_view

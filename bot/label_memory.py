@@ -11,7 +11,7 @@ import cv2
 import numpy as np
 
 from .config import NameSettings
-from .names import stroke_mask, tophat_side
+from .label_finder import stroke_mask, tophat_side
 from .places import place, stagger
 
 

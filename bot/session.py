@@ -21,7 +21,7 @@ from .decide import Gallery, Thresholds, VerifierGallery, load_thresholds
 from .embed import Embedder
 from .faces import FaceDetector
 from .layout import FrameLayout
-from .names import NameReader
+from .ocr import NameReader
 from .stages import (EmbedStage, FacesStage, IdentityStage, NamesStage, ScreenStage, judged_faces,
                      observations, tile_keys)
 from .store import StoreError, parse_iso, utc_iso

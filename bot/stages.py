@@ -1,7 +1,7 @@
 """The capture's stages, each an object that owns its memory across captures and its settings:
 
     frame -> ScreenStage -> tiles and their pixels          (bot/tiles.py, LayoutMemory)
-          -> NamesStage  -> each tile's name and student     (bot/names.py, LabelMemory)
+          -> NamesStage  -> each tile's name and student     (bot/ocr.py, bot/roster_match.py, LabelMemory)
           -> FacesStage  -> each tile's faces                (bot/faces.py, FaceMemory)
           -> EmbedStage  -> MobileNetV2's vector of a face   (bot/embed.py, VectorMemory)
           -> IdentityStage -> a verdict per judged face      (bot/identity.py: the verifier's cascade)
@@ -23,8 +23,9 @@ from .face_memory import FaceMemory
 from .faces import FaceDetector
 from .identity import FaceToJudge, Identity, IdentitySettings
 from .label_memory import LabelMemory
-from .names import NameReader, normalise, resolve
+from .ocr import NameReader
 from .places import place
+from .roster_match import normalise, resolve
 from .tiles import LayoutMemory
 from .types import Face, NameMatch, Observation, Student, Tile, Verdict, VerdictKind
 from .verify import Verifier

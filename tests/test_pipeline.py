@@ -135,7 +135,7 @@ def test_a_face_settled_on_one_view_is_judged_as_on_all(setup, data_dir):
 
 
 def test_participant_keys_part_tiles_under_one_name():
-    from bot.names import NameMatch
+    from bot.types import NameMatch
     from bot.stages import participant_keys
 
     m = [NameMatch("Siti Zubaidah", "S1", "exact"), NameMatch("Mareta", "S2", "exact"),
