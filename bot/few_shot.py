@@ -4,7 +4,7 @@ cascade under its own name and under every other identity's, pooled over N seede
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
@@ -102,25 +102,16 @@ def _judged(verdict, face: Face, fs: FaceSettings) -> VerdictKind:
     return hold_back(verdict, face, fs).verdict
 
 
-@dataclass
 class _Tally:
     """What score_enrolled pools over the draws: per probe, the truth and the predictions; per judged
     face, its verdicts, whether the verifier ran and the cascade's ms; the verifier's and the peer's
     genuine and impostor scores."""
-    truth: list = field(default_factory=list)
-    preds: list = field(default_factory=list)
-    peer_preds: list = field(default_factory=list)
-    ran: list = field(default_factory=list)
-    ms: list = field(default_factory=list)
-    gen: list = field(default_factory=list)
-    imp: list = field(default_factory=list)
-    pgen: list = field(default_factory=list)
-    pimp: list = field(default_factory=list)
-    own: dict = field(default_factory=lambda: dict.fromkeys(RATES, 0))
-    other: dict = field(default_factory=lambda: dict.fromkeys(RATES, 0))
-    found: int = 0
-    peer_found: int = 0
-    n_probes: int = 0
+
+    def __init__(self):
+        self.truth, self.preds, self.peer_preds, self.ran, self.ms = [], [], [], [], []
+        self.gen, self.imp, self.pgen, self.pimp = [], [], [], []
+        self.own, self.other = dict.fromkeys(RATES, 0), dict.fromkeys(RATES, 0)
+        self.found = self.peer_found = self.n_probes = 0
 
 
 def score_enrolled(names: list[str], labels: np.ndarray, photos: Photos, th: Thresholds, k: int, draws: int,
