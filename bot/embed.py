@@ -16,6 +16,7 @@ keeps a face's first view alone when it settles the verdict (decide.settled, thr
 """
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,8 +25,25 @@ import cv2
 import numpy as np
 
 from .errors import RollcallError
+from .config import RecognitionSettings
 from .faces import DetectorError, load_interpreter
 from .places import stagger
+
+
+@dataclass(frozen=True)
+class EmbedTuning:
+    """The embedder's and VectorMemory's tuning values, each with its reason (measurements:
+    benchmarks/HISTORY.md, VectorMemory)."""
+    max_batch: int = 32         # face views one invoke takes: bounds the input tensor's memory (an enrolment's photos)
+    # VectorMemory: a face whose signature differs from its vector's face by less keeps the vector; only
+    # 9 of 1,500 training faces come nearer than 0.22 to a face of another identity
+    max_diff: float = 0.22
+    refresh_every: int = RecognitionSettings.vector_refresh  # captures a kept vector lasts (recognition.vector_refresh)
+    signature_crop: tuple[int, int] = (16, 96)  # template rows and columns of the signature: brows to chin, little hair
+    signature_side: int = 16    # the signature's side: the face's layout, not its detail
+
+
+EMBED_TUNING = EmbedTuning()
 
 
 class ModelError(RollcallError, RuntimeError):
@@ -57,7 +75,7 @@ def fingerprint(model_path: Path, views: tuple[str, ...]) -> str:
 
 
 class Embedder:
-    def __init__(self, model_path: Path, threads: int = 2, max_batch: int = 32,
+    def __init__(self, model_path: Path, threads: int = 2, max_batch: int = EMBED_TUNING.max_batch,
                  views: tuple[str, ...] = VIEWS):
         self.path = Path(model_path)
         unknown = set(views) - set(VIEWS)
@@ -130,13 +148,13 @@ def unit(e: np.ndarray) -> np.ndarray:
     return e / np.maximum(np.linalg.norm(e, axis=1, keepdims=True), 1e-12)
 
 
-def signature(aligned: np.ndarray) -> np.ndarray:
-    """What `VectorMemory` compares: the aligned face's centre (template rows and columns 16-96, brows to
-    chin, little hair or background) in 16x16 grey, standardised so a change of exposure is no change.
-    Compared by mean absolute difference: only 9 of 1,500 training faces come nearer than 0.22
-    (VectorMemory's max_diff) to a face of another identity (see benchmarks/HISTORY.md, VectorMemory)."""
-    g = cv2.cvtColor(np.ascontiguousarray(aligned[16:96, 16:96]), cv2.COLOR_RGB2GRAY).astype(np.float32)
-    g = cv2.resize(g, (16, 16), interpolation=cv2.INTER_AREA)
+def signature(aligned: np.ndarray, t: EmbedTuning = EMBED_TUNING) -> np.ndarray:
+    """What `VectorMemory` compares: the aligned face's centre (template rows and columns
+    t.signature_crop, brows to chin, little hair or background) in small grey, standardised so a change
+    of exposure is no change. Compared by mean absolute difference against t.max_diff."""
+    a, b = t.signature_crop
+    g = cv2.cvtColor(np.ascontiguousarray(aligned[a:b, a:b]), cv2.COLOR_RGB2GRAY).astype(np.float32)
+    g = cv2.resize(g, (t.signature_side, t.signature_side), interpolation=cv2.INTER_AREA)
     return (g - g.mean()) / max(float(g.std()), 1e-3)
 
 
@@ -163,11 +181,15 @@ class VectorMemory:
     vector. The signature is compared with the face the vector was made from, not the last one seen, so
     a slow drift adds up to a change. Tiles get staggered ages (from their position), so their
     refreshes spread out. It cuts the face views embedded a steady capture by nearly a quarter (see
-    benchmarks/HISTORY.md, VectorMemory).
+    benchmarks/HISTORY.md, VectorMemory). The keyword arguments max_diff and refresh_every override
+    `tuning`'s.
     """
 
-    def __init__(self, max_diff: float = 0.22, refresh_every: int = 4):
-        self.max_diff, self.refresh_every = max_diff, refresh_every
+    def __init__(self, max_diff: float | None = None, refresh_every: int | None = None,
+                 tuning: EmbedTuning = EMBED_TUNING):
+        given = dict(max_diff=max_diff, refresh_every=refresh_every)
+        self.tuning = dataclasses.replace(tuning, **{k: v for k, v in given.items() if v is not None})
+        self.max_diff, self.refresh_every = self.tuning.max_diff, self.tuning.refresh_every
         self._kept: dict[tuple, _Kept] = {}
         self.counts = {"same": 0, "near": 0, "made": 0}  # how each face was served, for tests and tuning
 
@@ -179,7 +201,7 @@ class VectorMemory:
             self.counts["same"] += 1
             return k.vector
         if (k.verified and k.expected == expected and k.age + 1 < self.refresh_every
-                and float(np.abs(signature(aligned) - k.sig).mean()) < self.max_diff):
+                and float(np.abs(signature(aligned, self.tuning) - k.sig).mean()) < self.max_diff):
             k.age += 1
             self.counts["near"] += 1
             return k.vector
@@ -188,7 +210,7 @@ class VectorMemory:
     def keep(self, key: tuple, aligned: np.ndarray, vector: np.ndarray, expected: str | None) -> None:
         """A vector just made for this tile's face."""
         age = 0 if key in self._kept else -stagger(key, self.refresh_every)
-        self._kept[key] = _Kept(aligned, signature(aligned), vector, expected, age)
+        self._kept[key] = _Kept(aligned, signature(aligned, self.tuning), vector, expected, age)
         self.counts["made"] += 1
 
     def judged(self, key: tuple, verified: bool) -> None:
