@@ -8,7 +8,6 @@ from __future__ import annotations
 import dataclasses
 
 import cv2
-import numpy as np
 import pytest
 
 from bot.decide import beyond_doubt
