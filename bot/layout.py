@@ -12,6 +12,8 @@ from bot.types import Box, Tile, within
 
 BIG = 3.0           # a tile this many times a strip tile's area is the speaker's or the shared screen
 GALLERY = 1 / 3     # a tile this share of the frame or more may be a whole gallery cut as one
+PAGE_TOL = 4        # channel levels within which a pixel is the page's flat colour
+CORNER = 8          # a tile's corner patch: this fraction (1 / CORNER) of its width and height
 ROW_TOL = 0.25      # tiles whose tops differ by less than this share of a tile's height share a row
 
 
@@ -58,7 +60,8 @@ def with_faces(layout: FrameLayout, frame: np.ndarray, tiles: list[Tile],
                faces: list[list[Box]]) -> tuple[FrameLayout, set[int]]:
     """The layout once faces are found (face boxes in tile pixels), and the tiles that cannot be
     trusted: a tile as big as a gallery holding faces with a straight seam between them (a gallery
-    mid re-layout cut as one; two people sharing a camera sit in one picture). Such a tile gets no
+    mid re-layout cut as one; two people sharing a camera sit in one picture), or with the page
+    showing in a corner (tiles sliding over one another). Such a tile gets no
     verdict, the rest of the frame is judged: a speaker holding up a tablet loses only their own
     tile's verdict (multiple_faces would accuse nobody either). The layout is then UNKNOWN; "share +
     strip" when the big tile of a speaker layout holds no face."""
@@ -67,7 +70,7 @@ def with_faces(layout: FrameLayout, frame: np.ndarray, tiles: list[Tile],
     # their face is multiple_faces
     doubtful = {i for i, (tile, fl) in enumerate(zip(tiles, faces))
                 if len(fl) >= 2 and tile.box[2] * tile.box[3] >= GALLERY * area
-                and _seam_between(frame, tile.box, fl)}
+                and (_seam_between(frame, tile.box, fl) or _hollow_corner(frame, tile.box))}
     if doubtful:
         return UNKNOWN, doubtful
     if layout.kind == "speaker + strip":
@@ -94,6 +97,27 @@ def _seam_between(frame: np.ndarray, box: Box, faces: list[Box]) -> bool:
             lo, hi = sorted((a[1] + a[3] / 2, b[1] + b[3] / 2))
             if any(lo < r < hi and not _crosses(r, a, b, 1) for r in rows):
                 return True
+    return False
+
+
+def _hollow_corner(frame: np.ndarray, box: Box) -> bool:
+    """Whether a corner of the tile is the flat colour of the page just outside it: a video fills its
+    rectangle, tiles sliding over one another mid re-layout leave the page showing in its corners."""
+    x, y, w, h = (int(v) for v in box)
+    H, W = frame.shape[:2]
+    out = [frame[max(0, y - 3):max(0, y - 1), x:x + w], frame[y + h + 1:y + h + 3, x:x + w],
+           frame[y:y + h, max(0, x - 3):max(0, x - 1)], frame[y:y + h, x + w + 1:x + w + 3]]
+    ring = np.concatenate([o.reshape(-1, 3) for o in out]).astype(np.int16)
+    if len(ring) < 16:
+        return False                     # a tile filling the frame: no page around it
+    page = np.median(ring, axis=0)
+    if (np.abs(ring - page).max(axis=1) <= PAGE_TOL).mean() < 0.8:
+        return False                     # no flat page around the tile
+    cw, ch = max(2, w // CORNER), max(2, h // CORNER)
+    for cx, cy in ((x, y), (x + w - cw, y), (x, y + h - ch), (x + w - cw, y + h - ch)):
+        patch = frame[cy:cy + ch:2, cx:cx + cw:2].reshape(-1, 3).astype(np.int16)
+        if len(patch) and (np.abs(patch - page).max(axis=1) <= PAGE_TOL).mean() >= 0.9:
+            return True
     return False
 
 

@@ -27,10 +27,7 @@ LOOSE = 0.5          # a found tile overlapping a participant this much is not a
 HELD = ("video", "camera_off", "self_view")
 
 # Scenes the finder gets wrong today: what it finds instead.
-KNOWN_BAD: dict[str, str] = {
-    "relayout-slide-4to5-1920x1080": "sliding tiles: one tile the size of the whole gallery, and no straight "
-                                     "seam between the faces found in it (not read as uncertain)",
-}
+KNOWN_BAD: dict[str, str] = {}
 # Teams scenes whose initials bubbles the finder does not find today.
 KNOWN_BAD_BUBBLES: dict[str, str] = {}
 
