@@ -19,9 +19,10 @@ MIN_PX = 48             # narrower than this it is an icon, a badge or a button
 FLAT = 0.5              # a badge or a panel has at least this share in its two commonest colours (4 bits)
 RUNS_ON = 0.6           # an inner side that goes on past the inner corner along this share is content
 SIDE = 0.9              # each inner side is an edge along at least this share of its length
+CLOSE = 5               # a side's break this long or shorter is bridged (its colour matches what lies beside it)
 PANEL_STEP = 6          # a step beside an exactly flat panel
 LINE_EVEN = 2           # a 1-px border line's shade changes at most this much from pixel to pixel
-LINE_APART = 6          # ... and differs at least this much from a pixel beside it
+LINE_APART = 4          # ... and is at least this much darker (lighter) than both pixels beside it
 
 
 def floating(frame: np.ndarray, tiles: list[Box]) -> list[Box]:
@@ -102,39 +103,51 @@ def _top_left(zone: np.ndarray, w: int, h: int, margin: float) -> Box | None:
     vert, horiz = _edges(zone)
     down = _run(vert, axis=0)                 # rows of edge from (y, x) downwards
     left = _run(horiz[:, ::-1], axis=1)[:, ::-1]   # columns of edge from (y, x) leftwards
+    cover = np.zeros((zh + 1, zw), np.int32)      # edge rows above each row, down each column
+    np.cumsum(vert, axis=0, out=cover[1:])
     mx, my = int(margin * w) + 2, int(margin * h) + 2
     best, best_area = None, 0
     for x in range(int(SIZE[0] * w), min(zw - 1, int(SIZE[1] * w) + mx)):
         s = int(np.argmax(down[:my, x]))
-        run = int(down[s, x])
-        if run < SIZE[0] * w / ASPECT[1]:
+        if down[s, x] < 0.5 * SIZE[0] * w / ASPECT[1]:
             continue
-        # the bottom side: an edge row near the run's end reaching left to the outer side
-        for e in (s + run - 1, s + run, s + run + 1):
-            if e >= zh:
-                continue
-            reach = int(left[e, x])
-            x0 = x - reach + 1
-            if x0 > mx or reach < SIDE * (x - x0):
-                continue
-            bw, bh = x - x0 + 1, e - s + 1
-            if not SIZE[0] * w <= bw <= SIZE[1] * w or not ASPECT[0] <= bw / bh <= ASPECT[1]:
-                continue
-            edge_x, edge_y = x0 <= 0.02 * w, s <= 0.02 * h
-            if (not edge_x and (down[s:e, max(0, x0 - 1):x0 + 2] > 0).any(axis=1).mean() < SIDE) or \
-                    (not edge_y and left[max(0, s - 1):s + 2, x].max() < SIDE * bw):
-                continue        # inset from the tile's edge: its outer sides must be edges too
-            # a thumbnail's inner sides end at its inner corner; a wall's or a bench's edge runs on
-            # (unless what it runs along is a flat panel of the meeting app: Meet's beside "You")
-            beyond_x = horiz[max(0, e - 1):e + 2, x + 3:x + 3 + bw // 3].any(axis=0)
-            beyond_y = vert[e + 3:e + 3 + bh // 3, max(0, x - 1):x + 2].any(axis=1)
-            if (beyond_x.size and beyond_x.mean() > RUNS_ON and not _flat(z[max(0, e - 8):e - 2, x + 3:x + 3 + bw // 3])) or \
-                    (beyond_y.size and beyond_y.mean() > RUNS_ON and not _flat(z[e + 3:e + 3 + bh // 3, max(0, x - 8):x - 2])):
-                continue
-            if bw * bh > best_area:
-                best, best_area = (x0, s, bw, bh), bw * bh
-            break
+        e = _bottom_side(left, cover[:, x], x, s, int(down[s, x]), mx, w)
+        if e is None:
+            continue
+        x0 = x - int(left[e, x]) + 1
+        bw, bh = x - x0 + 1, e - s + 1
+        edge_x, edge_y = x0 <= 0.02 * w, s <= 0.02 * h
+        if (not edge_x and (down[s:e, max(0, x0 - 1):x0 + 2] > 0).any(axis=1).mean() < SIDE) or \
+                (not edge_y and left[max(0, s - 1):s + 2, x].max() < SIDE * bw):
+            continue        # inset from the tile's edge: its outer sides must be edges too
+        # a thumbnail's inner sides end at its inner corner; a wall's or a bench's edge runs on
+        # (unless what it runs along is a flat panel of the meeting app: Meet's beside "You")
+        beyond_x = horiz[max(0, e - 1):e + 2, x + 3:x + 3 + bw // 3].any(axis=0)
+        beyond_y = vert[e + 3:e + 3 + bh // 3, max(0, x - 1):x + 2].any(axis=1)
+        if (beyond_x.size and beyond_x.mean() > RUNS_ON and not _flat(z[max(0, e - 8):e - 2, x + 3:x + 3 + bw // 3])) or \
+                (beyond_y.size and beyond_y.mean() > RUNS_ON and not _flat(z[e + 3:e + 3 + bh // 3, max(0, x - 8):x - 2])):
+            continue
+        if bw * bh > best_area:
+            best, best_area = (x0, s, bw, bh), bw * bh
     return best
+
+
+def _bottom_side(left: np.ndarray, cover: np.ndarray, x: int, s: int, run: int, mx: int, w: int) -> int | None:
+    """The row of a thumbnail's bottom side, its inner side running down column x from row s: the
+    row from which an edge reaches furthest left (nearest the end of the side's first run of `run`
+    rows), to within mx of the outer side, closing a rectangle
+    of thumbnail size and shape whose inner side is an edge along SIDE of its length (a stretch
+    where the thumbnail's border matches the picture beside it shows no edge); None if none."""
+    rows = np.arange(s + 1, min(left.shape[0], s + int(SIZE[1] * w / ASPECT[0]) + 2))
+    bw = left[rows, x]
+    bh = rows - s + 1
+    ok = (x - bw + 1 <= mx) & (bw >= SIZE[0] * w) & (bw <= SIZE[1] * w) & \
+        (bw >= ASPECT[0] * bh) & (bw <= ASPECT[1] * bh) & (cover[rows + 1] - cover[s] >= SIDE * bh)
+    idx = np.flatnonzero(ok)
+    if not len(idx):
+        return None
+    far = rows[idx[bw[idx] == bw[idx].max()]]     # of the furthest reach, the row nearest the run's end
+    return int(far[np.argmin(np.abs(far - (s + run - 1)))])
 
 
 def _edges(zone: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -152,8 +165,8 @@ def _edges(zone: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     vert = vert | np.roll(vert, 1, axis=1) | np.roll(vert, -1, axis=1)
     horiz = horiz | np.roll(horiz, 1, axis=0) | np.roll(horiz, -1, axis=0)
     # ... and has a few pixels' break where what lies beside it matches its colour
-    vert = cv2.morphologyEx(vert.view(np.uint8), cv2.MORPH_CLOSE, np.ones((5, 1), np.uint8)).view(bool)
-    horiz = cv2.morphologyEx(horiz.view(np.uint8), cv2.MORPH_CLOSE, np.ones((1, 5), np.uint8)).view(bool)
+    vert = cv2.morphologyEx(vert.view(np.uint8), cv2.MORPH_CLOSE, np.ones((CLOSE, 1), np.uint8)).view(bool)
+    horiz = cv2.morphologyEx(horiz.view(np.uint8), cv2.MORPH_CLOSE, np.ones((1, CLOSE), np.uint8)).view(bool)
     return vert, horiz
 
 
@@ -170,11 +183,13 @@ def _steps(z: np.ndarray) -> np.ndarray:
 
 def _border(g: np.ndarray) -> np.ndarray:
     """Inner pixels of a grey image on a vertical line of one shade: even along the line (within
-    LINE_EVEN from the pixels above and below) and unlike a pixel beside it (LINE_APART or more)."""
-    c = g[1:-1, 1:-1]
-    even = (cv2.absdiff(c, g[:-2, 1:-1]) <= LINE_EVEN) & (cv2.absdiff(c, g[2:, 1:-1]) <= LINE_EVEN)
-    apart = (cv2.absdiff(c, g[1:-1, :-2]) >= LINE_APART) | (cv2.absdiff(c, g[1:-1, 2:]) >= LINE_APART)
-    return even & apart
+    LINE_EVEN of the pixels above and below) and a ridge across it (LINE_APART or more darker, or
+    lighter, than both pixels beside it)."""
+    c = g[1:-1, 1:-1].astype(np.int16)
+    even = (cv2.absdiff(g[1:-1, 1:-1], g[:-2, 1:-1]) <= LINE_EVEN) & (cv2.absdiff(g[1:-1, 1:-1], g[2:, 1:-1]) <= LINE_EVEN)
+    left, right = c - g[1:-1, :-2], c - g[1:-1, 2:]
+    ridge = ((left >= LINE_APART) & (right >= LINE_APART)) | ((left <= -LINE_APART) & (right <= -LINE_APART))
+    return even & ridge
 
 
 def _flat(part: np.ndarray) -> bool:

@@ -187,7 +187,7 @@ def _segment(frame: np.ndarray, settings: TileSettings) -> tuple[list[Tile], _La
         bubbles, in_strip = [], []
     out += [Tile(box=b, name_box=_name_box(b), camera_off=_camera_off(small, b, f)) for b in in_strip]
     fixed = [Tile(box=b, name_box=_name_box(b), camera_off=True) for b in bubbles]
-    thumbs = selfview.floating(frame, [t.box for t in out]) + \
+    thumbs = [_snap(frame, _corners(b), 1) for b in selfview.floating(frame, [t.box for t in out])] + \
         [_snap(frame, tuple(v * f for v in b), f) for b in hung if flat]
     out = [dataclasses.replace(t, covered=tuple(b for b in thumbs if _overlap(_corners(b), _corners(t.box)) > 0))
            for t in out]
@@ -226,19 +226,30 @@ def _best_reading(frame: np.ndarray, f: int, min_w: float) -> tuple[list[tuple],
 def _in_a_share(boxes: list[tuple], readings: list[tuple], frame: np.ndarray, f: int) -> bool:
     """Whether the tiles of one reading all lie well inside one big tile of another that is no
     camera's picture: figures on a shared slide's page, the slide itself read on the window's
-    background (which shows around it: a reading's tile filling the frame is no such slide)."""
+    background, which shows all round it (not a window of camera-off tiles on a desktop read on
+    the tiles' own grey, nor a reading's tile filling the frame)."""
     area = (frame.shape[0] // f) * (frame.shape[1] // f)
 
     def size(b):
         return (b[2] - b[0]) * (b[3] - b[1])
 
-    for other, *_ in readings:
+    for other, mask, *_ in readings:
         for s in other:
             if s not in boxes and _SHARE * area <= size(s) <= 0.9 * area and \
                     all(_overlap(b, s) > 0.9 and size(b) <= 0.5 * size(s) for b in boxes) and \
-                    not _is_video(frame, s, f):
+                    _on_page(mask, s) and not _is_video(frame, s, f):
                 return True
     return False
+
+
+def _on_page(mask: np.ndarray, box: tuple) -> bool:
+    """Whether the band just outside box (working pixels) is background all round, where the frame
+    leaves room for it."""
+    h, w = mask.shape
+    x0, y0, x1, y1 = (int(round(v)) for v in box)
+    bands = [mask[max(0, y0 - 3):max(0, y0 - 1), x0:x1], mask[y1 + 1:y1 + 3, x0:x1],
+             mask[y0:y1, max(0, x0 - 3):max(0, x0 - 1)], mask[y0:y1, x1 + 1:x1 + 3]]
+    return all(b.size == 0 or b.mean() < 0.2 for b in bands) and any(b.size for b in bands)
 
 
 
@@ -982,14 +993,15 @@ def _on_lattice(box: tuple, cells: list[tuple]) -> bool:
 # ---------------------------------------------------------------- per tile
 
 def _snap(frame: np.ndarray, box: tuple, scale: int) -> Box:
-    """Move each side to the strongest colour step within the working copy's rounding error."""
+    """Move each side to the strongest colour step within the working copy's rounding error (a side
+    on the frame's edge stays there)."""
     H, W = frame.shape[:2]
     x0, y0, x1, y1 = (int(round(v)) for v in box)
     r = scale + 1
-    x0 = _best_step(frame, x0, y0, y1, r, axis=1)
-    x1 = _best_step(frame, x1, y0, y1, r, axis=1)
-    y0 = _best_step(frame, y0, x0, x1, r, axis=0)
-    y1 = _best_step(frame, y1, x0, x1, r, axis=0)
+    x0 = x0 if x0 <= 0 else _best_step(frame, x0, y0, y1, r, axis=1)
+    x1 = x1 if x1 >= W else _best_step(frame, x1, y0, y1, r, axis=1)
+    y0 = y0 if y0 <= 0 else _best_step(frame, y0, x0, x1, r, axis=0)
+    y1 = y1 if y1 >= H else _best_step(frame, y1, x0, x1, r, axis=0)
     x0, y0 = max(0, x0), max(0, y0)
     x1, y1 = min(W, x1), min(H, y1)
     return (x0, y0, x1 - x0, y1 - y0)
