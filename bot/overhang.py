@@ -1,9 +1,10 @@
-"""A floating video that hangs over a gallery tile's corner onto the page (Google Meet 2021's self-view,
-floating bottom-right over the grid): the gap around that tile is broken, so the tile and the
-thumbnail join into one region that is neither. Read from the content mask: the tile is a cell of
-the gallery's tile size in one corner of the region, lined up with a row and a column of the tiles
-found; the thumbnail fills the opposite corner, and where it lies on the page its sides are the
-region's outline. A student's own video cannot draw one: it must reach past the tile onto the page."""
+"""A floating video on the gallery's page (Google Meet 2021's self-view, floating bottom-right over
+the grid). Over a tile's corner it breaks the gap around that tile, so the tile and the thumbnail
+join into one region that is neither: the tile is a cell of the gallery's tile size in one corner
+of the region, lined up with a row and a column of the tiles found; the thumbnail fills the
+opposite corner, and where it lies on the page its sides are the region's outline. On the page
+alone it is a filled rectangle of video shape, smaller than a tile, in a corner of the frame. A
+student's own video cannot draw one: it must lie on the page, outside every tile."""
 from __future__ import annotations
 
 import numpy as np
@@ -13,6 +14,7 @@ ASPECT = (1.3, 2.1)     # the thumbnail's width / height: a 16:9 or 16:10 video
 THUMB = (0.2, 0.9)      # its width as a share of the tile's
 FILLED = 0.9            # what of the thumbnail lies beyond the tile is this much content
 EMPTY = 0.05            # the rest of the region beyond the tile is this much background at most
+CORNER = (0.1, 0.25)    # a thumbnail alone reaches this share of the frame's width, height from its edges
 
 
 def split(leaf: tuple, mask: np.ndarray, boxes: list[tuple], size: tuple[float, float]) -> tuple | None:
@@ -76,3 +78,17 @@ def _lined_up(tile: tuple, boxes: list[tuple], tw: float) -> bool:
     col = any(abs(b[0] - tile[0]) <= tol or abs(b[2] - tile[2]) <= tol for b in boxes)
     row = any(abs(b[1] - tile[1]) <= tol or abs(b[3] - tile[3]) <= tol for b in boxes)
     return col and row
+
+
+def alone(leaf: tuple, mask: np.ndarray, size: tuple[float, float]) -> bool:
+    """Whether a region on the page (x0, y0, x1, y1, mask pixels) touching no tile is a thumbnail:
+    a filled rectangle of video shape, smaller than the gallery's tile of `size`, reaching into a
+    corner of the frame (the caller checks that it holds a picture, not a button or a panel)."""
+    x0, y0, x1, y1 = (int(round(v)) for v in leaf)
+    h, w = mask.shape
+    bw, bh = x1 - x0, y1 - y0
+    if bh <= 0 or not (ASPECT[0] <= bw / bh <= ASPECT[1] and THUMB[0] * size[0] <= bw <= THUMB[1] * size[0]):
+        return False
+    side = x1 >= (1 - CORNER[0]) * w or x0 <= CORNER[0] * w
+    end = y1 >= (1 - CORNER[1]) * h or y0 <= CORNER[1] * h
+    return side and end and float(mask[y0:y1, x0:x1].mean()) >= FILLED

@@ -37,13 +37,13 @@ def floating(frame: np.ndarray, tiles: list[Box]) -> list[Box]:
             continue
         for corner in corners:
             found = _in_corner(frame[y:y + h, x:x + w], corner, margin)
-            if found is not None and found[2] >= MIN_PX and _photographic(frame, (x + found[0], y + found[1], found[2], found[3])):
+            if found is not None and found[2] >= MIN_PX and photographic(frame, (x + found[0], y + found[1], found[2], found[3])):
                 out.append((x + found[0], y + found[1], found[2], found[3]))
                 break
     return out
 
 
-def _photographic(frame: np.ndarray, box: Box) -> bool:
+def photographic(frame: np.ndarray, box: Box) -> bool:
     """A camera's picture, not a REC badge, a panel or a button: those are mostly two colours (their
     fill and their text or icon)."""
     x, y, w, h = box

@@ -528,6 +528,11 @@ def _in_grid(tile: Tile, tiles: list[Tile]) -> bool:
                for t in tiles)
 
 
+def _box(c: tuple) -> tuple:
+    """(x0, y0, x1, y1) -> (x, y, w, h)."""
+    return (c[0], c[1], c[2] - c[0], c[3] - c[1])
+
+
 def _corners(box: Box) -> tuple:
     """(x, y, w, h) -> (x0, y0, x1, y1)."""
     return (box[0], box[1], box[0] + box[2], box[1] + box[3])
@@ -785,8 +790,12 @@ def _add_missed(best: list[tuple], leaves: list[tuple], mask: np.ndarray, frame:
     size = _modal_size(r[:, 2] - r[:, 0], r[:, 3] - r[:, 1])
     hung = []
     for leaf in leaves:
-        if all(_overlap(leaf, b) < 0.3 for b in best) and (pair := overhang.split(leaf, mask, best, size)):
+        if any(_overlap(leaf, b) >= 0.3 for b in best):
+            continue
+        if pair := overhang.split(leaf, mask, best, size):
             best, hung = best + [pair[0]], hung + [pair[1]]
+        elif overhang.alone(leaf, mask, size) and selfview.photographic(small, tuple(int(v) for v in _box(leaf))):
+            hung.append(leaf)
     return best, hung
 
 
