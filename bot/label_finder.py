@@ -238,8 +238,9 @@ def pick_label(lines: list[Line], shape, prefer: str, left_weight: float | None 
     return _merge_line(lines, seed, t)
 
 
-def crop_line(region: np.ndarray, line: Line, pad_y: float = 0.15, pad_x: float = 0.3) -> np.ndarray:
-    """The line cut out of the region (native pixels) with a margin (in line heights)."""
+def crop_line(region: np.ndarray, line: Line, pad_y: float, pad_x: float) -> np.ndarray:
+    """The line cut out of the region (native pixels) with a margin in line heights: pad_y above and
+    below, pad_x beside."""
     h, w = region.shape[:2]
     pad_y, pad_x = pad_y * line.h, pad_x * line.h
     x0, x1 = int(max(0, line.x0 - pad_x)), int(min(w, np.ceil(line.x1 + pad_x)))

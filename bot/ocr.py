@@ -4,19 +4,21 @@ at once, a doubtful one after the DB text detector; reads are cached by pixels.
 When a tile's last reading may stand without reading it again: bot/label_memory.py."""
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import logging
 import os
 import re
 from collections import OrderedDict
+from dataclasses import dataclass
 from pathlib import Path
 
 import cv2
 import numpy as np
 
 from bot.errors import RollcallError
-from bot.label_finder import (Line, bright_label_in_strip, bright_label_in_tile, crop_line, has_text,
-                              pick_label)
+from bot.label_finder import (FINDER_TUNING, FinderTuning, Line, bright_label_in_strip, bright_label_in_tile,
+                              crop_line, has_text, pick_label)
 
 
 class OcrError(RollcallError, RuntimeError):
@@ -26,12 +28,32 @@ class OcrError(RollcallError, RuntimeError):
 _DET_MODEL = "PP-OCRv6_det_small.onnx"
 _REC_MODEL = "PP-OCRv6_rec_small.onnx"
 _REC_H = 48          # the recogniser's input height
-_DET_BAND_H = 64     # a label band is scaled to about this height before detection (64 beat 48-96)
-_MAX_UPSCALE = 4.0   # labels on small tiles are ~6 px high; beyond 4x detection gains nothing
-_MIN_REC_SCORE = 0.5
-_REC_BATCH = 1
-_FAST_MIN_SCORE = 0.9  # a read below this of a label found without the detector, in a doubtful place
-                       # (see label_finder.Found), is read again after the detector
+
+
+@dataclass(frozen=True)
+class OcrTuning:
+    """NameReader's tuning values, each with its reason; where labels are looked for in pixels is the
+    finder's (`finder`)."""
+    finder: FinderTuning = FINDER_TUNING  # the finder's, whose band and centre the detector searches too
+    cache_size: int = 1024          # reads kept by pixels (two keys a tile): some captures of a full gallery
+    auto_threads: int = 2           # onnxruntime threads a model takes unless told: the meeting client needs CPU
+    det_band_h: int = 64            # px a label band is scaled to about before detection (64 beat 48-96)
+    max_upscale: float = 4.0        # labels on small tiles are ~6 px high; beyond 4x detection gains nothing
+    closer: float = 1.5             # a band found empty is searched again at max_upscale if this much closer
+    centre_bands: int = 2           # band heights a tile's centre is scaled to about: a camera-off name is big...
+    centre_min_scale: float = 0.5   # ...and the least it is scaled to
+    det_limit: int = 4096           # px: rapidocr's "max" side set beyond any region, which we size ourselves
+    det_box_min: float = 0.4        # a text box's least score, under rapidocr's 0.5: small faint labels score low
+    det_pad: tuple[float, float] = (0.15, 0.3)  # margin (line heights: above and below, beside): a DB box has one
+    rec_batch: int = 1              # crops a recogniser run takes: on a CPU a batch saves nothing, pads them all
+    min_score: float = 0.5          # a read's least score: below it the label counts as unread
+    # a read below this of a label found without the detector, in a doubtful place (label_finder.Found),
+    # is read again after the detector
+    fast_min_score: float = 0.9
+    min_alnum: int = 2              # letters and digits a read needs: one lone character is texture or an icon
+
+
+OCR_TUNING = OcrTuning()
 
 
 def _rapidocr_models() -> Path:
@@ -51,11 +73,12 @@ class _StageConfig(dict):
 
 
 def _ort_session(model: Path, threads: int):
+    """An onnxruntime session on the CPU with `threads` intra-op threads that do not spin-wait."""
     import onnxruntime as ort
     opts = ort.SessionOptions()
     opts.log_severity_level = 4
     opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-    opts.intra_op_num_threads = threads if threads > 0 else min(2, os.cpu_count() or 1)
+    opts.intra_op_num_threads = threads
     opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
     return ort.InferenceSession(str(model), sess_options=opts, providers=["CPUExecutionProvider"])
 
@@ -110,9 +133,11 @@ class NameReader:
     the next cycle.
     """
 
-    def __init__(self, cache_size: int = 1024, threads: int = 0):
-        """`threads`: onnxruntime intra-op threads per model; 0 = up to 2 (the pipeline's other
-        stages and the meeting client need the rest of the CPU)."""
+    def __init__(self, cache_size: int | None = None, threads: int = 0, tuning: OcrTuning = OCR_TUNING):
+        """`threads`: onnxruntime intra-op threads per model; 0 = up to the tuning's (the pipeline's
+        other stages and the meeting client need the rest of the CPU). `cache_size` overrides the
+        tuning's."""
+        self.tuning = t = tuning if cache_size is None else dataclasses.replace(tuning, cache_size=cache_size)
         models = _rapidocr_models()
         det, rec = models / _DET_MODEL, models / _REC_MODEL
         for p in (det, rec):
@@ -130,18 +155,20 @@ class NameReader:
         # meeting client makes a recogniser call 2-3x slower. The whole RapidOCR pipeline is not used:
         # it sizes and pads for documents, labels need our own sizing.
         engine = EngineType.ONNXRUNTIME
+        threads = threads if threads > 0 else min(t.auto_threads, os.cpu_count() or 1)
+        det_session, rec_session = (_ort_session(m, threads) for m in (det, rec))
         # We size regions ourselves; "max" with a large limit only rounds to multiples of 32.
-        self._det = TextDetector(_StageConfig(engine_type=engine, session=_ort_session(det, threads),
-                                              limit_type="max", limit_side_len=4096, box_thresh=0.4))
+        self._det = TextDetector(_StageConfig(engine_type=engine, session=det_session, limit_type="max",
+                                              limit_side_len=t.det_limit, box_thresh=t.det_box_min))
         # The recogniser pads every crop of a batch to the widest one and to at least its shape's
         # width (320 px by default); on a CPU a batch saves nothing, so each label runs at its own
         # width: a short name costs a third of a padded one.
-        self._rec = TextRecognizer(_StageConfig(engine_type=engine, session=_ort_session(rec, threads),
+        self._rec = TextRecognizer(_StageConfig(engine_type=engine, session=rec_session,
                                                 lang_type=LangRec.CH, font_path=None, rec_keys_path=None,
-                                                rec_batch_num=_REC_BATCH, rec_img_shape=[3, _REC_H, _REC_H]))
+                                                rec_batch_num=t.rec_batch, rec_img_shape=[3, _REC_H, _REC_H]))
         self._rec_input = TextRecInput
         self._cache: OrderedDict[bytes, str] = OrderedDict()
-        self._cache_size = cache_size
+        self._cache_size = t.cache_size
         # fast / slow: labels read after plain image processing found them / after the detector did
         self.stats = {"hits": 0, "misses": 0, "label_hits": 0, "fast": 0, "slow": 0}
 
@@ -186,17 +213,18 @@ class NameReader:
             self.stats["misses"] += 1
             todo.append(i)
         retry, fast_keys = [], {}
-        found = {i: fast(imgs[i]) for i in todo}
+        t = self.tuning
+        found = {i: fast(imgs[i], t.finder) for i in todo}
         located = [(i, None if f is None else f[0]) for i, f in found.items()]
-        for i, text, score, ckey in self._read_labels(located, _FAST_MIN_SCORE):
+        for i, text, score, ckey in self._read_labels(located, t.fast_min_score):
             if text is None or (ckey in self._cache and not text):
                 # Nothing bright and text-shaped anywhere a label goes: Zoom and Meet always draw
                 # the name light on dark, so there is no name (a video tile of a face, a blank
                 # camera-off tile); the detector would only read texture. Or a label already found
                 # unreadable both ways.
                 out[i] = ""
-            elif (score >= _FAST_MIN_SCORE and text) or found[i][1]:
-                out[i] = text if text and score >= _MIN_REC_SCORE else ""
+            elif (score >= t.fast_min_score and text) or found[i][1]:
+                out[i] = text if text and score >= t.min_score else ""
                 self.stats["fast"] += 1
                 if where is not None and out[i]:
                     where[i] = _place(found[i][0], imgs[i])
@@ -205,8 +233,8 @@ class NameReader:
                 fast_keys[i] = ckey
         self.stats["slow"] += len(retry)
         slow_crops = {i: slow(imgs[i]) for i in retry}
-        for i, text, score, _ in self._read_labels(list(slow_crops.items()), _MIN_REC_SCORE):
-            out[i] = text if text and score >= _MIN_REC_SCORE else ""
+        for i, text, score, _ in self._read_labels(list(slow_crops.items()), t.min_score):
+            out[i] = text if text and score >= t.min_score else ""
             if where is not None and out[i] and slow_crops[i] is not None:
                 where[i] = _place(slow_crops[i], imgs[i])
             if not out[i] and fast_keys[i] is not None:
@@ -253,7 +281,8 @@ class NameReader:
         if not crops:
             return []
         res = self._rec(self._rec_input(img=crops))
-        return [(_clean_read(txt), float(score)) for txt, score in zip(res.txts, res.scores)]
+        least = self.tuning.min_alnum
+        return [(_clean_read(txt, least), float(score)) for txt, score in zip(res.txts, res.scores)]
 
     def _detect(self, region: np.ndarray, scale: float) -> list[Line]:
         """Text lines in `region`, in region coordinates."""
@@ -272,33 +301,34 @@ class NameReader:
 
     def _label_in_band(self, band: np.ndarray) -> np.ndarray | None:
         """The bottom-left text line of a band (a name strip or a tile's bottom part)."""
-        if not has_text(band):
+        t = self.tuning
+        if not has_text(band, t.finder):
             return None
-        base = float(np.clip(_DET_BAND_H / band.shape[0], 1.0, _MAX_UPSCALE))
+        base = float(np.clip(t.det_band_h / band.shape[0], 1.0, t.max_upscale))
         # Labels on small tiles of a low-resolution capture are ~6 px high: if nothing is found
         # at the usual scale, look again closer.
-        for scale in (base, _MAX_UPSCALE) if base < _MAX_UPSCALE / 1.5 else (base,):
-            line = pick_label(self._detect(band, scale), band.shape, prefer="bottom")
+        for scale in (base, t.max_upscale) if base < t.max_upscale / t.closer else (base,):
+            line = pick_label(self._detect(band, scale), band.shape, prefer="bottom", t=t.finder)
             if line is not None:
-                return crop_line(band, line)
+                return crop_line(band, line, *t.det_pad)
         return None
 
     def _label_in_strip(self, strip: np.ndarray) -> np.ndarray | None:
         return self._label_in_band(strip)
 
     def _label_in_tile(self, tile: np.ndarray) -> np.ndarray | None:
-        th = tile.shape[0]
+        t, th = self.tuning, tile.shape[0]
         # Bottom band: Zoom and Meet both draw the label at the bottom left of the video.
-        crop = self._label_in_band(tile[int(th * 0.65):])
+        crop = self._label_in_band(tile[int(th * t.finder.band_from):])
         if crop is not None:
             return crop
         # Centre: a camera-off tile shows only the name, large, in the middle.
-        mid = tile[int(th * 0.2):int(th * 0.8)]
-        if not has_text(mid):
+        mid = tile[int(th * t.finder.centre[0]):int(th * t.finder.centre[1])]
+        if not has_text(mid, t.finder):
             return None
-        scale = float(np.clip(2 * _DET_BAND_H / mid.shape[0], 0.5, _MAX_UPSCALE))
-        line = pick_label(self._detect(mid, scale), mid.shape, prefer="centre")
-        return None if line is None else crop_line(mid, line)
+        scale = float(np.clip(t.centre_bands * t.det_band_h / mid.shape[0], t.centre_min_scale, t.max_upscale))
+        line = pick_label(self._detect(mid, scale), mid.shape, prefer="centre", t=t.finder)
+        return None if line is None else crop_line(mid, line, *t.det_pad)
 
 
 def _for_recogniser(crop: np.ndarray) -> np.ndarray:
@@ -309,13 +339,13 @@ def _for_recogniser(crop: np.ndarray) -> np.ndarray:
                       interpolation=cv2.INTER_CUBIC if s > 1 else cv2.INTER_AREA)
 
 
-def _clean_read(text: str) -> str:
+def _clean_read(text: str, min_alnum: int = OCR_TUNING.min_alnum) -> str:
     """Undo the recogniser's habits on labels: stray icon glyphs at the ends, doubled spaces."""
     text = " ".join(text.split())
     # A mic or video icon left of the name reads as one stray symbol or digit.
     text = re.sub(r"^(?:[^\w\s(\[]|\d(?=\s+[^\W\d]))\s*", "", text)
     text = re.sub(r"\s+[^\w\s.)\]…]$", "", text)
     # One lone character is what video texture or an icon reads as, not a display name.
-    if sum(ch.isalnum() for ch in text) < 2:
+    if sum(ch.isalnum() for ch in text) < min_alnum:
         return ""
     return text.strip()
