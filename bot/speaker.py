@@ -14,6 +14,7 @@ AREA = 0.5              # share of the frame it covers at least
 SIDE = 0.6              # each side is a colour step along at least this share of its length
 EDGE = 2                # a side this close to the frame's edge is that edge
 BAND = 3                # the band just outside a side that must be the window's flat colour
+INSIDE = 0.6            # a side's inner band is at most this share page-coloured (a dark picture may be), or a step
 PAGE_TOL = 10           # the bands' colours differ by at most this (channel levels)
 MAX_LINES = 6           # candidate lines kept at each end of each axis
 
@@ -23,8 +24,9 @@ def lone(frame: np.ndarray) -> tuple | None:
     H, W = frame.shape[:2]
     if H < 64 or W < 64:
         return None
-    xs = _candidates(gapless.lines(frame, axis=1), W)
-    ys = _candidates(gapless.lines(frame, axis=0), H)
+    margins = _margins(frame)
+    xs = _candidates(gapless.lines(frame, axis=1), W, margins[0::2])
+    ys = _candidates(gapless.lines(frame, axis=0), H, margins[1::2])
     best, best_area = None, AREA * W * H
     for x0 in xs[0]:
         for x1 in xs[1]:
@@ -38,39 +40,64 @@ def lone(frame: np.ndarray) -> tuple | None:
     return best
 
 
-def _candidates(lines: list[int], n: int) -> tuple[list[int], list[int]]:
-    """Where the video's near and far sides may lie along an axis of length n: the frame's edges and
-    the outermost step lines in each half."""
-    near = [0] + [p for p in lines if EDGE < p < n / 2][:MAX_LINES]
-    far = [n] + [p for p in lines if n / 2 < p < n - EDGE][::-1][:MAX_LINES]
-    return near, far
+def _margins(frame: np.ndarray) -> tuple:
+    """Where the content starts from each edge of a frame whose outer ring is one flat colour (the
+    window's page): (left, top, right, bottom), the median over sampled lines; () without a page."""
+    ring = np.concatenate([frame[0], frame[-1], frame[:, 0], frame[:, -1]]).astype(np.int16)
+    page = np.median(ring, axis=0)
+    if (np.abs(ring - page).max(axis=1) <= PAGE_TOL).mean() < 0.8:
+        return ()
+    out = []
+    for lines in (frame[::8], frame[:, ::8].transpose(1, 0, 2)):
+        content = np.abs(lines.astype(np.int16) - page).max(axis=2) > PAGE_TOL
+        out.append((content.argmax(axis=1), content.shape[1] - content[:, ::-1].argmax(axis=1), content.any(axis=1)))
+    (l, r, kx), (t, b, ky) = out
+    if not kx.any() or not ky.any():
+        return ()
+    return (int(np.median(l[kx])), int(np.median(t[ky])), int(np.median(r[kx])), int(np.median(b[ky])))
+
+
+def _candidates(lines: list[int], n: int, margins: tuple) -> tuple[list[int], list[int]]:
+    """Where the video's near and far sides may lie along an axis of length n: the frame's edges,
+    where the page ends (margins: near, far) and the outermost step lines in each half."""
+    near = [0] + list(margins[:1]) + [p for p in lines if EDGE < p < n / 2][:MAX_LINES]
+    far = [n] + list(margins[1:]) + [p for p in lines if n / 2 < p < n - EDGE][::-1][:MAX_LINES]
+    return list(dict.fromkeys(near)), list(dict.fromkeys(far))
 
 
 def _framed(frame: np.ndarray, box: tuple) -> bool:
-    """Every side of box is the frame's edge or a straight step along SIDE of its length, with a
-    flat band of one colour just outside; at least two sides are such steps."""
+    """Every side of box is the frame's edge or the picture's edge, with a flat band of one colour
+    just outside (the page) and the picture just inside: a straight step along SIDE of its length,
+    or a band mostly unlike the page; at least two sides are the picture's edge."""
     H, W = frame.shape[:2]
     x0, y0, x1, y1 = box
-    bands, edges = [], []
-    # a step line is placed within a pixel of the boundary: the band starts two pixels off it
-    for pos, n, axis, band in ((x0, W, 1, frame[y0:y1, max(0, x0 - 2 - BAND):max(0, x0 - 2)]),
-                               (x1, W, 1, frame[y0:y1, x1 + 2:x1 + 2 + BAND]),
-                               (y0, H, 0, frame[max(0, y0 - 2 - BAND):max(0, y0 - 2), x0:x1]),
-                               (y1, H, 0, frame[y1 + 2:y1 + 2 + BAND, x0:x1])):
+    sides, edges = [], []
+    # a step line is placed within a pixel of the boundary: the bands start two pixels off it
+    for pos, n, axis, out, inside in (
+            (x0, W, 1, frame[y0:y1, max(0, x0 - 2 - BAND):max(0, x0 - 2)], frame[y0:y1, x0 + 2:x0 + 2 + BAND]),
+            (x1, W, 1, frame[y0:y1, x1 + 2:x1 + 2 + BAND], frame[y0:y1, max(0, x1 - 2 - BAND):max(0, x1 - 2)]),
+            (y0, H, 0, frame[max(0, y0 - 2 - BAND):max(0, y0 - 2), x0:x1], frame[y0 + 2:y0 + 2 + BAND, x0:x1]),
+            (y1, H, 0, frame[y1 + 2:y1 + 2 + BAND, x0:x1], frame[max(0, y1 - 2 - BAND):max(0, y1 - 2), x0:x1])):
         if pos <= EDGE or pos >= n - EDGE:
             # the frame's own edge line there: the picture's, not the window's background
             edges.append(frame[y0:y1, min(pos, n - 1)] if axis == 1 else frame[min(pos, n - 1), x0:x1])
-            continue
+        elif out.size == 0 or inside.size == 0:
+            return False
+        else:
+            sides.append((pos, axis, out.reshape(-1, 3), inside.reshape(-1, 3)))
+    if len(sides) < 2:
+        return False
+    px = np.concatenate([o for _, _, o, _ in sides]).astype(np.int16)
+    page = np.median(px, axis=0)
+    if _page_share(px, page) < 0.95 or any(_page_share(e, page) >= 0.5 for e in edges):
+        return False
+    for pos, axis, _, inside in sides:
         a, b = (y0, y1) if axis == 1 else (x0, x1)
-        if gapless.side_support(frame, pos, a, b, axis) < SIDE:
+        if _page_share(inside, page) > INSIDE and gapless.side_support(frame, pos, a, b, axis) < SIDE:
             return False
-        if band.size == 0:
-            return False
-        bands.append(band.reshape(-1, 3))
-    if len(bands) < 2:
-        return False
-    px = np.concatenate(bands).astype(np.int16)
-    ref = np.median(px, axis=0)
-    if float((np.abs(px - ref).max(axis=1) <= PAGE_TOL).mean()) < 0.95:
-        return False
-    return all(float((np.abs(e.astype(np.int16) - ref).max(axis=1) <= PAGE_TOL).mean()) < 0.5 for e in edges)
+    return True
+
+
+def _page_share(px: np.ndarray, page: np.ndarray) -> float:
+    """Share of the pixels (n x 3) within PAGE_TOL of the page colour."""
+    return float((np.abs(px.reshape(-1, 3).astype(np.int16) - page).max(axis=1) <= PAGE_TOL).mean())

@@ -213,7 +213,7 @@ def _best_reading(frame: np.ndarray, f: int, min_w: float) -> tuple[list[tuple],
         if readings and max(len(r[0]) for r in readings) >= 4:
             break       # a gallery: a rarer colour (or a looser match) is not going to explain more of it
         mask = _content_mask(frame, bg, f)
-        leaves = _leaves(mask, min_w)
+        leaves = _without_backdrop(_leaves(mask, min_w), w, h)
         boxes = _drop_nested(_choose(leaves, (w, h), min_w, frame, f) if leaves else [])
         readings.append((boxes, mask, leaves, bg))
     readings.sort(key=lambda r: -len(r[0]))     # stable: of as many tiles, the likelier colour
@@ -221,6 +221,16 @@ def _best_reading(frame: np.ndarray, f: int, min_w: float) -> tuple[list[tuple],
         if r[0] and not _in_a_share(r[0], readings, frame, f):
             return r
     return [], None, [], None
+
+
+def _without_backdrop(leaves: list[tuple], w: int, h: int) -> list[tuple]:
+    """The leaves but a region reaching all four frame edges around another as big as a shared
+    screen: the desktop around a meeting window (whose one video is the tile), not a tile."""
+    def big_inside(o):
+        return any(k is not o and (k[2] - k[0]) * (k[3] - k[1]) >= _SHARE * w * h and _overlap(k, o) > 0.99
+                   for k in leaves)
+
+    return [o for o in leaves if not (o[0] <= 1 and o[1] <= 1 and o[2] >= w - 1 and o[3] >= h - 1 and big_inside(o))]
 
 
 def _in_a_share(boxes: list[tuple], readings: list[tuple], frame: np.ndarray, f: int) -> bool:
