@@ -34,7 +34,8 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from bot import gapless, overhang, selfview, speaker, strip
+from bot import backdrop, gapless, overhang, selfview, speaker, strip
+from bot.backdrop import SHARE as _SHARE, is_video as _is_video, overlap as _overlap
 from bot.config import TileSettings
 from bot.gapless import cmax as _cmax
 from bot.types import Box, Tile
@@ -49,8 +50,6 @@ _ASPECT = (1.0, 2.3)   # tile width / height (16:9 mostly; Meet's sidebar tiles 
 _SIZE_TOL = 0.12       # relative size difference still "the same tile size" (a speaker border adds ~6%)
 _MAX_DEPTH = 8
 _SPEAKER = 3.0         # a lone tile this many times the strip's tile area is the speaker (or a share)
-_SHARE = 0.25          # a tile this share of the frame or more may be a shared screen (then it is none)
-_FLAT_SHARE = 0.35     # a shared screen is at least this share of exactly flat pixels; a camera less
 _DARK = 60             # max channel value of a dark gap in a photo of a screen (no flat colour there)
 _DARK_LINE = 0.75      # a gap line of that lattice is at least this fraction dark
 
@@ -213,54 +212,14 @@ def _best_reading(frame: np.ndarray, f: int, min_w: float) -> tuple[list[tuple],
         if readings and max(len(r[0]) for r in readings) >= 4:
             break       # a gallery: a rarer colour (or a looser match) is not going to explain more of it
         mask = _content_mask(frame, bg, f)
-        leaves = _without_backdrop(_leaves(mask, min_w), w, h)
+        leaves = backdrop.without_desktop(_leaves(mask, min_w), w, h)
         boxes = _drop_nested(_choose(leaves, (w, h), min_w, frame, f) if leaves else [])
         readings.append((boxes, mask, leaves, bg))
     readings.sort(key=lambda r: -len(r[0]))     # stable: of as many tiles, the likelier colour
     for r in readings:
-        if r[0] and not _in_a_share(r[0], readings, frame, f):
+        if r[0] and not backdrop.on_a_slide(r[0], readings, frame, f):
             return r
     return [], None, [], None
-
-
-def _without_backdrop(leaves: list[tuple], w: int, h: int) -> list[tuple]:
-    """The leaves but a region reaching all four frame edges around another as big as a shared
-    screen: the desktop around a meeting window (whose one video is the tile), not a tile."""
-    def big_inside(o):
-        return any(k is not o and (k[2] - k[0]) * (k[3] - k[1]) >= _SHARE * w * h and _overlap(k, o) > 0.99
-                   for k in leaves)
-
-    return [o for o in leaves if not (o[0] <= 1 and o[1] <= 1 and o[2] >= w - 1 and o[3] >= h - 1 and big_inside(o))]
-
-
-def _in_a_share(boxes: list[tuple], readings: list[tuple], frame: np.ndarray, f: int) -> bool:
-    """Whether the tiles of one reading all lie well inside one big tile of another that is no
-    camera's picture: figures on a shared slide's page, the slide itself read on the window's
-    background, which shows all round it (not a window of camera-off tiles on a desktop read on
-    the tiles' own grey, nor a reading's tile filling the frame)."""
-    area = (frame.shape[0] // f) * (frame.shape[1] // f)
-
-    def size(b):
-        return (b[2] - b[0]) * (b[3] - b[1])
-
-    for other, mask, *_ in readings:
-        for s in other:
-            if s not in boxes and _SHARE * area <= size(s) <= 0.9 * area and \
-                    all(_overlap(b, s) > 0.9 and size(b) <= 0.5 * size(s) for b in boxes) and \
-                    _on_page(mask, s) and not _is_video(frame, s, f):
-                return True
-    return False
-
-
-def _on_page(mask: np.ndarray, box: tuple) -> bool:
-    """Whether the band just outside box (working pixels) is background all round, where the frame
-    leaves room for it."""
-    h, w = mask.shape
-    x0, y0, x1, y1 = (int(round(v)) for v in box)
-    bands = [mask[max(0, y0 - 3):max(0, y0 - 1), x0:x1], mask[y1 + 1:y1 + 3, x0:x1],
-             mask[y0:y1, max(0, x0 - 3):max(0, x0 - 1)], mask[y0:y1, x1 + 1:x1 + 3]]
-    return all(b.size == 0 or b.mean() < 0.2 for b in bands) and any(b.size for b in bands)
-
 
 
 def _background_candidates(frame: np.ndarray) -> list[np.ndarray]:
@@ -519,17 +478,6 @@ def _choose(leaves: list[tuple], size: tuple[int, int], min_w: float, frame: np.
     return out
 
 
-def _is_video(frame: np.ndarray, r: tuple, f: int) -> bool:
-    """A camera's picture rather than a shared screen: a slide or a document is mostly flat colour
-    (no step at all between neighbouring pixels), a camera's noise and light leave little of that."""
-    x0, y0, x1, y1 = (int(v * f) for v in r)
-    g = cv2.cvtColor(np.ascontiguousarray(frame[y0:y1:2, x0:x1:2]), cv2.COLOR_BGR2GRAY)
-    if g.shape[0] < 4 or g.shape[1] < 4:
-        return False
-    flat = (cv2.absdiff(g[1:, 1:], g[:-1, 1:]) == 0) & (cv2.absdiff(g[1:, 1:], g[1:, :-1]) == 0)
-    return float(flat.mean()) < _FLAT_SHARE
-
-
 def _in_grid(tile: Tile, tiles: list[Tile]) -> bool:
     """Whether another tile has this one's size: a cell of a gallery (a 2x2's camera-off tile is a
     quarter of the frame and flat), not a lone big region."""
@@ -743,15 +691,6 @@ def _phase(pos: np.ndarray, p: float) -> float:
     sel = ph[close[int(np.argmax(close.sum(axis=1)))]]
     ref = sel[0]
     return float(ref + np.median(((sel - ref + p / 2) % p) - p / 2)) % p
-
-
-def _overlap(a: tuple, b: tuple) -> float:
-    """Intersection area as a share of a's area."""
-    iw = min(a[2], b[2]) - max(a[0], b[0])
-    ih = min(a[3], b[3]) - max(a[1], b[1])
-    if iw <= 0 or ih <= 0:
-        return 0.0
-    return iw * ih / ((a[2] - a[0]) * (a[3] - a[1]))
 
 
 def _holds_tile(c: tuple, fill, gapped: bool, frame: np.ndarray, f: int) -> bool:
