@@ -153,6 +153,26 @@ def test_circles_held_up_in_a_tile_are_no_teams_strip(data_dir):
     assert max(iou(boxes[6], t.box) for t in tiles) >= 0.9
 
 
+@pytest.mark.parametrize("tile, inset", [(4, 0.0), (8, 0.0), (2, 0.08)])
+def test_a_framed_picture_held_up_in_a_tile_is_no_self_view(data_dir, tile, inset):
+    """A photo with a thin grey border shown in a corner of a gallery tile (the middle one, the last,
+    and the top-right one away from its very corner): no thumbnail is made of it, no tile is lost."""
+    photos = seed_photos(data_dir)
+    specs = make_specs(photos, 9, seed=14)
+    _, boxes = render_gallery(specs, (1920, 1080), chrome=False, seed=14)
+    x, y, w, h = boxes[tile]
+    card = cv2.resize(load_photo(photos[sorted(photos)[tile % 3]][0]), (w, h), interpolation=cv2.INTER_AREA)
+    fw, fh = w // 4, w // 4 * 9 // 16
+    fx, fy = w - fw - int(inset * w), int(inset * h) if tile == 2 else h - fh
+    card[fy:fy + fh, fx:fx + fw] = cv2.resize(load_photo(photos[sorted(photos)[-1]][1]), (fw, fh))
+    cv2.rectangle(card, (fx, fy), (fx + fw - 1, fy + fh - 1), (90, 90, 90), 1)
+    specs[tile].face = card
+    frame, boxes = render_gallery(specs, (1920, 1080), chrome=False, seed=14)
+    tiles = segment(frame, TileSettings())
+    assert len(tiles) == 9 and not any(t.floating or t.covered for t in tiles), [t.box for t in tiles]
+    assert max(iou(boxes[tile], t.box) for t in tiles) >= 0.9
+
+
 def test_inspect_says_the_layout_and_draws_each_box(setup, data_dir):  # noqa: F811
     """inspect --json: the layout read, whether it can be trusted (a doubtful tile is not judged), and
     each tile's label box; -o draws the tile, label and face boxes."""
