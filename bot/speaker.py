@@ -5,6 +5,7 @@ colour steps along their whole length, each with the window's flat background ju
 the frame's edge)."""
 from __future__ import annotations
 
+import cv2
 import numpy as np
 
 from bot import gapless
@@ -20,7 +21,8 @@ MAX_LINES = 6           # candidate lines kept at each end of each axis
 
 
 def lone(frame: np.ndarray) -> tuple | None:
-    """The video's box (x0, y0, x1, y1, frame pixels), or None when the frame holds no such video."""
+    """(the video's box (x0, y0, x1, y1, frame pixels), the page's colour (B, G, R)), or None when the
+    frame holds no such video."""
     H, W = frame.shape[:2]
     if H < 64 or W < 64:
         return None
@@ -35,21 +37,21 @@ def lone(frame: np.ndarray) -> tuple | None:
                     w, h = x1 - x0, y1 - y0
                     if w * h <= best_area or not ASPECT[0] <= w / h <= ASPECT[1]:
                         continue
-                    if _framed(frame, (x0, y0, x1, y1)):
-                        best, best_area = (x0, y0, x1, y1), w * h
+                    if (page := _framed(frame, (x0, y0, x1, y1))) is not None:
+                        best, best_area = ((x0, y0, x1, y1), page), w * h
     return best
 
 
 def _margins(frame: np.ndarray) -> tuple:
     """Where the content starts from each edge of a frame whose outer ring is one flat colour (the
     window's page): (left, top, right, bottom), the median over sampled lines; () without a page."""
-    ring = np.concatenate([frame[0], frame[-1], frame[:, 0], frame[:, -1]]).astype(np.int16)
+    ring = np.concatenate([frame[0], frame[-1], frame[:, 0], frame[:, -1]])
     page = np.median(ring, axis=0)
-    if (np.abs(ring - page).max(axis=1) <= PAGE_TOL).mean() < 0.8:
+    if _page_share(ring, page) < 0.8:
         return ()
     out = []
-    for lines in (frame[::8], frame[:, ::8].transpose(1, 0, 2)):
-        content = np.abs(lines.astype(np.int16) - page).max(axis=2) > PAGE_TOL
+    for lines in (np.ascontiguousarray(frame[::8]), np.ascontiguousarray(frame[:, ::8].transpose(1, 0, 2))):
+        content = _is_page(lines, page) == 0
         out.append((content.argmax(axis=1), content.shape[1] - content[:, ::-1].argmax(axis=1), content.any(axis=1)))
     (l, r, kx), (t, b, ky) = out
     if not kx.any() or not ky.any():
@@ -65,10 +67,11 @@ def _candidates(lines: list[int], n: int, margins: tuple) -> tuple[list[int], li
     return list(dict.fromkeys(near)), list(dict.fromkeys(far))
 
 
-def _framed(frame: np.ndarray, box: tuple) -> bool:
-    """Every side of box is the frame's edge or the picture's edge, with a flat band of one colour
-    just outside (the page) and the picture just inside: a straight step along SIDE of its length,
-    or a band mostly unlike the page; at least two sides are the picture's edge."""
+def _framed(frame: np.ndarray, box: tuple) -> np.ndarray | None:
+    """The page's colour when every side of box is the frame's edge or the picture's edge, with a
+    flat band of one colour just outside (the page) and the picture just inside: a straight step
+    along SIDE of its length, or a band mostly unlike the page; at least two sides are the picture's
+    edge. None otherwise."""
     H, W = frame.shape[:2]
     x0, y0, x1, y1 = box
     sides, edges = [], []
@@ -82,22 +85,33 @@ def _framed(frame: np.ndarray, box: tuple) -> bool:
             # the frame's own edge line there: the picture's, not the window's background
             edges.append(frame[y0:y1, min(pos, n - 1)] if axis == 1 else frame[min(pos, n - 1), x0:x1])
         elif out.size == 0 or inside.size == 0:
-            return False
+            return None
         else:
             sides.append((pos, axis, out.reshape(-1, 3), inside.reshape(-1, 3)))
     if len(sides) < 2:
-        return False
-    px = np.concatenate([o for _, _, o, _ in sides]).astype(np.int16)
+        return None
+    px = np.concatenate([o for _, _, o, _ in sides])
     page = np.median(px, axis=0)
     if _page_share(px, page) < 0.95 or any(_page_share(e, page) >= 0.5 for e in edges):
-        return False
+        return None
     for pos, axis, _, inside in sides:
         a, b = (y0, y1) if axis == 1 else (x0, x1)
         if _page_share(inside, page) > INSIDE and gapless.side_support(frame, pos, a, b, axis) < SIDE:
-            return False
-    return True
+            return None
+    return page.astype(np.uint8)
+
+
+def _is_page(px: np.ndarray, page: np.ndarray) -> np.ndarray:
+    """255 where a pixel (an image or n x 3) is within PAGE_TOL of the page colour in every channel."""
+    lo = np.clip(page - PAGE_TOL, 0, 255).astype(np.uint8)
+    hi = np.clip(page + PAGE_TOL, 0, 255).astype(np.uint8)
+    img = np.ascontiguousarray(px).reshape(-1, 1, 3) if px.ndim == 2 else np.ascontiguousarray(px)
+    out = cv2.inRange(img, lo, hi)
+    return out.reshape(px.shape[:-1]) if px.ndim == 2 else out
 
 
 def _page_share(px: np.ndarray, page: np.ndarray) -> float:
-    """Share of the pixels (n x 3) within PAGE_TOL of the page colour."""
-    return float((np.abs(px.reshape(-1, 3).astype(np.int16) - page).max(axis=1) <= PAGE_TOL).mean())
+    """Share of the pixels (an image or n x 3) within PAGE_TOL of the page colour."""
+    if px.size == 0:
+        return 0.0
+    return cv2.countNonZero(_is_page(px, page).reshape(-1, 1)) / (px.size // 3)

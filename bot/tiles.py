@@ -107,7 +107,8 @@ class LayoutMemory:
 
     The layout stands when nothing appeared in the gaps and chrome around the tiles (working pixels
     outside every tile that were background and are not any more: at most a clock's worth) and every
-    tile is still mostly not background (one whose participant left turns into background). A
+    tile is still mostly not background (one whose participant left turns into background), with no
+    row or column of background across it (a strip slid in over a lone speaker). A
     reflowed grid puts tiles over the old gaps; a speaker border is drawn inside its tile.
     Camera-off flags are taken afresh on every frame; anything else, and every frame the layout
     does not stand, is segmented from scratch."""
@@ -150,6 +151,10 @@ class LayoutMemory:
             part = mask[y0:y1, x0:x1]
             if part.size and part.mean() < self.TILE_FILL:
                 return False
+            # a gap across a tile: the window re-laid (a strip over the speaker, a reflowed grid)
+            inner = part[1:-1, 1:-1]
+            if inner.size and (not inner.any(axis=1).all() or not inner.any(axis=0).all()):
+                return False
         return True
 
 
@@ -167,7 +172,9 @@ def _segment(frame: np.ndarray, settings: TileSettings) -> tuple[list[Tile], _La
     best, best_mask, best_leaves, best_bg = _best_reading(frame, f, min_w)
     small = _small(frame, f)
     best, hung = _add_missed(best, best_leaves, best_mask, frame, small, f)
-    best, flat = _off_background(best, frame, small, f)
+    best, bg = _off_background(best, best_bg, frame, small, f)
+    if bg is not best_bg:       # not the gap search's tiles: no thumbnails of theirs, a mask of its own
+        hung, best_mask = [], None if bg is None else _content_mask(frame, bg, f)
     out = []
     for x0, y0, x1, y1 in best:
         box = _snap(frame, (x0 * f, y0 * f, x1 * f, y1 * f), f)
@@ -187,14 +194,14 @@ def _segment(frame: np.ndarray, settings: TileSettings) -> tuple[list[Tile], _La
     out += [Tile(box=b, name_box=_name_box(b), camera_off=_camera_off(small, b, f)) for b in in_strip]
     fixed = [Tile(box=b, name_box=_name_box(b), camera_off=True) for b in bubbles]
     thumbs = [_snap(frame, _corners(b), 1) for b in selfview.floating(frame, [t.box for t in out])] + \
-        [_snap(frame, tuple(v * f for v in b), f) for b in hung if flat]
+        [_snap(frame, tuple(v * f for v in b), f) for b in hung]
     out = [dataclasses.replace(t, covered=tuple(b for b in thumbs if _overlap(_corners(b), _corners(t.box)) > 0))
            for t in out]
     out += fixed + [Tile(box=b, name_box=_name_box(b), camera_off=False, floating=True) for b in thumbs]
     out = _reading_order(out)
-    if not (flat and out and best_bg is not None):
+    if not out or bg is None:
         return out, None
-    return out, _Layout.of(frame.shape, best_bg, f, best_mask, out, fixed)
+    return out, _Layout.of(frame.shape, bg, f, best_mask, out, fixed)
 
 
 # ---------------------------------------------------------------- background
@@ -852,19 +859,20 @@ def _runs(step: np.ndarray, min_len: int, axis: int) -> list[tuple]:
 
 # ---------------------------------------------------------------- no flat background
 
-def _off_background(best: list[tuple], frame: np.ndarray, small: np.ndarray, f: int) -> tuple[list[tuple], bool]:
-    """The tiles, and whether they were cut from a flat background: few tiles may be blocks that clear
-    gaps cut out of a grid with no flat background, or fragments of one video filling the window
-    (bot/speaker.py)."""
+def _off_background(best: list[tuple], bg: tuple | None, frame: np.ndarray, small: np.ndarray,
+                    f: int) -> tuple[list[tuple], tuple | None]:
+    """The tiles, and the flat background they stand on (None for none): few tiles may be blocks
+    that clear gaps cut out of a grid with no flat background, or fragments of one video filling the
+    window, which stands on the window's page (bot/speaker.py)."""
     if len(best) < 9:
         cells = _dark_lattice(small)
         if len(cells) > len(best) and (len(best) < 2 or all(_on_lattice(b, cells) for b in best)):
-            return cells, False
+            return cells, None
     if len(best) <= 1 and (video := speaker.lone(frame)) is not None:
-        box = tuple(v / f for v in video)
+        box = tuple(v / f for v in video[0])
         if all(_overlap(b, box) > 0.95 and _overlap(box, b) < 0.5 for b in best):
-            return [box], False
-    return best, True
+            return [box], (video[1], False)
+    return best, bg
 
 
 

@@ -274,6 +274,22 @@ def test_layout_memory_keeps_a_standing_gallery_and_follows_every_change(data_di
     assert served == ["found", "kept", "kept", "found", "found", "found", "found", "kept"]
 
 
+def test_layout_memory_keeps_a_lone_speaker_on_the_window_page(data_dir):
+    """Zoom's speaker alone in the window (read from the page around it, not from gaps): kept while
+    it stands, cut afresh when the filmstrip appears."""
+    from bot.tiles import LayoutMemory
+    from tests.layouts import zoom_speaker
+
+    photos = seed_photos(data_dir)
+    alone = zoom_speaker(photos, n=1, size=(1920, 1080), chrome="none", seed=1)
+    mem = LayoutMemory()
+    first = mem.segment(alone.image, SETTINGS, with_shares=True)
+    assert max(iou(alone.tiles[0].box, t.box) for t in first) >= 0.9
+    assert mem.segment(alone.image, SETTINGS, with_shares=True) == first and mem.counts == {"kept": 1, "found": 1}
+    strip = zoom_speaker(photos, n=4, size=(1920, 1080), chrome="none", seed=1)
+    assert len(mem.segment(strip.image, SETTINGS)) == 5 and mem.counts["found"] == 2
+
+
 def test_pipeline_keeps_the_layout_between_captures(data_dir):
     from bot.tiles import LayoutMemory
 
