@@ -86,6 +86,7 @@ class _Layout:
     n_gaps: int
     inner: list[tuple]      # each tile's box at 1/f
     fixed: list[Tile]       # tiles whose camera-off flag is their kind's (a Teams strip's bubbles)
+    solid: list[bool]       # whether each tile is a video's rectangle (not a bubble, not a thumbnail)
 
     @classmethod
     def of(cls, shape: tuple, bg: tuple, f: int, mask: np.ndarray, tiles: list[Tile],
@@ -97,7 +98,8 @@ class _Layout:
             x, y, w, h = (v // f for v in t.box)
             gaps[y:y + h + 1, x:x + w + 1] = False
             inner.append((x, y, x + w, y + h))
-        return cls(shape, bg, f, tiles, gaps, int(gaps.sum()), inner, fixed)
+        solid = [t not in fixed and not t.floating for t in tiles]
+        return cls(shape, bg, f, tiles, gaps, int(gaps.sum()), inner, fixed, solid)
 
 
 class LayoutMemory:
@@ -147,15 +149,25 @@ class LayoutMemory:
     def _stands(self, mask: np.ndarray, last: _Layout) -> bool:
         if int(mask[last.gaps].sum()) > self.GAP_CHANGE * last.n_gaps + 16:
             return False
-        for x0, y0, x1, y1 in last.inner:
+        for (x0, y0, x1, y1), solid in zip(last.inner, last.solid):
             part = mask[y0:y1, x0:x1]
             if part.size and part.mean() < self.TILE_FILL:
                 return False
-            # a gap across a tile: the window re-laid (a strip over the speaker, a reflowed grid)
-            inner = part[1:-1, 1:-1]
-            if inner.size and (not inner.any(axis=1).all() or not inner.any(axis=0).all()):
+            # a gap across a video's tile: the window re-laid (a strip over the speaker, a reflowed grid)
+            core = part[3:-3, 3:-3]
+            if solid and core.size and (_gap_across(core.any(axis=1)) or _gap_across(core.any(axis=0))):
                 return False
         return True
+
+
+def _gap_across(busy: np.ndarray) -> bool:
+    """Whether two neighbouring lines with no content lie between lines with content (busy: per row
+    or column): a gap; an empty band at a tile's side is its pillarbox or letterbox bar."""
+    on = np.flatnonzero(busy)
+    if len(on) == 0:
+        return False
+    idle = ~busy[on[0]:on[-1]]
+    return bool((idle[1:] & idle[:-1]).any())
 
 
 def _small(frame: np.ndarray, f: int) -> np.ndarray:
