@@ -134,10 +134,10 @@ def _top_left(zone: np.ndarray, w: int, h: int, margin: float) -> Box | None:
 
 def _bottom_side(left: np.ndarray, cover: np.ndarray, x: int, s: int, run: int, mx: int, w: int) -> int | None:
     """The row of a thumbnail's bottom side, its inner side running down column x from row s: the
-    row from which an edge reaches furthest left (nearest the end of the side's first run of `run`
-    rows), to within mx of the outer side, closing a rectangle
-    of thumbnail size and shape whose inner side is an edge along SIDE of its length (a stretch
-    where the thumbnail's border matches the picture beside it shows no edge); None if none."""
+    row from which an edge reaches furthest left, to within mx of the outer side (of those, the one
+    nearest the end of the side's first unbroken `run`), closing a rectangle of thumbnail size and
+    shape whose inner side is an edge along SIDE of its length (a stretch where the thumbnail's
+    border matches the picture beside it shows none); None if there is none."""
     rows = np.arange(s + 1, min(left.shape[0], s + int(SIZE[1] * w / ASPECT[0]) + 2))
     bw = left[rows, x]
     bh = rows - s + 1
@@ -151,8 +151,9 @@ def _bottom_side(left: np.ndarray, cover: np.ndarray, x: int, s: int, run: int, 
 
 
 def _edges(zone: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Where a vertical (horizontal) side may run: a colour step, or a thin border line of one
-    colour (a thumbnail's frame over a picture of about its own brightness)."""
+    """Where a vertical (horizontal) side may run: a colour step (a small one beside the app's flat
+    panel), or a thin border line of one shade (a thumbnail's frame over a picture of about its own
+    brightness)."""
     zh, zw = zone.shape[:2]
     vert = np.zeros((zh, zw), bool)      # an edge between x - 1 and x + 1
     vert[:, 1:-1] = _steps(zone)

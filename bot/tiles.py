@@ -21,9 +21,11 @@ separated from it and from each other by gaps of that colour (PRIOR-ART.md, "Fin
    On a textured region around the tiles (a desktop) a floating video shows only as straight edges.
 5. Each side is snapped to the strongest colour step within a few pixels at full resolution; a tile
    is camera-off when its margins are flat and what is not flat is centred (or a drawn placeholder).
-6. A big tile that is neither a camera's picture nor camera-off is a shared screen and is dropped;
-   Teams' strip of bubbles (bot/strip.py) and thumbnails floating in a corner (bot/selfview.py) are
-   added. A recording's compressed gaps are matched on luma when exact colours explain few tiles;
+6. A big tile that is neither a camera's picture nor camera-off is a shared screen and is dropped,
+   and tiles found on a shared slide's page are its figures (bot/backdrop.py); Teams' strip of
+   bubbles (bot/strip.py), thumbnails floating in a corner (bot/selfview.py) or on the page
+   (bot/overhang.py) are added; one video filling the window is the lone speaker (bot/speaker.py).
+   A recording's compressed gaps are matched on luma when exact colours explain few tiles;
    gapless grids are cut at their lattice of straight steps (bot/gapless.py). docs/layouts.md.
 """
 from __future__ import annotations
@@ -749,7 +751,7 @@ def _add_missed(best: list[tuple], leaves: list[tuple], mask: np.ndarray, frame:
                 small: np.ndarray, f: int) -> tuple[list[tuple], list[tuple]]:
     """The tiles the cut missed, added to those found: cells of their lattice, videos floating on a
     desktop around them, a tile joined to a thumbnail hanging over its corner (bot/overhang.py); and
-    those thumbnails."""
+    the thumbnails floating on the page, over a tile's corner or alone."""
     if len(best) < 2:
         return best, []
     best = best + _complete_lattice(best, mask, frame, f)
