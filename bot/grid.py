@@ -1,0 +1,315 @@
+"""A gallery's grid from the leaves the gaps left: leaves of tile shape chosen as tiles, gapless blocks
+split at the modal tile size, and the lattice of the tiles found walked outwards for the tiles it
+missed (bot/tiles.py, steps 3-4 of its recipe)."""
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+from bot import gapless, strip
+from bot.gapless import cmax as _cmax
+from bot.tile_tuning import TUNING
+from bot.types import Box, Tile
+
+
+def choose(leaves: list[tuple], size: tuple[int, int], min_w: float, frame: np.ndarray, f: int,
+            split: bool = True) -> list[tuple]:
+    """Tile-shaped leaves, gapless blocks split at the modal tile size, clipped tiles at the frame edge."""
+    w, h = size
+    r = np.array(leaves, np.float64)
+    lw, lh = r[:, 2] - r[:, 0], r[:, 3] - r[:, 1]
+    asp = lw / np.maximum(lh, 1)
+    shaped = (lw >= min_w) & (asp >= TUNING.aspect[0]) & (asp <= TUNING.aspect[1])
+    if not shaped.any():
+        # no tile-shaped leaf at all: a gapless grid fills one leaf; look for its lattice
+        out = []
+        for i in np.argsort(-(lw * lh))[:3]:
+            out += _grid_split(r[i], frame, f, min_w)
+            if out:
+                break
+        return out
+    tw, th = modal_size(lw[shaped], lh[shaped])
+    alike = shaped & (np.abs(lw - tw) <= TUNING.size_tol * tw) & (np.abs(lh - th) <= TUNING.size_tol * th)
+    if alike.sum() == 1:
+        # the tile size rests on one leaf: it may be a whole gapless grid
+        i = int(np.nonzero(alike)[0][0])
+        # big enough to hold a grid (the whole frame too: a gapless grid may fill it)
+        big = 0.3 * w <= lw[i] and 0.2 * h <= lh[i]
+        cells = _grid_split(r[i], frame, f, min_w) if split and big else []
+        if cells:
+            # the lattice's cells stand whatever their size (Meet's wider last row)
+            rest = choose([b for k, b in enumerate(leaves) if k != i] + cells, size, min_w, frame, f, False)
+            return rest + [c for c in cells if c not in rest]
+    cx, cy = (r[:, 0] + r[:, 2]) / 2, (r[:, 1] + r[:, 3]) / 2
+    out = []
+    corner = []
+    for i in range(len(r)):
+        x0, y0, x1, y1 = r[i]
+        kw, kh = lw[i] / tw, lh[i] / th
+        same_w, same_h = abs(kw - 1) <= TUNING.size_tol, abs(kh - 1) <= TUNING.size_tol
+        at_x, at_y = x0 <= 1 or x1 >= w - 1, y0 <= 1 or y1 >= h - 1
+        if same_w and same_h:
+            out.append((x0, y0, x1, y1))
+        elif _is_block(kw, kh) and (cells := _split_block((x0, y0, x1, y1), int(round(kw)), int(round(kh)),
+                                                          th, frame, f)):
+            out += cells
+        elif same_w and at_y and lh[i] >= 0.2 * th:
+            out.append((x0, y0, x1, y1))       # clipped by the top or bottom frame edge
+        elif same_h and at_x and lw[i] >= 0.2 * tw:
+            out.append((x0, y0, x1, y1))       # clipped by the left or right frame edge
+        elif at_x and at_y and 0.2 <= kw <= 1 + TUNING.size_tol and 0.2 <= kh <= 1 + TUNING.size_tol:
+            corner.append((x0, y0, x1, y1))
+        elif shaped[i] and kw * kh >= TUNING.speaker and lw[i] * lh[i] >= _SHARE * w * h and \
+                not any(x0 < cx[k] < x1 and y0 < cy[k] < y1 for k in np.nonzero(alike)[0]):
+            out.append((x0, y0, x1, y1))       # the speaker (or a shared screen) beside a strip of tiles
+    # clipped by two frame edges, a piece of anything is smaller than a tile: only one whose two
+    # inner sides continue a column and a row of the tiles found is a tile
+    tol = max(2.0, 0.03 * tw)
+    for c in corner:
+        xe = c[0] if c[2] >= w - 1 else c[2]
+        ye = c[1] if c[3] >= h - 1 else c[3]
+        xi, yi = (0 if xe == c[0] else 2), (1 if ye == c[1] else 3)
+        if any(abs(b[xi] - xe) <= tol for b in out) and any(abs(b[yi] - ye) <= tol for b in out):
+            out.append(c)
+    return out
+
+
+def in_grid(tile: Tile, tiles: list[Tile]) -> bool:
+    """Whether another tile has this one's size: a cell of a gallery (a 2x2's camera-off tile is a
+    quarter of the frame and flat), not a lone big region."""
+    w, h = tile.box[2], tile.box[3]
+    return any(t is not tile and abs(t.box[2] - w) <= TUNING.size_tol * w and abs(t.box[3] - h) <= TUNING.size_tol * h
+               for t in tiles)
+
+
+def corners(box: Box) -> tuple:
+    """(x, y, w, h) -> (x0, y0, x1, y1)."""
+    return (box[0], box[1], box[0] + box[2], box[1] + box[3])
+
+
+def drop_nested(boxes: list[tuple]) -> list[tuple]:
+    """Of two boxes that mostly overlap (a speaker border and the video inside it, found as two
+    regions), keep the larger."""
+    boxes = sorted(boxes, key=lambda b: -(b[2] - b[0]) * (b[3] - b[1]))
+    kept: list[tuple] = []
+    for b in boxes:
+        area = (b[2] - b[0]) * (b[3] - b[1])
+        if all(max(0, min(b[2], k[2]) - max(b[0], k[0])) * max(0, min(b[3], k[3]) - max(b[1], k[1]))
+               < 0.5 * area for k in kept):
+            kept.append(b)
+    return kept
+
+
+def _is_block(kw: float, kh: float) -> bool:
+    """About nx x ny tiles of the modal size, nx * ny >= 2; a block may run up to a third of a tile
+    taller (a toolbar overlapping its bottom row)."""
+    nx, ny = round(kw), int(kh + 0.05)
+    return nx >= 1 and ny >= 1 and nx * ny >= 2 and abs(kw - nx) <= 0.06 * nx and -0.06 <= kh - ny <= 0.35
+
+
+def _split_block(r, nx: int, ny: int, modal_h: float, frame: np.ndarray, f: int) -> list[tuple]:
+    """A gapless block of nx x ny tiles: cut it where each inner cut line, searched near its even
+    position, is a colour step along most of its length; extra height below the last row (a toolbar
+    overlapping it) is left out. [] when a cut line is not there."""
+    x0, y0, x1, y1 = r
+    tw, th = (x1 - x0) / nx, (y1 - y0) / ny
+    if th > 1.06 * modal_h:
+        th = modal_h
+    xs, ys = [x0], [y0]
+    for k in range(1, nx):
+        sup, pos = _line_support(frame, (x0 + k * tw) * f, y0 * f, (y0 + ny * th) * f, int(0.08 * tw * f) + f, 1)
+        if sup < 0.5:
+            return []
+        xs.append(pos / f)
+    for j in range(1, ny):
+        sup, pos = _line_support(frame, (y0 + j * th) * f, x0 * f, x1 * f, int(0.08 * th * f) + f, 0)
+        if sup < 0.5:
+            return []
+        ys.append(pos / f)
+    xs.append(x1)
+    ys.append(y0 + ny * th)
+    return [(xs[k], ys[j], xs[k + 1], ys[j + 1]) for j in range(ny) for k in range(nx)]
+
+
+def _line_support(frame: np.ndarray, pos: float, a: float, b: float, r: int, axis: int) -> tuple[float, int]:
+    """The line (x = pos for axis 1, y = pos for axis 0, from a to b), free to move r pixels, that
+    lies on a colour step along the largest fraction of its length: (that fraction, its position)."""
+    n = frame.shape[1] if axis == 1 else frame.shape[0]
+    along = frame.shape[0] if axis == 1 else frame.shape[1]
+    pos, a, b = int(round(pos)), max(0, int(a)), min(along, int(b))   # a cell may reach past the frame
+    lo, hi = max(1, pos - r), min(n - 1, pos + r)
+    if hi < lo or b - a < 4:
+        return 0.0, pos
+    if axis == 1:
+        strip = frame[a:b:2, lo - 1:hi + 1].astype(np.int16)
+        sup = (_cmax(np.abs(np.diff(strip, axis=1))) > 12).mean(axis=0)
+    else:
+        strip = frame[lo - 1:hi + 1, a:b:2].astype(np.int16)
+        sup = (_cmax(np.abs(np.diff(strip, axis=0))) > 12).mean(axis=1)
+    i = int(np.argmax(sup))
+    return float(sup[i]), lo + i
+
+
+def modal_size(lw: np.ndarray, lh: np.ndarray) -> tuple[float, float]:
+    """The tile size of the size cluster covering the most area; a lone leaf (a shared screen, a
+    document) weighs far less than repeated ones."""
+    same = (np.abs(lw[:, None] - lw[None, :]) <= TUNING.size_tol * lw[:, None]) & \
+           (np.abs(lh[:, None] - lh[None, :]) <= TUNING.size_tol * lh[:, None])
+    n = same.sum(axis=1)
+    score = (same * (lw * lh)[None, :]).sum(axis=1) * np.where(n == 1, 0.05, np.sqrt(n))
+    best = same[int(np.argmax(score))]
+    return float(np.median(lw[best])), float(np.median(lh[best]))
+
+
+def _grid_split(r, frame: np.ndarray, f: int, min_w: float) -> list[tuple]:
+    """A gapless grid that the XY-cut leaves as one piece, cut at its lattice (bot/gapless.py)."""
+    cells = gapless.lattice(tuple(v * f for v in r), frame, min_w * f)
+    return [tuple(v / f for v in c) for c in cells]
+
+
+def complete_lattice(boxes: list[tuple], mask: np.ndarray, frame: np.ndarray, f: int) -> list[tuple]:
+    """Cells of the regular grid the found tiles sit on that the XY-cut missed: camera-off tiles the
+    colour of the page (Meet's navy) have no visible edge, and videos that touch each other merge
+    into shapes that are no block. The modal tile size and the pitch (size + gap) fitted to the found
+    tiles give the lattice; a cell is added when it holds content in its centre (an avatar, initials,
+    a video) and joins the found tiles through lattice neighbours. Each row keeps its own phase, so a
+    centred last row offset by half a pitch is followed."""
+    r = np.array(boxes, np.float64)
+    lw, lh = r[:, 2] - r[:, 0], r[:, 3] - r[:, 1]
+    tw, th = modal_size(lw, lh)
+    modal = (np.abs(lw - tw) <= TUNING.size_tol * tw) & (np.abs(lh - th) <= TUNING.size_tol * th)
+    if modal.sum() < 2:
+        return []
+    m = r[modal]
+    cx, cy = (m[:, 0] + m[:, 2]) / 2, (m[:, 1] + m[:, 3]) / 2
+    py = _pitch(cy, th)
+    px = _pitch(cx, tw)
+    if px is None and py is None:
+        return []
+    # one axis without a pair to measure: the gap is the same both ways in Zoom's and Meet's grids
+    px = px if px is not None else tw + (py - th)
+    py = py if py is not None else th + (px - tw)
+    x_ph, px = _fit(cx, px)
+    y_ph, py = _fit(cy, py)
+    # found tiles of a gapless grid bleed a pixel or two into their neighbours
+    tw, th = min(tw, px), min(th, py)
+    gapped = px - tw >= 2 and py - th >= 2
+    h, w = mask.shape
+    rows = np.arange(np.ceil((th / 2 - 1 - y_ph) / py), np.floor((h + 1 - th / 2 - y_ph) / py) + 1)
+    if len(rows) == 0:
+        return []
+    integral = cv2.integral(mask.view(np.uint8))
+
+    def fill(x0, y0, x1, y1) -> float:
+        x0, y0 = int(max(0, x0)), int(max(0, y0))
+        x1, y1 = int(min(w, x1)), int(min(h, y1))
+        if x1 <= x0 or y1 <= y0:
+            return 0.0
+        s = integral[y1, x1] - integral[y0, x1] - integral[y1, x0] + integral[y0, x0]
+        return float(s) / ((x1 - x0) * (y1 - y0))
+
+    taken = [tuple(b) for b in r]
+    cells: dict[tuple[int, int], tuple] = {}      # (row, column index) -> box, found or added
+    frontier = []
+    for j in rows.astype(int):
+        yc = y_ph + j * py
+        in_row = cx[np.abs(cy - yc) <= th / 4]
+        phases = [_phase(in_row, px)] if len(in_row) else [x_ph, (x_ph + px / 2) % px]
+        best_row: list = []
+        for ph in phases:
+            row = []
+            for i in range(int(np.ceil((tw / 2 - 1 - ph) / px)), int(np.floor((w + 1 - tw / 2 - ph) / px)) + 1):
+                xc = ph + i * px
+                c = (xc - tw / 2, yc - th / 2, xc + tw / 2, yc + th / 2)
+                found = any(_overlap(c, b) > 0.3 for b in taken)
+                row.append((i, c, found, found or _holds_tile(c, fill, gapped, frame, f)))
+            if sum(a[3] for a in row) > sum(a[3] for a in best_row):
+                best_row = row
+        for i, c, found, ok in best_row:
+            if found:
+                frontier.append((j, c))
+            elif ok:
+                cells[(j, i)] = c
+    # keep the candidate cells that join the found tiles through horizontal or vertical neighbours
+    added: list[tuple] = []
+    while frontier:
+        j, c = frontier.pop()
+        for key, d in list(cells.items()):
+            if (key[0] == j and abs(d[0] - c[0]) <= px * 1.05) or \
+                    (abs(key[0] - j) == 1 and abs(d[0] - c[0]) <= px * 0.55):
+                del cells[key]
+                added.append(d)
+                frontier.append((key[0], d))
+    return added
+
+
+def _pitch(pos: np.ndarray, size: float) -> float | None:
+    """The spacing (a tile size plus at most 30% gap) that puts the most pairs of tile positions a
+    whole number of steps apart; None without a pair to measure."""
+    d = np.abs(pos[:, None] - pos[None, :]).ravel()
+    d = d[d > size * 0.5]
+    if len(d) == 0:
+        return None
+    ps = np.arange(size * 0.97, size * 1.3, 0.25)
+    k = np.maximum(1, np.round(d[None, :] / ps[:, None]))
+    res = np.abs(d[None, :] - k * ps[:, None])
+    hits = (res <= np.maximum(2.0, 0.015 * ps[:, None])).sum(axis=1)
+    if hits.max() == 0:
+        return None     # no pair a whole number of steps apart (a centred last row's half pitch)
+    score = hits - res.mean(axis=1) / size
+    return float(ps[int(np.argmax(score))])
+
+
+def _fit(pos: np.ndarray, p: float) -> tuple[float, float]:
+    """Lattice phase and pitch refined by a least-squares line through the positions on it: one
+    tile's bleeding edge moves its position, many tiles together pin the lattice."""
+    ph = _phase(pos, p)
+    k = np.round((pos - ph) / p)
+    on = np.abs(pos - ph - k * p) <= max(2.0, 0.03 * p)
+    if len(np.unique(k[on])) < 2:
+        return ph, p
+    slope, icpt = np.polyfit(k[on], pos[on], 1)
+    return float(icpt % slope), float(slope)
+
+
+def _phase(pos: np.ndarray, p: float) -> float:
+    """Lattice offset in [0, p) shared by most positions (the median of the largest cluster)."""
+    ph = np.mod(pos, p)
+    d = np.abs(ph[:, None] - ph[None, :])
+    close = np.minimum(d, p - d) <= max(2.0, 0.03 * p)
+    sel = ph[close[int(np.argmax(close.sum(axis=1)))]]
+    ref = sel[0]
+    return float(ref + np.median(((sel - ref + p / 2) % p) - p / 2)) % p
+
+
+def _holds_tile(c: tuple, fill, gapped: bool, frame: np.ndarray, f: int) -> bool:
+    """A lattice cell with tile content: some content overall and some in its centre, where Zoom
+    and Meet put the avatar or initials of a camera-off tile (a video fills it). Content must not run
+    across the cell's edge as a shared screen's does: in a grid with gaps the gap around the cell is
+    background; a mostly flat cell has a background margin inside; a video cell's sides are colour
+    steps (or the frame edge)."""
+    x0, y0, x1, y1 = c
+    cw, ch = x1 - x0, y1 - y0
+    body = fill(x0 + 2, y0 + 2, x1 - 2, y1 - 2)
+    if body < 0.03 or fill(x0 + cw / 3, y0 + ch * 0.1, x1 - cw / 3, y0 + ch * 0.75) < 0.05:
+        return False
+    if gapped and _ring(fill, (x0 - 2, y0 - 2, x1 + 2, y1 + 2), 1) > 0.1:
+        return False
+    if body < 0.5:
+        # ... all round: a cell whose one side is all content (a title bar, a desktop) is no tile
+        inner = (x0 + 1, y0 + 1, x1 - 1, y1 - 1)
+        return _ring(fill, inner, 3) <= 0.4 and _ring(fill, inner, 3, worst=True) <= 0.8
+    H, W = frame.shape[:2]
+    sides = [x0 <= 1 or _line_support(frame, x0 * f, y0 * f, y1 * f, f + 1, 1)[0] >= 0.5,
+             x1 * f >= W - 2 or _line_support(frame, x1 * f, y0 * f, y1 * f, f + 1, 1)[0] >= 0.5,
+             y0 <= 1 or _line_support(frame, y0 * f, x0 * f, x1 * f, f + 1, 0)[0] >= 0.5,
+             y1 * f >= H - 2 or _line_support(frame, y1 * f, x0 * f, x1 * f, f + 1, 0)[0] >= 0.5]
+    return sum(sides) >= 3
+
+
+def _ring(fill, c: tuple, t: float, worst: bool = False) -> float:
+    """Content share of the band t wide just inside box c (of its fullest side, if worst)."""
+    x0, y0, x1, y1 = c
+    sides = (fill(x0, y0, x1, y0 + t), fill(x0, y1 - t, x1, y1),
+             fill(x0, y0 + t, x0 + t, y1 - t), fill(x1 - t, y0 + t, x1, y1 - t))
+    return max(sides) if worst else sum(sides) / 4

@@ -1,0 +1,207 @@
+"""Tiles where no flat background surrounds them: a video floating over a textured desktop shows only
+as straight edges, and a photo of a screen as a lattice of dark lines (bot/tiles.py, step 4)."""
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+from bot import speaker
+from bot.gapless import cmax as _cmax
+from bot.grid import modal_size
+from bot.tile_tuning import TUNING
+
+
+def floating_videos(boxes: list[tuple], leaves: list[tuple], mask: np.ndarray,
+                     small: np.ndarray) -> list[tuple]:
+    """Video windows lying on textured content around the gallery: Zoom's floating speaker
+    thumbnail and self view over the desktop while sharing (zoom-gallery-3plus2-desktop-01) join the
+    wallpaper with no background between them, so only their edges show. Looked for only inside a
+    leaf that encloses the tiles found (the desktop, not a shared screen beside them): a rectangle
+    whose left and bottom sides are long straight colour steps, whose top and right are steps or
+    the frame edge, of video shape (16:10 to a little over 16:9) and of about a tile's size, with content all over and
+    touching no other leaf or tile."""
+    r = np.array(boxes, np.float64)
+    tw, th = modal_size(r[:, 2] - r[:, 0], r[:, 3] - r[:, 1])
+    cx, cy = (r[:, 0] + r[:, 2]) / 2, (r[:, 1] + r[:, 3]) / 2
+    hosts = [lf for lf in leaves
+             if ((cx > lf[0]) & (cx < lf[2]) & (cy > lf[1]) & (cy < lf[3])).sum() >= 2 and
+             all(_overlap(lf, b) < 0.5 for b in boxes)]
+    if not hosts:
+        return []
+    h, w = mask.shape
+    sv = (_cmax(cv2.absdiff(small[:, 1:], small[:, :-1])) > 24).view(np.uint8)   # x | x+1
+    sh = (_cmax(cv2.absdiff(small[1:], small[:-1])) > 24).view(np.uint8)
+    # a blurred edge steps over two pixels and a busy picture breaks it here and there
+    sv = cv2.morphologyEx(np.maximum(sv[:, :-1], sv[:, 1:]), cv2.MORPH_CLOSE, np.ones((5, 1), np.uint8))
+    sh = cv2.morphologyEx(np.maximum(sh[:-1], sh[1:]), cv2.MORPH_CLOSE, np.ones((1, 5), np.uint8))
+    min_len = int(0.4 * th)
+    vs = _runs(sv, min_len, axis=0)       # (x, y0, y1): a step at x | x+1 or x+1 | x+2
+    hs = _runs(sh, min_len, axis=1)
+    if not vs or not hs:
+        return []
+    iv, ih = cv2.integral(sv), cv2.integral(sh)
+    integral = cv2.integral(mask.view(np.uint8))
+
+    def vsup(x, y0, y1):
+        x = int(x)
+        if x >= w - 3:
+            return 1.0
+        lo, hi = max(0, x - 2), min(sv.shape[1], x + 1)
+        col = iv[y1, lo + 1:hi + 1] - iv[y0, lo + 1:hi + 1] - iv[y1, lo:hi] + iv[y0, lo:hi]
+        return float(col.max()) / max(1, y1 - y0)
+
+    def hsup(y, x0, x1):
+        y = int(y)
+        if y <= 1:
+            return 1.0
+        lo, hi = max(0, y - 2), min(sh.shape[0], y + 1)
+        row = ih[lo + 1:hi + 1, x1] - ih[lo:hi, x1] - ih[lo + 1:hi + 1, x0] + ih[lo:hi, x0]
+        return float(row.max()) / max(1, x1 - x0)
+
+    tol = max(3, int(0.04 * tw))
+    V, Hs = np.array(vs, np.float64), np.array(hs, np.float64)
+    # a floating video's edges lie on the host, off the tiles: in a grid nearly every long line is a
+    # tile's edge, and dropping those keeps the pairing below small
+    tb = np.array([b for b in boxes], np.float64)
+
+    def off_tiles(px, py):
+        return ~((px[:, None] >= tb[None, :, 0] - 2) & (px[:, None] <= tb[None, :, 2] + 2) &
+                 (py[:, None] >= tb[None, :, 1] - 2) & (py[:, None] <= tb[None, :, 3] + 2)).any(axis=1)
+
+    V = V[off_tiles(V[:, 0], (V[:, 1] + V[:, 2]) / 2)]
+    Hs = Hs[off_tiles((Hs[:, 1] + Hs[:, 2]) / 2, Hs[:, 0])]
+    if len(V) == 0 or len(Hs) == 0:
+        return []
+    x, va, vb = V[:, 0:1], V[:, 1:2], V[:, 2:3]
+    y, hc, hd = Hs[None, :, 0], Hs[None, :, 1], Hs[None, :, 2]
+    bw, bh = np.minimum(w, hd + 1) - (x + 1), y + 1 - va
+    # the bottom-left corner: the left side reaches down to the bottom (but for the name label,
+    # which sits in that corner and breaks the edge), the bottom starts there; video shape and size
+    ok = (np.abs(hc - x) <= tol) & (va + min_len <= y) & (y <= vb + 0.25 * th) & \
+        (bw >= 1.6 * bh) & (bw <= 1.95 * bh) & (bw >= 0.4 * tw) & (bw <= 1.5 * tw)
+    found: list[tuple] = []
+    for i, j in zip(*np.nonzero(ok)):
+        x0, y0, x1, y1 = int(V[i, 0]) + 1, int(V[i, 1]), min(w, int(Hs[j, 2]) + 1), int(Hs[j, 0]) + 1
+        bw, bh = x1 - x0, y1 - y0
+        c = (x0, y0, x1, y1)
+        if not any(_overlap(c, hst) > 0.95 for hst in hosts):
+            continue
+        if any(_overlap(c, b) > 0.05 or _overlap(b, c) > 0.05 for b in boxes + found) or \
+                any(lf not in hosts and _overlap(c, lf) > 0.05 for lf in leaves):
+            continue
+        s = integral[y1, x1] - integral[y0, x1] - integral[y1, x0] + integral[y0, x0]
+        if s < 0.9 * bw * bh or hsup(y0, x0, x1) < 0.6 or vsup(x1 - 1, y0, y1) < 0.6:
+            continue
+        found.append(c)
+    return found
+
+
+def _runs(step: np.ndarray, min_len: int, axis: int) -> list[tuple]:
+    """Straight runs of steps at least min_len long: (line position, start, end) down each
+    column (axis 0) or along each row (axis 1); neighbouring lines repeat a run, and that is fine."""
+    s = step.T if axis == 0 else step         # one line per row, padded so runs end at each line
+    n, L = s.shape
+    p = np.zeros((n, L + 2), np.int8)
+    p[:, 1:-1] = s
+    d = np.diff(p.ravel())
+    starts, ends = np.nonzero(d == 1)[0], np.nonzero(d == -1)[0]
+    keep = ends - starts >= min_len
+    starts, ends = starts[keep], ends[keep]
+    line = starts // (L + 2)
+    return list(zip(line.tolist(), (starts % (L + 2)).tolist(), (ends % (L + 2)).tolist()))
+
+
+def off_background(best: list[tuple], bg: tuple | None, frame: np.ndarray, small: np.ndarray,
+                    f: int) -> tuple[list[tuple], tuple | None]:
+    """The tiles, and the flat background they stand on (None for none): few tiles may be blocks
+    that clear gaps cut out of a grid with no flat background, or fragments of one video filling the
+    window, which stands on the window's page (bot/speaker.py)."""
+    if len(best) < 9:
+        cells = _dark_lattice(small)
+        if len(cells) > len(best) and (len(best) < 2 or all(_on_lattice(b, cells) for b in best)):
+            return cells, None
+    if len(best) <= 1 and (video := speaker.lone(frame)) is not None:
+        box = tuple(v / f for v in video[0])
+        if all(_overlap(b, box) > 0.95 and _overlap(box, b) < 0.5 for b in best):
+            return [box], (video[1], False)
+    return best, bg
+
+
+def _dark_lattice(small: np.ndarray) -> list[tuple]:
+    """Tiles of a regular grid whose gaps are dark but not one colour: a camera photo of a monitor
+    (moire, vignetting, JPEG) or a noisy re-encoding. Tried only where a flat background explained
+    few tiles, and kept only where it finds more, around all of them. The grid's extent is the longest
+    run of rows (columns) holding content; a lattice of n equal columns (rows) counts when every inner
+    line is almost all dark and no cell centre is; the finest such lattice wins (a 4-column grid also
+    passes as 2). [] unless both axes find one, with at least
+    4 cells of tile shape."""
+    dark = _cmax(small) < TUNING.dark
+    h, w = dark.shape
+    if min(h, w) < 32:
+        return []       # a sliver of a frame holds no grid
+    spans, lines = [], []
+    for axis, n_len in ((0, w), (1, h)):
+        content = (~dark).mean(axis=axis)
+        k = max(3, int(0.03 * n_len) | 1)
+        busy = np.convolve(content, np.ones(k) / k, "same") > 0.25
+        # the longest busy run: a title bar or a taskbar beyond a dark band is not part of the grid
+        edges = np.flatnonzero(np.diff(np.concatenate([[0], busy.astype(np.int8), [0]])))
+        if not len(edges):
+            return []
+        a0, a1 = max(zip(edges[::2], edges[1::2]), key=lambda r: r[1] - r[0])
+        # the smoothing spreads the run into the dark margin around the grid: trim it back
+        while a1 - a0 > 2 and content[a0] < 0.2:
+            a0 += 1
+        while a1 - a0 > 2 and content[a1 - 1] < 0.2:
+            a1 -= 1
+        spans.append((int(a0), int(a1)))
+    (x0, x1), (y0, y1) = spans
+    sub = dark[y0:y1, x0:x1]
+    if min(sub.shape) < 10:
+        return []
+    for a0, across in ((x0, 0), (y0, 1)):
+        # a profile per fifth of the lines' length: a photo's slight tilt moves a line by a few
+        # pixels from one end to the other, more than a 3-pixel gap is wide; the median of the five
+        # lets a speaker's coloured border or a bright object cross a gap
+        prof = np.stack([b.mean(axis=across) for b in np.array_split(sub, 5, axis=across)])
+        L, best = prof.shape[1], None
+        r = max(1, int(0.02 * L))
+        for n in range(2, 11):
+            peaks, support = [], []
+            for c in (int(j * L / n) for j in range(1, n)):
+                lo = max(0, c - r)
+                at = lo + np.argmax(prof[:, lo:c + r + 1], axis=1)
+                support.append(np.median(prof[np.arange(len(prof)), at]))
+                peaks.append(int(round(np.median(at))))
+            centres = prof.mean(axis=0)[[int((j + 0.5) * L / n) for j in range(n)]]
+            if min(support) >= TUNING.dark_line and centres.max() < 0.6:
+                best = [0] + peaks + [L]
+        if best is None:
+            return []
+        lines.append([a0 + q for q in best])
+    xs, ys = lines
+    cells = []
+    for j in range(len(ys) - 1):
+        for i in range(len(xs) - 1):
+            # the line itself is gap: a cell starts one pixel after it
+            cx0, cx1 = xs[i] + (i > 0), xs[i + 1] - (i + 1 < len(xs) - 1)
+            cy0, cy1 = ys[j] + (j > 0), ys[j + 1] - (j + 1 < len(ys) - 1)
+            cells.append((cx0, cy0, cx1, cy1))
+    cw, ch = (xs[-1] - xs[0]) / (len(xs) - 1), (ys[-1] - ys[0]) / (len(ys) - 1)
+    if len(cells) < 4 or not TUNING.aspect[0] <= cw / ch <= TUNING.aspect[1]:
+        return []
+    return cells
+
+
+def _on_lattice(box: tuple, cells: list[tuple]) -> bool:
+    """box is one cell or a block of cells (its sides within a quarter cell of the cells' sides): the
+    few tiles a flat background found were blocks that clear gaps cut out of the grid. A box off
+    the lattice (a centred last row) says the grid is not a full lattice."""
+    cw = np.median([c[2] - c[0] for c in cells])
+    ch = np.median([c[3] - c[1] for c in cells])
+
+    def near(v: float, side: int, t: float) -> bool:
+        return min(abs(v - c[side]) for c in cells) <= t
+
+    return (near(box[0], 0, 0.25 * cw) and near(box[2], 2, 0.25 * cw)
+            and near(box[1], 1, 0.25 * ch) and near(box[3], 3, 0.25 * ch))
