@@ -6,6 +6,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
+from bot import backdrop
 from bot.grid import choose, drop_nested
 from bot.tile_tuning import TUNING
 

@@ -7,6 +7,7 @@ import cv2
 import numpy as np
 
 from bot import gapless, strip
+from bot.backdrop import SHARE as _SHARE, overlap as _overlap
 from bot.gapless import cmax as _cmax
 from bot.tile_tuning import TUNING
 from bot.types import Box, Tile

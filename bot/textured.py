@@ -6,6 +6,7 @@ import cv2
 import numpy as np
 
 from bot import speaker
+from bot.backdrop import overlap as _overlap
 from bot.gapless import cmax as _cmax
 from bot.grid import modal_size
 from bot.tile_tuning import TUNING

@@ -38,6 +38,7 @@ import cv2
 import numpy as np
 
 from bot import overhang, selfview, strip
+from bot.backdrop import SHARE as _SHARE, is_video as _is_video, overlap as _overlap
 from bot.config import TileSettings
 from bot.gapless import cmax as _cmax
 from bot.gaps import best_reading, content_mask
