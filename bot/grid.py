@@ -3,6 +3,8 @@ split at the modal tile size, and the lattice of the tiles found walked outwards
 missed (bot/tiles.py, steps 3-4 of its recipe)."""
 from __future__ import annotations
 
+from functools import partial
+
 import cv2
 import numpy as np
 
@@ -176,39 +178,16 @@ def complete_lattice(boxes: list[tuple], mask: np.ndarray, frame: np.ndarray, f:
     a video) and joins the found tiles through lattice neighbours. Each row keeps its own phase, so a
     centred last row offset by half a pitch is followed."""
     r = np.array(boxes, np.float64)
-    lw, lh = r[:, 2] - r[:, 0], r[:, 3] - r[:, 1]
-    tw, th = modal_size(lw, lh)
-    modal = (np.abs(lw - tw) <= TUNING.size_tol * tw) & (np.abs(lh - th) <= TUNING.size_tol * th)
-    if modal.sum() < 2:
+    lattice = _lattice_of(r)
+    if lattice is None:
         return []
-    m = r[modal]
-    cx, cy = (m[:, 0] + m[:, 2]) / 2, (m[:, 1] + m[:, 3]) / 2
-    py = _pitch(cy, th)
-    px = _pitch(cx, tw)
-    if px is None and py is None:
-        return []
-    # one axis without a pair to measure: the gap is the same both ways in Zoom's and Meet's grids
-    px = px if px is not None else tw + (py - th)
-    py = py if py is not None else th + (px - tw)
-    x_ph, px = _fit(cx, px)
-    y_ph, py = _fit(cy, py)
-    # found tiles of a gapless grid bleed a pixel or two into their neighbours
-    tw, th = min(tw, px), min(th, py)
+    tw, th, px, py, x_ph, y_ph, cx, cy = lattice
     gapped = px - tw >= 2 and py - th >= 2
     h, w = mask.shape
     rows = np.arange(np.ceil((th / 2 - 1 - y_ph) / py), np.floor((h + 1 - th / 2 - y_ph) / py) + 1)
     if len(rows) == 0:
         return []
-    integral = cv2.integral(mask.view(np.uint8))
-
-    def fill(x0, y0, x1, y1) -> float:
-        x0, y0 = int(max(0, x0)), int(max(0, y0))
-        x1, y1 = int(min(w, x1)), int(min(h, y1))
-        if x1 <= x0 or y1 <= y0:
-            return 0.0
-        s = integral[y1, x1] - integral[y0, x1] - integral[y1, x0] + integral[y0, x0]
-        return float(s) / ((x1 - x0) * (y1 - y0))
-
+    fill = partial(_fill, cv2.integral(mask.view(np.uint8)), w, h)
     taken = [tuple(b) for b in r]
     cells: dict[tuple[int, int], tuple] = {}      # (row, column index) -> box, found or added
     frontier = []
@@ -216,22 +195,64 @@ def complete_lattice(boxes: list[tuple], mask: np.ndarray, frame: np.ndarray, f:
         yc = y_ph + j * py
         in_row = cx[np.abs(cy - yc) <= th / 4]
         phases = [_phase(in_row, px)] if len(in_row) else [x_ph, (x_ph + px / 2) % px]
-        best_row: list = []
-        for ph in phases:
-            row = []
-            for i in range(int(np.ceil((tw / 2 - 1 - ph) / px)), int(np.floor((w + 1 - tw / 2 - ph) / px)) + 1):
-                xc = ph + i * px
-                c = (xc - tw / 2, yc - th / 2, xc + tw / 2, yc + th / 2)
-                found = any(_overlap(c, b) > 0.3 for b in taken)
-                row.append((i, c, found, found or _holds_tile(c, fill, gapped, frame, f)))
-            if sum(a[3] for a in row) > sum(a[3] for a in best_row):
-                best_row = row
+        best_row = max((_row_cells(ph, yc, tw, th, px, w, taken, fill, gapped, frame, f) for ph in phases),
+                       key=lambda row: sum(a[3] for a in row))
         for i, c, found, ok in best_row:
             if found:
                 frontier.append((j, c))
             elif ok:
                 cells[(j, i)] = c
-    # keep the candidate cells that join the found tiles through horizontal or vertical neighbours
+    return _joined(frontier, cells, px)
+
+
+def _lattice_of(r: np.ndarray) -> tuple | None:
+    """The lattice the tiles of modal size sit on: (tile width, height, pitch x, y, phase x, y, and the
+    centres x, y of those tiles), or None with fewer than two of them or no pitch on either axis."""
+    lw, lh = r[:, 2] - r[:, 0], r[:, 3] - r[:, 1]
+    tw, th = modal_size(lw, lh)
+    modal = (np.abs(lw - tw) <= TUNING.size_tol * tw) & (np.abs(lh - th) <= TUNING.size_tol * th)
+    if modal.sum() < 2:
+        return None
+    m = r[modal]
+    cx, cy = (m[:, 0] + m[:, 2]) / 2, (m[:, 1] + m[:, 3]) / 2
+    py = _pitch(cy, th)
+    px = _pitch(cx, tw)
+    if px is None and py is None:
+        return None
+    # one axis without a pair to measure: the gap is the same both ways in Zoom's and Meet's grids
+    px = px if px is not None else tw + (py - th)
+    py = py if py is not None else th + (px - tw)
+    x_ph, px = _fit(cx, px)
+    y_ph, py = _fit(cy, py)
+    # found tiles of a gapless grid bleed a pixel or two into their neighbours
+    return min(tw, px), min(th, py), px, py, x_ph, y_ph, cx, cy
+
+
+def _fill(integral: np.ndarray, w: int, h: int, x0, y0, x1, y1) -> float:
+    """Share of content in a box of the mask (its integral image), clipped to the mask's w x h."""
+    x0, y0 = int(max(0, x0)), int(max(0, y0))
+    x1, y1 = int(min(w, x1)), int(min(h, y1))
+    if x1 <= x0 or y1 <= y0:
+        return 0.0
+    s = integral[y1, x1] - integral[y0, x1] - integral[y1, x0] + integral[y0, x0]
+    return float(s) / ((x1 - x0) * (y1 - y0))
+
+
+def _row_cells(ph: float, yc: float, tw: float, th: float, px: float, w: int, taken: list[tuple], fill,
+               gapped: bool, frame: np.ndarray, f: int) -> list[tuple]:
+    """One lattice row at phase ph: (column index, cell box, a found tile there, found or holding one)."""
+    row = []
+    for i in range(int(np.ceil((tw / 2 - 1 - ph) / px)), int(np.floor((w + 1 - tw / 2 - ph) / px)) + 1):
+        xc = ph + i * px
+        c = (xc - tw / 2, yc - th / 2, xc + tw / 2, yc + th / 2)
+        found = any(_overlap(c, b) > 0.3 for b in taken)
+        row.append((i, c, found, found or _holds_tile(c, fill, gapped, frame, f)))
+    return row
+
+
+def _joined(frontier: list, cells: dict, px: float) -> list[tuple]:
+    """The candidate cells that join the found tiles (frontier: (row, box)) through horizontal or
+    vertical neighbours, walked outwards."""
     added: list[tuple] = []
     while frontier:
         j, c = frontier.pop()

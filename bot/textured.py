@@ -23,65 +23,24 @@ def floating_videos(boxes: list[tuple], leaves: list[tuple], mask: np.ndarray,
     touching no other leaf or tile."""
     r = np.array(boxes, np.float64)
     tw, th = modal_size(r[:, 2] - r[:, 0], r[:, 3] - r[:, 1])
-    cx, cy = (r[:, 0] + r[:, 2]) / 2, (r[:, 1] + r[:, 3]) / 2
-    hosts = [lf for lf in leaves
-             if ((cx > lf[0]) & (cx < lf[2]) & (cy > lf[1]) & (cy < lf[3])).sum() >= 2 and
-             all(_overlap(lf, b) < 0.5 for b in boxes)]
+    hosts = _hosts(r, boxes, leaves)
     if not hosts:
         return []
     h, w = mask.shape
-    sv = (_cmax(cv2.absdiff(small[:, 1:], small[:, :-1])) > 24).view(np.uint8)   # x | x+1
-    sh = (_cmax(cv2.absdiff(small[1:], small[:-1])) > 24).view(np.uint8)
-    # a blurred edge steps over two pixels and a busy picture breaks it here and there
-    sv = cv2.morphologyEx(np.maximum(sv[:, :-1], sv[:, 1:]), cv2.MORPH_CLOSE, np.ones((5, 1), np.uint8))
-    sh = cv2.morphologyEx(np.maximum(sh[:-1], sh[1:]), cv2.MORPH_CLOSE, np.ones((1, 5), np.uint8))
+    sv, sh = _step_maps(small)
     min_len = int(0.4 * th)
-    vs = _runs(sv, min_len, axis=0)       # (x, y0, y1): a step at x | x+1 or x+1 | x+2
-    hs = _runs(sh, min_len, axis=1)
-    if not vs or not hs:
+    # a floating video's edges lie on the host, off the tiles: in a grid nearly every long line is a
+    # tile's edge, and dropping those keeps the pairing below small
+    V = np.array(_runs(sv, min_len, axis=0), np.float64).reshape(-1, 3)   # (x, y0, y1): a step at x | x+1 or x+1 | x+2
+    Hs = np.array(_runs(sh, min_len, axis=1), np.float64).reshape(-1, 3)
+    V = V[_off_tiles(V[:, 0], (V[:, 1] + V[:, 2]) / 2, r)]
+    Hs = Hs[_off_tiles((Hs[:, 1] + Hs[:, 2]) / 2, Hs[:, 0], r)]
+    if len(V) == 0 or len(Hs) == 0:
         return []
     iv, ih = cv2.integral(sv), cv2.integral(sh)
     integral = cv2.integral(mask.view(np.uint8))
-
-    def vsup(x, y0, y1):
-        x = int(x)
-        if x >= w - 3:
-            return 1.0
-        lo, hi = max(0, x - 2), min(sv.shape[1], x + 1)
-        col = iv[y1, lo + 1:hi + 1] - iv[y0, lo + 1:hi + 1] - iv[y1, lo:hi] + iv[y0, lo:hi]
-        return float(col.max()) / max(1, y1 - y0)
-
-    def hsup(y, x0, x1):
-        y = int(y)
-        if y <= 1:
-            return 1.0
-        lo, hi = max(0, y - 2), min(sh.shape[0], y + 1)
-        row = ih[lo + 1:hi + 1, x1] - ih[lo:hi, x1] - ih[lo + 1:hi + 1, x0] + ih[lo:hi, x0]
-        return float(row.max()) / max(1, x1 - x0)
-
-    tol = max(3, int(0.04 * tw))
-    V, Hs = np.array(vs, np.float64), np.array(hs, np.float64)
-    # a floating video's edges lie on the host, off the tiles: in a grid nearly every long line is a
-    # tile's edge, and dropping those keeps the pairing below small
-    tb = np.array([b for b in boxes], np.float64)
-
-    def off_tiles(px, py):
-        return ~((px[:, None] >= tb[None, :, 0] - 2) & (px[:, None] <= tb[None, :, 2] + 2) &
-                 (py[:, None] >= tb[None, :, 1] - 2) & (py[:, None] <= tb[None, :, 3] + 2)).any(axis=1)
-
-    V = V[off_tiles(V[:, 0], (V[:, 1] + V[:, 2]) / 2)]
-    Hs = Hs[off_tiles((Hs[:, 1] + Hs[:, 2]) / 2, Hs[:, 0])]
-    if len(V) == 0 or len(Hs) == 0:
-        return []
-    x, va, vb = V[:, 0:1], V[:, 1:2], V[:, 2:3]
-    y, hc, hd = Hs[None, :, 0], Hs[None, :, 1], Hs[None, :, 2]
-    bw, bh = np.minimum(w, hd + 1) - (x + 1), y + 1 - va
-    # the bottom-left corner: the left side reaches down to the bottom (but for the name label,
-    # which sits in that corner and breaks the edge), the bottom starts there; video shape and size
-    ok = (np.abs(hc - x) <= tol) & (va + min_len <= y) & (y <= vb + 0.25 * th) & \
-        (bw >= 1.6 * bh) & (bw <= 1.95 * bh) & (bw >= 0.4 * tw) & (bw <= 1.5 * tw)
     found: list[tuple] = []
-    for i, j in zip(*np.nonzero(ok)):
+    for i, j in zip(*np.nonzero(_corners_of_videos(V, Hs, w, tw, th, min_len))):
         x0, y0, x1, y1 = int(V[i, 0]) + 1, int(V[i, 1]), min(w, int(Hs[j, 2]) + 1), int(Hs[j, 0]) + 1
         bw, bh = x1 - x0, y1 - y0
         c = (x0, y0, x1, y1)
@@ -91,10 +50,69 @@ def floating_videos(boxes: list[tuple], leaves: list[tuple], mask: np.ndarray,
                 any(lf not in hosts and _overlap(c, lf) > 0.05 for lf in leaves):
             continue
         s = integral[y1, x1] - integral[y0, x1] - integral[y1, x0] + integral[y0, x0]
-        if s < 0.9 * bw * bh or hsup(y0, x0, x1) < 0.6 or vsup(x1 - 1, y0, y1) < 0.6:
+        if s < 0.9 * bw * bh or _row_support(ih, sh, y0, x0, x1) < 0.6 or \
+                _column_support(iv, sv, x1 - 1, y0, y1, w) < 0.6:
             continue
         found.append(c)
     return found
+
+
+def _hosts(r: np.ndarray, boxes: list[tuple], leaves: list[tuple]) -> list[tuple]:
+    """Leaves that enclose two or more of the tiles found and are none of them (a desktop)."""
+    cx, cy = (r[:, 0] + r[:, 2]) / 2, (r[:, 1] + r[:, 3]) / 2
+    return [lf for lf in leaves
+            if ((cx > lf[0]) & (cx < lf[2]) & (cy > lf[1]) & (cy < lf[3])).sum() >= 2 and
+            all(_overlap(lf, b) < 0.5 for b in boxes)]
+
+
+def _step_maps(small: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Where the picture steps between neighbouring columns (x | x+1) and rows, as 0/1 maps; a blurred
+    edge steps over two pixels and a busy picture breaks it here and there, so both are widened and
+    closed along the edge."""
+    sv = (_cmax(cv2.absdiff(small[:, 1:], small[:, :-1])) > 24).view(np.uint8)
+    sh = (_cmax(cv2.absdiff(small[1:], small[:-1])) > 24).view(np.uint8)
+    sv = cv2.morphologyEx(np.maximum(sv[:, :-1], sv[:, 1:]), cv2.MORPH_CLOSE, np.ones((5, 1), np.uint8))
+    sh = cv2.morphologyEx(np.maximum(sh[:-1], sh[1:]), cv2.MORPH_CLOSE, np.ones((1, 5), np.uint8))
+    return sv, sh
+
+
+def _column_support(iv: np.ndarray, sv: np.ndarray, x, y0: int, y1: int, w: int) -> float:
+    """Share of rows y0..y1 where the picture steps at column x (or just left of it); 1 at the right edge
+    of the frame, `w` wide."""
+    x = int(x)
+    if x >= w - 3:
+        return 1.0
+    lo, hi = max(0, x - 2), min(sv.shape[1], x + 1)
+    col = iv[y1, lo + 1:hi + 1] - iv[y0, lo + 1:hi + 1] - iv[y1, lo:hi] + iv[y0, lo:hi]
+    return float(col.max()) / max(1, y1 - y0)
+
+
+def _row_support(ih: np.ndarray, sh: np.ndarray, y, x0: int, x1: int) -> float:
+    """Share of columns x0..x1 where the picture steps at row y (or just above it); 1 at the frame's top."""
+    y = int(y)
+    if y <= 1:
+        return 1.0
+    lo, hi = max(0, y - 2), min(sh.shape[0], y + 1)
+    row = ih[lo + 1:hi + 1, x1] - ih[lo:hi, x1] - ih[lo + 1:hi + 1, x0] + ih[lo:hi, x0]
+    return float(row.max()) / max(1, x1 - x0)
+
+
+def _off_tiles(px: np.ndarray, py: np.ndarray, tiles: np.ndarray) -> np.ndarray:
+    """Which points (px, py) lie outside every tile (x0, y0, x1, y1), with 2 px to spare."""
+    return ~((px[:, None] >= tiles[None, :, 0] - 2) & (px[:, None] <= tiles[None, :, 2] + 2) &
+             (py[:, None] >= tiles[None, :, 1] - 2) & (py[:, None] <= tiles[None, :, 3] + 2)).any(axis=1)
+
+
+def _corners_of_videos(V: np.ndarray, Hs: np.ndarray, w: int, tw: float, th: float, min_len: int) -> np.ndarray:
+    """(vertical step, horizontal step) pairs that make a video's bottom-left corner: the left side
+    reaches down to the bottom (but for the name label, which sits in that corner and breaks the
+    edge), the bottom starts there; of video shape (16:10 to a little over 16:9) and about a tile's size."""
+    tol = max(3, int(0.04 * tw))
+    x, va, vb = V[:, 0:1], V[:, 1:2], V[:, 2:3]
+    y, hc, hd = Hs[None, :, 0], Hs[None, :, 1], Hs[None, :, 2]
+    bw, bh = np.minimum(w, hd + 1) - (x + 1), y + 1 - va
+    return (np.abs(hc - x) <= tol) & (va + min_len <= y) & (y <= vb + 0.25 * th) & \
+        (bw >= 1.6 * bh) & (bw <= 1.95 * bh) & (bw >= 0.4 * tw) & (bw <= 1.5 * tw)
 
 
 def _runs(step: np.ndarray, min_len: int, axis: int) -> list[tuple]:
@@ -140,43 +158,16 @@ def _dark_lattice(small: np.ndarray) -> list[tuple]:
     h, w = dark.shape
     if min(h, w) < 32:
         return []       # a sliver of a frame holds no grid
-    spans, lines = [], []
-    for axis, n_len in ((0, w), (1, h)):
-        content = (~dark).mean(axis=axis)
-        k = max(3, int(0.03 * n_len) | 1)
-        busy = np.convolve(content, np.ones(k) / k, "same") > 0.25
-        # the longest busy run: a title bar or a taskbar beyond a dark band is not part of the grid
-        edges = np.flatnonzero(np.diff(np.concatenate([[0], busy.astype(np.int8), [0]])))
-        if not len(edges):
-            return []
-        a0, a1 = max(zip(edges[::2], edges[1::2]), key=lambda r: r[1] - r[0])
-        # the smoothing spreads the run into the dark margin around the grid: trim it back
-        while a1 - a0 > 2 and content[a0] < 0.2:
-            a0 += 1
-        while a1 - a0 > 2 and content[a1 - 1] < 0.2:
-            a1 -= 1
-        spans.append((int(a0), int(a1)))
+    spans = [_busy_span(dark, axis, n_len) for axis, n_len in ((0, w), (1, h))]
+    if None in spans:
+        return []
     (x0, x1), (y0, y1) = spans
     sub = dark[y0:y1, x0:x1]
     if min(sub.shape) < 10:
         return []
+    lines = []
     for a0, across in ((x0, 0), (y0, 1)):
-        # a profile per fifth of the lines' length: a photo's slight tilt moves a line by a few
-        # pixels from one end to the other, more than a 3-pixel gap is wide; the median of the five
-        # lets a speaker's coloured border or a bright object cross a gap
-        prof = np.stack([b.mean(axis=across) for b in np.array_split(sub, 5, axis=across)])
-        L, best = prof.shape[1], None
-        r = max(1, int(0.02 * L))
-        for n in range(2, 11):
-            peaks, support = [], []
-            for c in (int(j * L / n) for j in range(1, n)):
-                lo = max(0, c - r)
-                at = lo + np.argmax(prof[:, lo:c + r + 1], axis=1)
-                support.append(np.median(prof[np.arange(len(prof)), at]))
-                peaks.append(int(round(np.median(at))))
-            centres = prof.mean(axis=0)[[int((j + 0.5) * L / n) for j in range(n)]]
-            if min(support) >= TUNING.dark_line and centres.max() < 0.6:
-                best = [0] + peaks + [L]
+        best = _even_lines(sub, across)
         if best is None:
             return []
         lines.append([a0 + q for q in best])
@@ -192,6 +183,46 @@ def _dark_lattice(small: np.ndarray) -> list[tuple]:
     if len(cells) < 4 or not TUNING.aspect[0] <= cw / ch <= TUNING.aspect[1]:
         return []
     return cells
+
+
+def _busy_span(dark: np.ndarray, axis: int, n_len: int) -> tuple[int, int] | None:
+    """The grid's extent along one axis: the longest run of columns (axis 0) or rows holding content;
+    a title bar or a taskbar beyond a dark band is not part of the grid. None: no content at all."""
+    content = (~dark).mean(axis=axis)
+    k = max(3, int(0.03 * n_len) | 1)
+    busy = np.convolve(content, np.ones(k) / k, "same") > 0.25
+    edges = np.flatnonzero(np.diff(np.concatenate([[0], busy.astype(np.int8), [0]])))
+    if not len(edges):
+        return None
+    a0, a1 = max(zip(edges[::2], edges[1::2]), key=lambda r: r[1] - r[0])
+    # the smoothing spreads the run into the dark margin around the grid: trim it back
+    while a1 - a0 > 2 and content[a0] < 0.2:
+        a0 += 1
+    while a1 - a0 > 2 and content[a1 - 1] < 0.2:
+        a1 -= 1
+    return int(a0), int(a1)
+
+
+def _even_lines(sub: np.ndarray, across: int) -> list[int] | None:
+    """The finest lattice of n equal cells (2 to 10) along one axis of the dark map whose inner lines
+    are almost all dark and whose cell centres are not: [0, line, ..., length], or None."""
+    # a profile per fifth of the lines' length: a photo's slight tilt moves a line by a few pixels
+    # from one end to the other, more than a 3-pixel gap is wide; the median of the five lets a
+    # speaker's coloured border or a bright object cross a gap
+    prof = np.stack([b.mean(axis=across) for b in np.array_split(sub, 5, axis=across)])
+    L, best = prof.shape[1], None
+    r = max(1, int(0.02 * L))
+    for n in range(2, 11):
+        peaks, support = [], []
+        for c in (int(j * L / n) for j in range(1, n)):
+            lo = max(0, c - r)
+            at = lo + np.argmax(prof[:, lo:c + r + 1], axis=1)
+            support.append(np.median(prof[np.arange(len(prof)), at]))
+            peaks.append(int(round(np.median(at))))
+        centres = prof.mean(axis=0)[[int((j + 0.5) * L / n) for j in range(n)]]
+        if min(support) >= TUNING.dark_line and centres.max() < 0.6:
+            best = [0] + peaks + [L]
+    return best
 
 
 def _on_lattice(box: tuple, cells: list[tuple]) -> bool:
