@@ -1,4 +1,4 @@
-"""Capture-cycle benchmark: `python benchmarks/cycle.py [--json] [--cycles N]`.
+"""Capture-cycle benchmark: `python -m benchmarks.cycle [--json] [--cycles N]`.
 
 One 1920x1080 Zoom gallery of 25 tiles (5 x 5; a few camera-off), rendered from real seed-faces photos
 framed like webcams, goes through the bot's capture cycle stage by stage:
@@ -60,10 +60,10 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-if str(ROOT) not in sys.path:  # run as a script: make `bot` and `tests` (the gallery renderer) importable
-    sys.path.insert(0, str(ROOT))
 
-import numpy as np  # noqa: E402
+import numpy as np
+
+from scenes.lecture import ENROLL_PHOTOS, SIZE, TILES, SceneError, live, render_frames
 
 STAGES = ("capture", "segment", "names", "detect", "embed", "verify", "decide", "store")
 # the work of a cycle, counted (means over the cycles): face views through the embedding model, labels
@@ -77,10 +77,6 @@ ACCUSATIONS = ("mismatch", "unknown_face")
 # for it (its first confirmations are a lecture's start, not its steady state); at most this many
 WARMUP_MAX = 40
 FLOORS = {"steady_ms": 150.0, "cold_ms": 1000.0, "rss_mb": 600.0, "ratio": 10.0}
-TILES = 25
-SIZE = (1920, 1080)
-ENROLL_PHOTOS = 10           # photos of each student enrol (spread); the tiles show the others
-CAMERA_OFF = {6: "initials", 13: "name", 22: "avatar"}
 
 
 class BenchError(Exception):
@@ -121,7 +117,7 @@ def enrol(data: Path, roster, models, faces_cfg, per_student: int = ENROLL_PHOTO
     models as `enroll` stores it (bot.session.enrolled_galleries; the verifier's None without one)."""
     from bot.enroll import embed_photo, match_folder, spread
     from bot.session import enrolled_galleries
-    from tests.gallery import seed_photos
+    from scenes.gallery import seed_photos
 
     ids, vecs, vids, vvecs = [], [], [], []
     for folder, paths in seed_photos(data).items():
@@ -139,61 +135,6 @@ def enrol(data: Path, roster, models, faces_cfg, per_student: int = ENROLL_PHOTO
     if not vecs:
         raise BenchError(f"{data / 'seed-faces'}: no usable enrollment photo")
     return enrolled_galleries(models, ids, vecs, vids, vvecs)
-
-
-def render_frames(data: Path, detector, n_frames: int, seed: int = 0,
-                  same_sitters: bool = False) -> tuple[list[np.ndarray], list]:
-    """`n_frames` galleries: same names, layout and camera-off tiles; other webcam views each frame, or
-    (same_sitters) the first frame's views each moved a few pixels, rescaled by up to 2% and given fresh
-    sensor noise, as one webcam's frames a few seconds apart. Returns the frames and the true tile
-    boxes (the same in every frame)."""
-    from tests.gallery import TileSpec, load_photo, render_gallery, seed_photos
-    from tests.recording import moved_view, webcam_view
-
-    photos = seed_photos(data)
-    names = sorted(photos)
-    from bot.enroll import spread
-    enrolled = {n: set(spread(p, ENROLL_PHOTOS)) for n, p in photos.items()}
-    probes = {n: [x for x in p if x not in enrolled[n]] for n, p in photos.items()}
-    rng = np.random.default_rng(seed)
-
-    def view(name: str) -> np.ndarray:
-        for _ in range(20):
-            v = webcam_view(load_photo(probes[name][int(rng.integers(len(probes[name])))]), detector, rng)
-            if v is not None:
-                return v
-        raise BenchError(f"{data / 'seed-faces' / name}: no probe photo with a detectable face")
-
-    labels = [names[i % len(names)] if i < len(names) else f"{names[i % len(names)]} {i // len(names) + 1}"
-              for i in range(TILES)]
-    avatars = {i: load_photo(probes[names[i % len(names)]][0]) for i in CAMERA_OFF}
-    live = [i for i in range(TILES) if i not in CAMERA_OFF]
-    first = {i: view(names[i % len(names)]) for i in live} if same_sitters else {}
-
-    frames, boxes = [], []
-    for f in range(n_frames):
-        if not same_sitters:
-            faces = {i: view(names[i % len(names)]) for i in live}
-        else:
-            faces = first if f == 0 else {i: moved_view(v, rng) for i, v in first.items()}
-        specs = [TileSpec(labels[i], avatars[i] if i in CAMERA_OFF else faces[i],
-                          CAMERA_OFF.get(i, "none"), speaking=(i == f % len(names)))
-                 for i in range(TILES)]
-        frame, boxes = render_gallery(specs, size=SIZE, theme="zoom", seed=seed + f)
-        frames.append(frame)
-    return frames, boxes
-
-
-def live(frame: np.ndarray, boxes: list, rng: np.random.Generator, sigma: float = 1.5) -> np.ndarray:
-    """The frame with fresh sensor noise over every live tile (camera-off tiles and the window around
-    them are drawn by the app, the same pixels each time): no two cycles see the same video."""
-    out = frame.copy()
-    for i, (x, y, w, h) in enumerate(boxes):
-        if i in CAMERA_OFF:
-            continue
-        tile = out[y:y + h, x:x + w].astype(np.int16) + np.round(rng.normal(0, sigma, (h, w, 3))).astype(np.int16)
-        out[y:y + h, x:x + w] = np.clip(tile, 0, 255)
-    return out
 
 
 def iou(a, b) -> float:
@@ -490,7 +431,7 @@ def print_table(r: dict) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="benchmarks/cycle.py", description=__doc__,
+    ap = argparse.ArgumentParser(prog="python -m benchmarks.cycle", description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--json", action="store_true", help="print the figures as one JSON object")
     ap.add_argument("--cycles", type=int, default=20, help="cycles of each kind (default 20)")
@@ -516,7 +457,7 @@ def main(argv: list[str] | None = None) -> int:
 
     try:
         result = benchmark(args, say)
-    except (BenchError, ConfigError, ThresholdError, ModelError, DetectorError, OcrError, RosterError) as e:
+    except (BenchError, SceneError, ConfigError, ThresholdError, ModelError, DetectorError, OcrError, RosterError) as e:
         print(f"cycle.py: error: {e}", file=sys.stderr)
         return 1
     if args.json:

@@ -1,4 +1,4 @@
-"""Label memory safety: `python benchmarks/label_memory.py [--size 1920x1080] [--galleries 8] [--json]`.
+"""Label memory safety: `python -m benchmarks.label_memory [--size 1920x1080] [--galleries 8] [--json]`.
 
 bot.label_memory.LabelMemory lets a tile keep its last reading while its label looks the same, and sends it
 to the recogniser otherwise. This measures both sides on rendered galleries of 25 tiles (Zoom and Meet
@@ -25,9 +25,6 @@ from pathlib import Path
 import numpy as np
 
 ROOT = Path(__file__).resolve().parent.parent
-for _p in (ROOT, ROOT / "benchmarks"):  # `bot`, `tests` (the gallery renderer) and cycle.py importable
-    if str(_p) not in sys.path:
-        sys.path.insert(0, str(_p))
 
 RENAMES = {
     "other": lambda i, specs: specs[(i + 1) % len(specs)].name,
@@ -50,8 +47,8 @@ def run(data: Path, size: tuple[int, int], galleries: int, say=lambda line: None
     from bot.label_memory import LabelMemory
     from bot.ocr import NameReader
     from bot.tiles import segment
-    from tests.gallery import make_specs, render_gallery, seed_photos
-    from tests.recording import moved_view
+    from scenes.gallery import make_specs, render_gallery, seed_photos
+    from scenes.recording import moved_view
 
     reader = NameReader()
     photos = seed_photos(data)
@@ -102,7 +99,7 @@ def run(data: Path, size: tuple[int, int], galleries: int, say=lambda line: None
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="benchmarks/label_memory.py", description=__doc__,
+    ap = argparse.ArgumentParser(prog="python -m benchmarks.label_memory", description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--size", default="1920x1080", help="gallery size WxH (default 1920x1080)")
     ap.add_argument("--galleries", type=int, default=8, help="rendered galleries per theme (default 8)")
@@ -115,7 +112,7 @@ def main(argv: list[str] | None = None) -> int:
         ap.error(f"--size: expected WxH such as 1920x1080, got {args.size!r}")
     if args.galleries < 1:
         ap.error("--galleries must be >= 1")
-    from cycle import BenchError, find_data
+    from benchmarks.cycle import BenchError, find_data
 
     try:
         data = find_data(args.data)

@@ -1,6 +1,6 @@
-"""End-to-end recordings: `python benchmarks/recordings.py [--seeds 1-12] [--model M --thresholds T] [--json]`.
+"""End-to-end recordings: `python -m benchmarks.recordings [--seeds 1-12] [--model M --thresholds T] [--json]`.
 
-tests/test_end_to_end.py's lecture (tests/recording.py: five students on camera, the lecturer
+tests/test_end_to_end.py's lecture (scenes/recording.py: five students on camera, the lecturer
 camera-off, the tile labelled "Mareta Aliana" showing Siti Zubaidah's face for five captures), rendered
 from each seed in turn and run through the real commands: `enroll` on the 40 spread photos of each
 student, `replay` with the settings (and, if given, another face model and its thresholds). A seed
@@ -21,9 +21,6 @@ import tempfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-for _p in (ROOT, ROOT / "benchmarks"):  # `bot`, `tests` (the recording renderer) and cycle.py importable
-    if str(_p) not in sys.path:
-        sys.path.insert(0, str(_p))
 
 
 def _seeds(text: str) -> list[int]:
@@ -56,7 +53,7 @@ def _config(root: Path, model: str | None, thresholds: str | None) -> Path | Non
 def run(data: Path, seeds: list[int], model: str | None = None, thresholds: str | None = None,
         say=lambda line: None) -> dict:
     from bot.cli import main
-    from tests.recording import enrollment_folder, make_recording
+    from scenes.recording import enrollment_folder, make_recording
 
     roster = {r.split(",")[1]: r.split(",")[0] for r in (data / "seed-roster.csv").read_text().splitlines()[1:]}
     results = []
@@ -83,7 +80,7 @@ def run(data: Path, seeds: list[int], model: str | None = None, thresholds: str 
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="benchmarks/recordings.py", description=__doc__,
+    ap = argparse.ArgumentParser(prog="python -m benchmarks.recordings", description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--seeds", default="1-12", help="seeds to render, e.g. 1-12 or 3,5,7 (default 1-12)")
     ap.add_argument("--model", help="face model .tflite (default: the settings' recognition.model)")
@@ -95,7 +92,7 @@ def main(argv: list[str] | None = None) -> int:
         seeds = _seeds(args.seeds)
     except ValueError:
         ap.error(f"--seeds: expected numbers and ranges like 1-12 or 3,5,7, got {args.seeds!r}")
-    from cycle import BenchError, find_data
+    from benchmarks.cycle import BenchError, find_data
 
     try:
         data = find_data(args.data)

@@ -1,7 +1,7 @@
-"""Tile stage speed: `python benchmarks/tiles.py [--repeat 15] [--json]`.
+"""Tile stage speed: `python -m benchmarks.tiles [--repeat 15] [--json]`.
 
 The tile finder (bot.tiles) on rendered galleries of the class photos, per layout: a Zoom 5x5 and a
-Google Meet 7x7 at 1920x1080 and a Teams 2020 3x3 over its strip at 2560x1440 (tests/layouts.py). For
+Google Meet 7x7 at 1920x1080 and a Teams 2020 3x3 over its strip at 2560x1440 (scenes/layouts.py). For
 each, the median ms of a fresh cut (`segment`: a layout change) and of a capture on a standing layout
 (`LayoutMemory`, what a steady capture costs), and the tiles found against those drawn. Its results over
 time: benchmarks/HISTORY.md.
@@ -18,13 +18,11 @@ from pathlib import Path
 import numpy as np
 
 ROOT = Path(__file__).resolve().parent.parent
-if str(ROOT) not in sys.path:  # run as a script: make `bot` and `tests` (the renderers) importable
-    sys.path.insert(0, str(ROOT))
 
-from bot.config import TileSettings  # noqa: E402
-from bot.tiles import LayoutMemory, segment  # noqa: E402
-from tests.gallery import make_specs, render_gallery, seed_photos  # noqa: E402
-from tests.layouts import teams_2020_gallery  # noqa: E402
+from bot.config import TileSettings
+from bot.tiles import LayoutMemory, segment
+from scenes.gallery import make_specs, render_gallery, seed_photos
+from scenes.layouts import teams_2020_gallery
 
 
 def _frames(data: Path) -> dict[str, tuple[np.ndarray, int]]:

@@ -1,5 +1,5 @@
 """When a tile's name label may keep its last reading without the recogniser (`LabelMemory`), and
-why that is safe: a renamed label must never keep the old name (`python benchmarks/label_memory.py`).
+why that is safe: a renamed label must never keep the old name (`python -m benchmarks.label_memory`).
 """
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ from .places import place, stagger
 @dataclass(frozen=True)
 class LabelTuning:
     """LabelMemory's tuning values, each with its reason (figures: benchmarks/HISTORY.md, LabelMemory;
-    `python benchmarks/label_memory.py`)."""
+    `python -m benchmarks.label_memory`)."""
     max_age: int = NameSettings.reread_every  # captures a reading stands before it is read anyway (names.reread_every)
     band_from: float = 0.6      # the band compared for stillness: the tile's bottom, from this far down
     still: int = 24             # grey levels a pixel of the band may move and the band count as still
@@ -73,7 +73,7 @@ class LabelMemory:
       the video beyond an edge that stayed put do not count as a suffix (a suffix widens the box).
     A renamed label, or one given or stripped of a suffix, over the same video or with the sitter
     moving, passes neither: none of over 1,000 renamed labels in rendered galleries keeps its old reading
-    (tests/test_names.py, `python benchmarks/label_memory.py [--size WxH]`; figures in
+    (tests/test_names.py, `python -m benchmarks.label_memory [--size WxH]`; figures in
     benchmarks/HISTORY.md, LabelMemory). A tile is read again anyway every `max_age` captures (by
     default the tuning's).
     """

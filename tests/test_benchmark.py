@@ -2,16 +2,13 @@
 save, the verifier's runs and the genuine students accused (its timings are figures, not tests:
 README "Figures"), label_memory.py keeps no renamed label, recordings.py points replay at another
 model."""
-import importlib.util
+import importlib
 import json
-from pathlib import Path
 
 
 def _script(name: str):
-    spec = importlib.util.spec_from_file_location(name, Path(__file__).parent.parent / "benchmarks" / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    """A script of benchmarks/ as a module."""
+    return importlib.import_module(f"benchmarks.{name}")
 
 
 def test_the_benchmark_counts_the_work_each_kind_of_cycle_does(data_dir, capsys):

@@ -12,7 +12,7 @@ import pytest
 from bot.cli import main
 from bot.config import PROJECT_DIR
 
-from .recording import enrollment_folder, make_recording
+from scenes.recording import enrollment_folder, make_recording
 
 MODEL = PROJECT_DIR / "models" / "face_embed.tflite"
 

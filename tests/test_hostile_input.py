@@ -12,7 +12,7 @@ import pytest
 from bot.cli import main
 from bot.display import PlainConsole, hidden_characters, visible
 
-from .recording import enrollment_folder, make_recording
+from scenes.recording import enrollment_folder, make_recording
 
 NOVIA = "[/]Novia Evianti"          # closes a rich tag that was never opened: a MarkupError once
 RIZKY = "[bold]Rizky Putri Pratiwi"

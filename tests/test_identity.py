@@ -16,7 +16,7 @@ from bot.faces import find_faces
 from bot.identity import FaceToJudge, Identity, IdentitySettings
 from bot.session import enrolled_galleries
 
-from .gallery import seed_photos
+from scenes.gallery import seed_photos
 
 STUDENTS = ["Mareta Aliana", "Novia Evianti", "Siti Zubaidah"]
 

@@ -10,8 +10,8 @@ from bot.session import Pipeline
 from bot.tiles import segment
 from bot.types import Tile
 
-from .gallery import iou, load_photo, make_specs, render_gallery, seed_photos
-from .layouts import relayout, teams_2020_gallery, zoom_speaker
+from scenes.gallery import iou, load_photo, make_specs, render_gallery, seed_photos
+from scenes.layouts import relayout, teams_2020_gallery, zoom_speaker
 from .test_pipeline import setup  # noqa: F401  (the module's pipeline fixture)
 
 

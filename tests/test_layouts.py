@@ -1,4 +1,4 @@
-"""The tile finder held to every real meeting layout that tests/layouts.py renders (issue 29).
+"""The tile finder held to every real meeting layout that scenes/layouts.py renders (issue 29).
 
 Two parts: the renderer's own sanity on every scene, then bot/tiles.segment against each scene's truth:
 every video, camera-off and self-view tile found at IoU >= 0.9, and no found tile that matches no
@@ -18,8 +18,8 @@ from bot import layout
 from bot.config import TileSettings
 from bot.faces import FaceDetector
 from bot.tiles import segment
-from tests.gallery import iou
-from tests.layouts import SIZES, Scene, scene_names, scenes, seed_photos
+from scenes.gallery import iou
+from scenes.layouts import SIZES, Scene, scene_names, scenes, seed_photos
 
 SETTINGS = TileSettings()
 MATCH = 0.9          # a participant tile is found when a found tile covers it at this IoU
@@ -168,7 +168,7 @@ def _beyond(photos) -> dict[str, Scene]:
     here. Meet's self-view alone on the page (no tile under it) and over a tile at 4K; Zoom's lone
     speaker with a dark edge, and in a window on a desktop; a speaker with the strip in a window; a
     window of camera-off tiles on a desktop (no shared slide)."""
-    from tests.layouts import meet_2020_tiled, meet_2021, zoom_gallery, zoom_speaker
+    from scenes.layouts import meet_2020_tiled, meet_2021, zoom_gallery, zoom_speaker
     looks = {0: "name", 1: "initials", 2: "name", 3: "avatar", 4: "name"}
     return {
         "meet2021-7-selfview-alone-1920x1080": meet_2021(photos, n=7, size=(1920, 1080), self_view=True, seed=1),

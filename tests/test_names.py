@@ -257,7 +257,7 @@ def test_every_name_of_the_demo_lecture_resolves(reader, roster, data_dir, tmp_p
     then read 'S uaiah 0'; such a line is no label's shape and goes to the detector."""
     from bot.config import TileSettings
     from bot.tiles import segment
-    from .recording import make_recording
+    from scenes.recording import make_recording
     rec = make_recording(data_dir, tmp_path / "lecture.mp4", frames=2)
     students = {s.name: s.student_id for s in roster}
     cap = cv2.VideoCapture(str(rec.path))
@@ -480,8 +480,8 @@ def _gallery_tiles(data_dir, theme, seed, rename=None, other_video=False, moved=
 
     from bot.config import TileSettings
     from bot.tiles import segment
-    from tests.gallery import make_specs, render_gallery, seed_photos
-    from tests.recording import moved_view
+    from scenes.gallery import make_specs, render_gallery, seed_photos
+    from scenes.recording import moved_view
 
     photos = seed_photos(data_dir)
     specs = make_specs(photos, 25, {6: "initials", 13: "name"}, seed % 8, seed=seed)
@@ -512,26 +512,21 @@ def _remembered(reader, tiles):
     return mem, texts
 
 
-def test_label_memory_keeps_every_label_of_the_benchmark_lecture(data_dir, reader):
+def test_label_memory_keeps_every_label_of_the_benchmark_lecture(data_dir, reader, detector):
     """benchmarks/cycle.py's lecture (25 Zoom tiles, each sitter moved a few pixels and given fresh
     noise from capture to capture): every reading stands on every capture. One label there sits over
     a light wall with a hijab's folds right beside its box; counted as text, the folds would fail its
     recall 21 times in 30 and send it to the recogniser."""
-    import importlib.util
-
-    from bot.faces import FaceDetector
     from bot.label_memory import LabelMemory
+    from scenes.lecture import live, render_frames
 
-    spec = importlib.util.spec_from_file_location("cycle", Path(__file__).parent.parent / "benchmarks" / "cycle.py")
-    cycle = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(cycle)
-    frames, boxes = cycle.render_frames(data_dir, FaceDetector(), 3, same_sitters=True)
+    frames, boxes = render_frames(data_dir, detector, 3, same_sitters=True)
     rng = np.random.default_rng(1)
 
     def tiles(frame):
         return [frame[y:y + h, x:x + w] for x, y, w, h in boxes]
 
-    first = tiles(cycle.live(frames[0], boxes, rng))
+    first = tiles(live(frames[0], boxes, rng))
     mem = LabelMemory(max_age=100)
     where = [None] * len(first)
     texts = reader.read_tiles(first, where)
@@ -539,7 +534,7 @@ def test_label_memory_keeps_every_label_of_the_benchmark_lecture(data_dir, reade
         mem.remember(box, crop, text, at)
     assert "Mareta Aliana 5" in texts
     for k in (1, 2, 0, 1, 2):
-        now = tiles(cycle.live(frames[k], boxes, rng))
+        now = tiles(live(frames[k], boxes, rng))
         assert [mem.recall(box, crop) for box, crop in zip(boxes, now)] == texts, mem.counts
 
 

@@ -10,7 +10,7 @@ from bot.enroll import embed_photo
 from bot.roster import load_roster
 from bot.session import Pipeline, enrolled_galleries, load_models
 
-from .gallery import make_specs, render_gallery, seed_photos
+from scenes.gallery import make_specs, render_gallery, seed_photos
 
 
 def unhurried():
@@ -87,8 +87,8 @@ def test_a_face_settled_on_one_view_is_judged_as_on_all(setup, data_dir):
     """With names read, a class's own faces clearly like their enrolled photos are verified on their
     first view alone (decide.settled) and their other views are not made; every verdict, an
     impersonation's mismatch included, is the one all views give."""
-    from .gallery import TileSpec, load_photo
-    from .recording import webcam_view
+    from scenes.gallery import TileSpec, load_photo
+    from scenes.recording import webcam_view
     from bot.enroll import spread
     settings, _, roster, _, _ = setup
     models = load_models(settings)
@@ -149,8 +149,8 @@ def _three_sitters(data_dir, settings, models, seed: int, per: int = 1):
     photos per student (tests of what the pipeline does, not of the face model)."""
     from bot.enroll import spread
 
-    from .gallery import load_photo
-    from .recording import webcam_view
+    from scenes.gallery import load_photo
+    from scenes.recording import webcam_view
 
     roster = load_roster(data_dir / "seed-roster.csv")
     by_name = {s.name: s.student_id for s in roster}
@@ -185,7 +185,7 @@ def test_an_impostor_under_a_present_students_name_alerts_once(data_dir, tmp_pat
     settings = dataclasses.replace(settings, tracking=dataclasses.replace(settings.tracking, confirm_n=3, window_m=4))
     models = load_models(settings)
     roster, by_name, gallery, views = _three_sitters(data_dir, settings, models, seed=0, per=3)
-    from .gallery import TileSpec
+    from scenes.gallery import TileSpec
 
     frames = []
     for k in range(6):
@@ -212,7 +212,7 @@ def test_vector_memory_keeps_only_a_verified_vector_of_a_face_that_barely_change
     from bot.embed import VectorMemory
     from bot.faces import find_faces
 
-    from .recording import moved_view
+    from scenes.recording import moved_view
 
     settings = unhurried()
     _, _, _, views = _three_sitters(data_dir, settings, models, seed=3)
@@ -246,8 +246,8 @@ def test_sitters_who_barely_move_keep_their_vectors_and_an_impostor_is_judged_at
     """Three named tiles whose sitters move a few pixels from capture to capture: verified faces keep
     their vectors (fewer views made than at the first capture), and when Siti's face appears in
     Mareta's tile it is embedded afresh and judged a mismatch on that very capture and every one after."""
-    from .gallery import TileSpec
-    from .recording import moved_view
+    from scenes.gallery import TileSpec
+    from scenes.recording import moved_view
 
     settings = unhurried()
     models = load_models(settings)

@@ -11,7 +11,7 @@ import pytest
 from bot.config import TileSettings
 from bot.tiles import segment
 from tests.conftest import DATA
-from tests.gallery import iou, make_specs, render_gallery, seed_photos
+from scenes.gallery import iou, make_specs, render_gallery, seed_photos
 
 SETTINGS = TileSettings()
 
@@ -122,7 +122,7 @@ def test_rendered_gallery(data_dir, theme, n, size):
 def test_page_coloured_camera_off_tiles_are_completed_from_the_grid(data_dir, n, size):
     """Like meet-grid-extension-01: camera-off tiles painted in the page colour have no visible edge;
     the lattice of the live tiles still gives their boxes."""
-    from tests.gallery import ZOOM_BG, ZOOM_TILE_BG
+    from scenes.gallery import ZOOM_BG, ZOOM_TILE_BG
     photos = seed_photos(data_dir)
     off = {1: "name", 3: "initials", 4: "avatar", 7: "initials", 9: "name"}
     specs = make_specs(photos, n, camera_off=off, speaking=0, seed=n)
@@ -163,7 +163,7 @@ def test_stacked_strip_of_two_tile_sizes_with_broken_gaps(data_dir):
     the last one larger (a speaker border) and joined to the one above by a darker 1-px line that
     is no background colour, and overhanging the tile above; the rows are cut where they are mostly
     background."""
-    from tests.gallery import ZOOM_BG
+    from scenes.gallery import ZOOM_BG
     photos = seed_photos(data_dir)
     specs = make_specs(photos, 4, camera_off={}, speaking=None, seed=3)
     frame, truth = render_gallery(specs, size=(1920, 1080), theme="zoom", seed=3)
@@ -237,7 +237,7 @@ def test_layout_memory_keeps_a_standing_gallery_and_follows_every_change(data_di
     """Other videos, another speaker, a camera switched off: the layout is kept (and the camera-off
     flags follow). A tile left empty, a notification over the gaps, a reflowed grid: cut afresh."""
     from bot.tiles import LayoutMemory
-    from tests.gallery import MEET_BG, ZOOM_BG
+    from scenes.gallery import MEET_BG, ZOOM_BG
 
     photos = seed_photos(data_dir)
     mem = LayoutMemory()
@@ -278,7 +278,7 @@ def test_layout_memory_keeps_a_lone_speaker_on_the_window_page(data_dir):
     """Zoom's speaker alone in the window (read from the page around it, not from gaps): kept while
     it stands, cut afresh when the filmstrip appears."""
     from bot.tiles import LayoutMemory
-    from tests.layouts import zoom_speaker
+    from scenes.layouts import zoom_speaker
 
     photos = seed_photos(data_dir)
     alone = zoom_speaker(photos, n=1, size=(1920, 1080), chrome="none", seed=1)

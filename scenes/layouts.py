@@ -1,6 +1,6 @@
 """Every real meeting layout rendered from real face photos, with the truth behind each tile.
 
-`tests/gallery.py` draws the plain Zoom and Meet galleries the pipeline tests run on; this module draws
+`scenes/gallery.py` draws the plain Zoom and Meet galleries the pipeline tests run on; this module draws
 the layouts seen in `data/meeting-screens` and `data/meeting-screens-more` that those do not cover, so the
 tile finder can be held to all of them (issue 29):
 - Zoom, dark (classic, 2022 rounded, a deep-black variant) and light: galleries with any partial last
@@ -29,7 +29,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from tests.gallery import (AVATAR_COLOURS, MEET_BG, MEET_TILE_BG, ZOOM_BG, ZOOM_SPEAKER, ZOOM_TILE_BG,
+from scenes.gallery import (AVATAR_COLOURS, MEET_BG, MEET_TILE_BG, ZOOM_BG, ZOOM_SPEAKER, ZOOM_TILE_BG,
                            _blend_rect, _fit_text, _initials, _paste_masked, _rounded_mask, _text_size,
                            best_grid, layout, load_photo, seed_photos, zoom_grid)
 
