@@ -59,11 +59,12 @@ from collections import Counter
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-
 import numpy as np
 
+from bot.types import BAD
 from scenes.lecture import ENROLL_PHOTOS, SIZE, TILES, SceneError, live, render_frames
+
+ROOT = Path(__file__).resolve().parent.parent
 
 STAGES = ("capture", "segment", "names", "detect", "embed", "verify", "decide", "store")
 # the work of a cycle, counted (means over the cycles): face views through the embedding model, labels
@@ -72,7 +73,7 @@ STAGES = ("capture", "segment", "names", "detect", "embed", "verify", "decide", 
 WORK = {"views": "face views embedded", "labels": "labels read", "full": "full-range searches",
         "near": "short-range searches", "verifier": "verifier runs"}
 # verdicts that accuse a tile's student: every live tile in these galleries shows its own student
-ACCUSATIONS = ("mismatch", "unknown_face")
+ACCUSATIONS = BAD
 # steady cycles' warm-up: every frame once with the verifier's budget lifted, then on until no face waits
 # for it (its first confirmations are a lecture's start, not its steady state); at most this many
 WARMUP_MAX = 40
@@ -181,7 +182,7 @@ def _work(pipeline) -> dict:
     """Counters of the work the pipeline has done so far (WORK)."""
     models, faces = pipeline.models, pipeline.faces.memory.counts
     return {"views": models.embedder.made, "labels": models.reader.stats["misses"],
-            "full": faces["full"], "near": faces["roi"], "verifier": pipeline.identity.identity.runs}
+            "full": faces["full"], "near": faces["roi"], "verifier": pipeline.identity.cascade.runs}
 
 
 def one_cycle(pipeline, capture: Capture, frame: np.ndarray, store, session_id: int, when: datetime):
@@ -284,7 +285,7 @@ def benchmark(args, say=lambda msg: None) -> dict:
             times one of those), and on until no face waits for it. The steady cycles then start at
             the same capture of the pipeline's life in every run, with the live budget."""
             pipeline = pipeline_()
-            ident = pipeline.identity.identity
+            ident = pipeline.identity.cascade
             budget = ident.settings
             if settle:
                 ident.settings = dataclasses.replace(budget, budget_ms=math.inf)
@@ -458,7 +459,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         result = benchmark(args, say)
     except (BenchError, SceneError, ConfigError, ThresholdError, ModelError, DetectorError, OcrError, RosterError) as e:
-        print(f"cycle.py: error: {e}", file=sys.stderr)
+        print(f"benchmarks.cycle: error: {e}", file=sys.stderr)
         return 1
     if args.json:
         print(json.dumps(result))

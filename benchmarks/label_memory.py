@@ -24,7 +24,6 @@ from pathlib import Path
 
 import numpy as np
 
-ROOT = Path(__file__).resolve().parent.parent
 
 RENAMES = {
     "other": lambda i, specs: specs[(i + 1) % len(specs)].name,
@@ -117,7 +116,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         data = find_data(args.data)
     except BenchError as e:
-        print(f"label_memory.py: error: {e}", file=sys.stderr)
+        print(f"benchmarks.label_memory: error: {e}", file=sys.stderr)
         return 1
     r = run(data, (w, h), args.galleries, say=(lambda line: None) if args.json else print)
     a = r["all"]

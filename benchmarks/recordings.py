@@ -20,7 +20,6 @@ import sys
 import tempfile
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
 
 
 def _seeds(text: str) -> list[int]:
@@ -97,7 +96,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         data = find_data(args.data)
     except BenchError as e:
-        print(f"recordings.py: error: {e}", file=sys.stderr)
+        print(f"benchmarks.recordings: error: {e}", file=sys.stderr)
         return 1
     r = run(data, seeds, args.model, args.thresholds, say=(lambda line: None) if args.json else print)
     print(json.dumps(r) if args.json else f"passed {r['passed']} of {r['of']}")

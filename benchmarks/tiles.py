@@ -17,12 +17,12 @@ from pathlib import Path
 
 import numpy as np
 
-ROOT = Path(__file__).resolve().parent.parent
-
 from bot.config import TileSettings
 from bot.tiles import LayoutMemory, segment
 from scenes.gallery import make_specs, render_gallery, seed_photos
 from scenes.layouts import teams_2020_gallery
+
+ROOT = Path(__file__).resolve().parent.parent
 
 
 def _frames(data: Path) -> dict[str, tuple[np.ndarray, int]]:

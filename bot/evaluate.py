@@ -16,9 +16,9 @@ detected once and the largest face is embedded once; the folds are then played o
   (decide.cascade: MobileNetV2's `verified` where beyond doubt, the verifier everywhere else): identified
   (decide.cascade_identify), judged under its own name (`own_face`) and under every other identity's
   (`other_face`), the gates (decide.gate, hold_back) applied as the bot applies them. Each photo is
-  detected and described once per model (collect_cascade), whatever the number of draws; where the
+  detected and described once per model (few_shot.collect_cascade), whatever the number of draws; where the
   verifier describes an enrolled photo otherwise than a run-time face (verify.Verifier's enrolment
-  recipe), the photos some draw enrols are described that way too (describe_enrolled), as `rollcall
+  recipe), the photos some draw enrols are described that way too (few_shot.describe_enrolled), as `rollcall
   enroll` would.
 * ms_per_face: the MEDIAN over photos with a face of detection + alignment + embedding of the largest
   face, measured on the photo as identified (the shrunk probe with shrink_px), image decoding excluded.

@@ -37,7 +37,7 @@ class IdentitySettings:
 
 @dataclass(frozen=True)
 class FaceToJudge:
-    key: tuple                 # the tile's place (face_memory.FaceMemory.key)
+    key: tuple                 # the tile's place (places.place)
     expected: str | None       # the student the tile's name resolves to
     vector: np.ndarray         # MobileNetV2's
     scores: tuple | None       # gallery.rank of that vector, when the caller has it

@@ -72,6 +72,13 @@ class _StageConfig(dict):
             raise AttributeError(name) from None
 
 
+# the detector's pre- and post-processing as rapidocr's own config.yaml gives them for its model (its
+# classes fall back to the same values when one is left out); named here so that no release of it can
+# change them unseen (tests/test_names.py checks them)
+_DET_MODEL_SETTINGS = dict(mean=[0.5, 0.5, 0.5], std=[0.5, 0.5, 0.5], thresh=0.3, max_candidates=1000,
+                           unclip_ratio=1.6, use_dilation=True, score_mode="fast")
+
+
 def _ort_session(model: Path, threads: int):
     """An onnxruntime session on the CPU with `threads` intra-op threads that do not spin-wait."""
     import onnxruntime as ort
@@ -159,7 +166,8 @@ class NameReader:
         det_session, rec_session = (_ort_session(m, threads) for m in (det, rec))
         # We size regions ourselves; "max" with a large limit only rounds to multiples of 32.
         self._det = TextDetector(_StageConfig(engine_type=engine, session=det_session, limit_type="max",
-                                              limit_side_len=t.det_limit, box_thresh=t.det_box_min))
+                                              limit_side_len=t.det_limit, box_thresh=t.det_box_min,
+                                              **_DET_MODEL_SETTINGS))
         # The recogniser pads every crop of a batch to the widest one and to at least its shape's
         # width (320 px by default); on a CPU a batch saves nothing, so each label runs at its own
         # width: a short name costs a third of a padded one.

@@ -23,7 +23,7 @@ from .faces import FaceDetector
 from .layout import FrameLayout
 from .ocr import NameReader
 from .stages import (EmbedStage, FacesStage, IdentityStage, NamesStage, ScreenStage, judged_faces,
-                     observations, tile_keys)
+                     observations, tile_places)
 from .store import StoreError, parse_iso, utc_iso
 from .track import Tracker
 from .types import Observation, Student
@@ -110,13 +110,14 @@ class Pipeline:
             self.screen.forget()
         t = time.perf_counter()
         why, judged = judged_faces(faces, doubtful, self.settings.faces)
-        keys, one = tile_keys(tiles, judged), {i: fl[0] for i, fl in enumerate(judged) if len(fl) == 1}
+        # the tiles with exactly one face to judge: their places and that face
+        places, face_of = tile_places(tiles, judged), {i: fl[0] for i, fl in enumerate(judged) if len(fl) == 1}
         expected = [m.student_id for m in names.matches]
-        vectors = self.embed(keys, one, expected)
+        vectors = self.embed(places, face_of, expected)
         ms["embed"] = _lap(t)
-        verdicts = _timed(ms, "verify", self.identity, keys, vectors, one, expected, crops)
+        verdicts = _timed(ms, "verify", self.identity, places, vectors, face_of, expected, crops)
         for i, (_, sure) in verdicts.items():
-            self.embed.sure(keys[i], sure)
+            self.embed.sure(places[i], sure)
         obs = _timed(ms, "decide", observations, tiles, names, faces, judged, why, doubtful, verdicts,
                      crops, keep_crops)
         return obs, ms

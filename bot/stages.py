@@ -219,8 +219,9 @@ class IdentityStage:
     def __init__(self, gallery: Gallery, vgallery: VerifierGallery | None, thresholds: Thresholds,
                  verifier: Verifier | None, settings: IdentitySettings, faces: FaceSettings):
         self.gallery, self.thresholds, self.faces = gallery, thresholds, faces
-        self.identity = Identity(gallery, vgallery, thresholds, verifier if vgallery is not None else None,
-                                 settings)
+        # the cascade and its memory of what the verifier confirmed per tile
+        self.cascade = Identity(gallery, vgallery, thresholds, verifier if vgallery is not None else None,
+                                settings)
 
     def __call__(self, keys: dict[int, tuple], vectors: dict[int, np.ndarray], faces: dict[int, Face],
                  expected: list, crops: list[np.ndarray]) -> dict[int, tuple[Verdict, bool]]:
@@ -229,7 +230,7 @@ class IdentityStage:
             return {}
         # every judged face scored in one product (a face at a time: ~0.2 ms each, 44 a capture)
         scored = dict(zip(order, zip(*self.gallery.rank(np.stack([vectors[i] for i in order])))))
-        judgements = self.identity.judge([FaceToJudge(keys[i], expected[i], vectors[i], scored[i], crops[i],
+        judgements = self.cascade.judge([FaceToJudge(keys[i], expected[i], vectors[i], scored[i], crops[i],
                                                       faces[i]) for i in order])
         out = {}
         for i, j in zip(order, judgements):
@@ -282,6 +283,6 @@ def observations(tiles: list[Tile], names: Names, faces: list[list[Face]], judge
     return [o for o, tl in zip(obs, tiles) if not (tl.share and not o.faces)]
 
 
-def tile_keys(tiles: list[Tile], judged: list[list[Face]]) -> dict[int, tuple]:
+def tile_places(tiles: list[Tile], judged: list[list[Face]]) -> dict[int, tuple]:
     """Tile index -> its place, for the tiles with exactly one face to judge."""
     return {i: place(tiles[i].box) for i, fl in enumerate(judged) if len(fl) == 1}

@@ -14,7 +14,7 @@ class TileTuning:
     weak_gap: float = 0.8  # ... and a broken one, trusted only where it cuts a stack into tiles
     aspect: tuple[float, float] = (1.0, 2.3)  # tile width / height (16:9 mostly; Meet's sidebar tiles are squarer)
     size_tol: float = 0.12  # relative size difference still "the same tile size" (a speaker border adds ~6%)
-    max_depth: int = 8
+    max_depth: int = 8  # XY-cut's nesting: window, gallery, rows, tiles, and a few cuts inside them
     speaker: float = 3.0  # a lone tile this many times the strip's tile area is the speaker (or a share)
     dark: int = 60  # max channel value of a dark gap in a photo of a screen (no flat colour there)
     dark_line: float = 0.75  # a gap line of that lattice is at least this fraction dark

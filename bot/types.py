@@ -101,7 +101,7 @@ class Observation:
     face_px: int
     blur: float | None
     verdict: Verdict
-    # tracking key (session.participant_keys): student_id, else the normalised name; a second tile
+    # tracking key (stages.participant_keys): student_id, else the normalised name; a second tile
     # under the same one in a capture gets "#2"
     participant: str = ""
     label_box: Box | None = None  # where the display name was read (frame pixels), else the name strip

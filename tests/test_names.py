@@ -202,6 +202,10 @@ def test_rapidocr_runs_the_sessions_it_is_given(monkeypatch, capfd):
     lines = r._detect(band, 1.0)
     assert len(lines) == 1 and Counted.runs == 1
     assert r._recognise([band])[0][0] == "Mareta Aliana" and Counted.runs == 2
+    # the detector's pre- and post-processing: the values its model was made with, whatever the release
+    assert (r._det.mean, r._det.std) == ([0.5] * 3, [0.5] * 3)
+    post = r._det.postprocess_op
+    assert (post.thresh, post.box_thresh, post.max_candidates, post.unclip_ratio) == (0.3, 0.4, 1000, 1.6)
 
 def test_has_text():
     plain = np.full((40, 300, 3), (35, 35, 35), np.uint8)
