@@ -6,8 +6,8 @@ import cv2
 import numpy as np
 
 from bot import speaker
-from bot.backdrop import overlap as _overlap
-from bot.gapless import cmax as _cmax
+from bot.backdrop import overlap
+from bot.gapless import cmax
 from bot.grid import modal_size
 from bot.tile_tuning import TUNING
 
@@ -44,10 +44,10 @@ def floating_videos(boxes: list[tuple], leaves: list[tuple], mask: np.ndarray,
         x0, y0, x1, y1 = int(V[i, 0]) + 1, int(V[i, 1]), min(w, int(Hs[j, 2]) + 1), int(Hs[j, 0]) + 1
         bw, bh = x1 - x0, y1 - y0
         c = (x0, y0, x1, y1)
-        if not any(_overlap(c, hst) > 0.95 for hst in hosts):
+        if not any(overlap(c, hst) > 0.95 for hst in hosts):
             continue
-        if any(_overlap(c, b) > 0.05 or _overlap(b, c) > 0.05 for b in boxes + found) or \
-                any(lf not in hosts and _overlap(c, lf) > 0.05 for lf in leaves):
+        if any(overlap(c, b) > 0.05 or overlap(b, c) > 0.05 for b in boxes + found) or \
+                any(lf not in hosts and overlap(c, lf) > 0.05 for lf in leaves):
             continue
         s = integral[y1, x1] - integral[y0, x1] - integral[y1, x0] + integral[y0, x0]
         if s < 0.9 * bw * bh or _row_support(ih, sh, y0, x0, x1) < 0.6 or \
@@ -62,15 +62,15 @@ def _hosts(r: np.ndarray, boxes: list[tuple], leaves: list[tuple]) -> list[tuple
     cx, cy = (r[:, 0] + r[:, 2]) / 2, (r[:, 1] + r[:, 3]) / 2
     return [lf for lf in leaves
             if ((cx > lf[0]) & (cx < lf[2]) & (cy > lf[1]) & (cy < lf[3])).sum() >= 2 and
-            all(_overlap(lf, b) < 0.5 for b in boxes)]
+            all(overlap(lf, b) < 0.5 for b in boxes)]
 
 
 def _step_maps(small: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Where the picture steps between neighbouring columns (x | x+1) and rows, as 0/1 maps; a blurred
     edge steps over two pixels and a busy picture breaks it here and there, so both are widened and
     closed along the edge."""
-    sv = (_cmax(cv2.absdiff(small[:, 1:], small[:, :-1])) > 24).view(np.uint8)
-    sh = (_cmax(cv2.absdiff(small[1:], small[:-1])) > 24).view(np.uint8)
+    sv = (cmax(cv2.absdiff(small[:, 1:], small[:, :-1])) > 24).view(np.uint8)
+    sh = (cmax(cv2.absdiff(small[1:], small[:-1])) > 24).view(np.uint8)
     sv = cv2.morphologyEx(np.maximum(sv[:, :-1], sv[:, 1:]), cv2.MORPH_CLOSE, np.ones((5, 1), np.uint8))
     sh = cv2.morphologyEx(np.maximum(sh[:-1], sh[1:]), cv2.MORPH_CLOSE, np.ones((1, 5), np.uint8))
     return sv, sh
@@ -141,7 +141,7 @@ def off_background(best: list[tuple], bg: tuple | None, frame: np.ndarray, small
             return cells, None
     if len(best) <= 1 and (video := speaker.lone(frame)) is not None:
         box = tuple(v / f for v in video[0])
-        if all(_overlap(b, box) > 0.95 and _overlap(box, b) < 0.5 for b in best):
+        if all(overlap(b, box) > 0.95 and overlap(box, b) < 0.5 for b in best):
             return [box], (video[1], False)
     return best, bg
 
@@ -154,7 +154,7 @@ def _dark_lattice(small: np.ndarray) -> list[tuple]:
     line is almost all dark and no cell centre is; the finest such lattice wins (a 4-column grid also
     passes as 2). [] unless both axes find one, with at least
     4 cells of tile shape."""
-    dark = _cmax(small) < TUNING.dark
+    dark = cmax(small) < TUNING.dark
     h, w = dark.shape
     if min(h, w) < 32:
         return []       # a sliver of a frame holds no grid
