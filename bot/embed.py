@@ -27,7 +27,7 @@ import numpy as np
 from .errors import RollcallError
 from .config import RecognitionSettings
 from .faces import DetectorError, load_interpreter
-from .places import stagger
+from .places import Phases
 
 
 @dataclass(frozen=True)
@@ -179,7 +179,7 @@ class VectorMemory:
     hair, a new name, another face) is embedded afresh every capture, so each capture of a doubtful
     face is fresh evidence for the tracker's N of M, and a face that changed is judged on its own
     vector. The signature is compared with the face the vector was made from, not the last one seen, so
-    a slow drift adds up to a change. Tiles get staggered ages (from their position), so their
+    a slow drift adds up to a change. Tiles get staggered ages (dealt in reading order, `places.Phases`), so their
     refreshes spread out. It cuts the face views embedded a steady capture by nearly a quarter (see
     benchmarks/HISTORY.md, VectorMemory). The keyword arguments max_diff and refresh_every override
     `tuning`'s.
@@ -191,6 +191,7 @@ class VectorMemory:
         self.tuning = dataclasses.replace(tuning, **{k: v for k, v in given.items() if v is not None})
         self.max_diff, self.refresh_every = self.tuning.max_diff, self.tuning.refresh_every
         self._kept: dict[tuple, _Kept] = {}
+        self._phases = Phases(self.refresh_every)
         self.counts = {"same": 0, "near": 0, "made": 0}  # how each face was served, for tests and tuning
 
     def recall(self, key: tuple, aligned: np.ndarray, expected: str | None) -> np.ndarray | None:
@@ -209,7 +210,7 @@ class VectorMemory:
 
     def keep(self, key: tuple, aligned: np.ndarray, vector: np.ndarray, expected: str | None) -> None:
         """A vector just made for this tile's face."""
-        age = 0 if key in self._kept else -stagger(key, self.refresh_every)
+        age = 0 if key in self._kept else -self._phases.deal()
         self._kept[key] = _Kept(aligned, signature(aligned, self.tuning), vector, expected, age)
         self.counts["made"] += 1
 

@@ -12,7 +12,7 @@ import numpy as np
 
 from .config import FaceSettings
 from .faces import Detection, FaceDetector, faces_of, find_faces, roll_degrees
-from .places import place, stagger
+from .places import Phases, place
 from .types import Face
 
 
@@ -60,8 +60,8 @@ class FaceMemory:
     fewer full-range passes, the same verdicts (see benchmarks/HISTORY.md, FaceMemory).
     Anything else (no face last time, two faces, the region finds none or several, a tile moved or
     resized) and every `full_every` captures runs the full detector over the whole tile, so a person
-    joining a tile is seen within `full_every` captures. Tiles get staggered ages (from their position),
-    so their full passes do not all fall on one capture.
+    joining a tile is seen within `full_every` captures. Tiles get staggered ages (dealt in reading order,
+    `places.Phases`), so their full passes are spread evenly over the captures.
 
     The keyword arguments full_every, still_diff, roi_min_score and roi_agree override `tuning`'s.
     """
@@ -79,10 +79,13 @@ class FaceMemory:
         self.threads = threads
         self.roi_min_score = self.tuning.roi_min_score
         self._seen: dict[tuple, _Seen] = {}
+        self._phases = Phases(self.full_every)
+        self._dealt: dict[tuple, int] = {}  # new places' phases, dealt before the threads look at them
         self.counts = {"still": 0, "roi": 0, "full": 0}  # how each tile was served, for tests and tuning
 
     def find(self, detector: FaceDetector, box, tile_bgr: np.ndarray) -> list[Face]:
         """The faces in one tile (tile coordinates), as `find_faces` gives them."""
+        self._deal([box])
         faces, how = self._find(detector, box, tile_bgr)
         self.counts[how] += 1
         return faces
@@ -93,6 +96,7 @@ class FaceMemory:
         takes the next tile when it is free, the tiles likely to need the full model first: a full
         pass costs ~4 short-range ones, and tiles dealt out in turn left one thread idle while the
         other ran the capture's full passes."""
+        self._deal(boxes)
         detectors = detector.workers(self.threads)
         if len(detectors) <= 1 or len(tiles) <= 1:
             return [self.find(detectors[0], b, t) for b, t in zip(boxes, tiles)]
@@ -117,6 +121,13 @@ class FaceMemory:
             out[i] = faces
             self.counts[how] += 1
         return out
+
+    def _deal(self, boxes: list) -> None:
+        """A phase for each place not met before, in the order given (reading order)."""
+        for box in boxes:
+            key = place(box)
+            if key not in self._seen and key not in self._dealt:
+                self._dealt[key] = self._phases.deal()
 
     def _full_due(self, box) -> bool:
         """Whether this tile's next look is sure to run the full model: new, its full pass due, or not
@@ -145,7 +156,7 @@ class FaceMemory:
             self._seen[key] = _Seen(thumb, faces, seen.age + 1, True)
             return faces, "roi"
         faces = find_faces(detector, tile_bgr)
-        age = 0 if seen is not None else -stagger(key, self.full_every)
+        age = 0 if seen is not None else -self._dealt.pop(key, 0)
         # a tile seen for the first time is not checked: the check costs a short-range pass, and a fresh
         # pipeline (a cold start) pays for a full pass on every tile already; it is made next capture
         trusted = seen is not None and self.roi and len(faces) == 1 and self._agrees(detector, tile_bgr, faces[0])

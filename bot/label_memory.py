@@ -12,7 +12,7 @@ import numpy as np
 
 from .config import NameSettings
 from .label_finder import stroke_mask, tophat_side
-from .places import place, stagger
+from .places import Phases, place
 
 
 @dataclass(frozen=True)
@@ -82,6 +82,7 @@ class LabelMemory:
         self.tuning = tuning if max_age is None else dataclasses.replace(tuning, max_age=max_age)
         self.max_age = self.tuning.max_age
         self._seen: dict[tuple, _Reading] = {}
+        self._phases = Phases(self.max_age)
         self.counts = {"still": 0, "label": 0, "read": 0}  # how each recall went, for tests and tuning
 
     def _band(self, tile: np.ndarray) -> np.ndarray:
@@ -186,11 +187,11 @@ class LabelMemory:
             else:
                 strokes = _suffix_strokes(gray, line[4] - line[0])
                 beside = self._beside(tile, line)
-        # a tile's first reading starts part-way to max_age (from its position, the same every run):
-        # the forced re-reads of a gallery read at once spread over half of max_age captures
-        # instead of all falling on one (25 labels, ~0.4 s)
+        # a tile's first reading starts part-way to max_age (its phase, dealt in reading order): the
+        # forced re-reads of a gallery read at once spread evenly over max_age captures instead of
+        # all falling on one (25 labels, ~0.4 s)
         key = place(box)
-        age = stagger(key, self.max_age // 2) if key not in self._seen else 0
+        age = self._phases.deal() if key not in self._seen else 0
         self._seen[key] = _Reading(self._band(tile), line, gray, dark, strokes, beside, text, age)
 
 

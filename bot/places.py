@@ -1,5 +1,5 @@
-"""A tile's place across captures: the key every stage's memory files a tile under, and the stagger
-that spreads the memories' periodic refreshes over captures instead of one."""
+"""A tile's place across captures: the key every stage's memory files a tile under, and the phases that
+spread the memories' periodic refreshes evenly over captures."""
 from __future__ import annotations
 
 
@@ -9,7 +9,18 @@ def place(box) -> tuple:
     return tuple(int(round(v / 8)) for v in box)
 
 
-def stagger(key: tuple, period: int) -> int:
-    """0 .. period - 1 from the place alone (tuples of ints hash the same every run): a gallery seen
-    for the first time has its tiles' refreshes spread over `period` captures, not all on one."""
-    return hash(key) % max(1, period)
+class Phases:
+    """The refresh phase of each place a memory meets, dealt in the order it meets them (reading order:
+    0, 1, 2, ... modulo the period): a gallery seen for the first time has its tiles' refreshes spread
+    evenly over `period` captures. Phases from the places' hashes left some captures with none and
+    one with 8 of a 5x5 gallery's 22 full detector passes (benchmarks/HISTORY.md, 2026-12-07)."""
+
+    def __init__(self, period: int):
+        self.period = max(1, period)
+        self._met = 0
+
+    def deal(self) -> int:
+        """The next place's phase, 0 .. period - 1."""
+        phase = self._met % self.period
+        self._met += 1
+        return phase
