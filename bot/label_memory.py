@@ -187,11 +187,11 @@ class LabelMemory:
             else:
                 strokes = _suffix_strokes(gray, line[4] - line[0])
                 beside = self._beside(tile, line)
-        # a tile's first reading starts part-way to max_age (its phase, dealt in reading order): the
-        # forced re-reads of a gallery read at once spread evenly over max_age captures instead of
-        # all falling on one (25 labels, ~0.4 s)
+        # a tile's first reading waits its phase (dealt in reading order) beyond max_age: the forced
+        # re-reads of a gallery read at once spread evenly over a period, at most one a capture for
+        # max_age tiles, instead of all falling on one (25 labels, ~0.4 s)
         key = place(box)
-        age = self._phases.deal() if key not in self._seen else 0
+        age = -self._phases.deal() if key not in self._seen else 0
         self._seen[key] = _Reading(self._band(tile), line, gray, dark, strokes, beside, text, age)
 
 

@@ -587,15 +587,16 @@ def test_label_memory_keeps_labels_over_moving_video(data_dir, reader):
 
 
 def test_label_memory_spreads_its_forced_re_reads(data_dir, reader):
-    """A gallery read at once is not read again all at once max_age captures later."""
+    """A gallery read at once is not read again all at once max_age captures later: its forced re-reads
+    come one a capture (25 labels, max_age 30), each within twice max_age."""
     tiles = _gallery_tiles(data_dir, "zoom", 4)
     mem, _ = _remembered(reader, tiles)
     per_capture = []
-    for _ in range(mem.max_age + 1):
+    for _ in range(2 * mem.max_age):
         due = [box for box, crop, _ in tiles if mem.recall(box, crop) is None]
         for box, crop, _ in tiles:
             if box in due:
                 mem.remember(box, crop, "again")
         per_capture.append(len(due))
-    assert sum(per_capture) == 25, per_capture  # every label read again once within max_age + 1 captures
-    assert max(per_capture) <= 4, per_capture
+    assert sum(per_capture) == 25, per_capture  # every label read again once within 2 x max_age captures
+    assert max(per_capture) <= 1, per_capture
