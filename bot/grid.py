@@ -335,3 +335,25 @@ def _ring(fill, c: tuple, t: float, worst: bool = False) -> float:
     sides = (fill(x0, y0, x1, y0 + t), fill(x0, y1 - t, x1, y1),
              fill(x0, y0 + t, x0 + t, y1 - t), fill(x1 - t, y0 + t, x1, y1 - t))
     return max(sides) if worst else sum(sides) / 4
+
+
+def cell_around(leaf: tuple, boxes: list[tuple]) -> tuple | None:
+    """The empty cell of the found tiles' lattice that holds the region `leaf` (x0, y0, x1, y1, mask
+    pixels), to within a gap; None when it lies in none (it crosses a cell's edge, or the cell is
+    taken). A row's cells follow the phase of the tiles in it (a centred last row)."""
+    r = np.array(boxes, np.float64)
+    lattice = _lattice_of(r)
+    if lattice is None:
+        return None
+    tw, th, px, py, x_ph, y_ph, cx, cy = lattice
+    tol = max(2.0, px - tw, 0.03 * tw)
+    lx, ly = (leaf[0] + leaf[2]) / 2, (leaf[1] + leaf[3]) / 2
+    yc = y_ph + np.round((ly - y_ph) / py) * py
+    in_row = cx[np.abs(cy - yc) <= th / 4]
+    for ph in ([_phase(in_row, px)] if len(in_row) else [x_ph, (x_ph + px / 2) % px]):
+        xc = ph + np.round((lx - ph) / px) * px
+        c = (xc - tw / 2, yc - th / 2, xc + tw / 2, yc + th / 2)
+        if leaf[0] >= c[0] - tol and leaf[1] >= c[1] - tol and leaf[2] <= c[2] + tol and leaf[3] <= c[3] + tol \
+                and not any(_overlap(c, tuple(b)) > 0.3 for b in r):
+            return tuple(float(v) for v in c)
+    return None

@@ -4,7 +4,9 @@ join into one region that is neither: the tile is a cell of the gallery's tile s
 of the region, lined up with a row and a column of the tiles found; the thumbnail fills the
 opposite corner, and where it lies on the page its sides are the region's outline. On the page
 alone it is a filled rectangle of video shape, smaller than a tile, in a corner of the frame. A
-student's own video cannot draw one: it must lie on the page, outside every tile."""
+student's video of exactly the page's colour draws just that inside their own tile, so the caller
+(bot/tiles.py) first takes a region lying in an empty cell of the gallery's lattice as that cell's
+tile when the cell's name label shows (or the region covers the label's place)."""
 from __future__ import annotations
 
 import numpy as np

@@ -37,15 +37,18 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from bot import overhang, selfview, strip
+from bot import grid, overhang, selfview, strip
 from bot.backdrop import SHARE as _SHARE, is_video as _is_video, overlap as _overlap
 from bot.config import TileSettings
 from bot.gapless import cmax as _cmax
 from bot.gaps import best_reading, content_mask
 from bot.grid import complete_lattice, corners, in_grid, modal_size
+from bot.label_finder import has_text
 from bot.textured import floating_videos, off_background
 from bot.tile_tuning import TUNING
 from bot.types import Box, Tile
+
+LABEL_BAND = (0.5, 0.3)     # a tile's name label lies in this share of its width, height from its bottom-left
 
 
 def segment(frame: np.ndarray, settings: TileSettings, with_shares: bool = False) -> list[Tile]:
@@ -232,9 +235,34 @@ def _add_missed(best: list[tuple], leaves: list[tuple], mask: np.ndarray, frame:
             continue
         if pair := overhang.split(leaf, mask, best, size):
             best, hung = best + [pair[0]], hung + [pair[1]]
-        elif overhang.alone(leaf, mask, size) and selfview.photographic(small, tuple(int(v) for v in _box(leaf))):
-            hung.append(leaf)
+        elif leaf[2] - leaf[0] >= overhang.THUMB[0] * size[0] and \
+                selfview.photographic(small, tuple(int(v) for v in _box(leaf))):
+            # a student whose video is the page's colour shows only a picture somewhere in their cell:
+            # a cell of the grid with a name label is their tile, never a thumbnail on the page
+            if (cell := _labelled_cell(leaf, best, frame, mask.shape, f)) is not None:
+                best = best + [cell]
+            elif overhang.alone(leaf, mask, size):
+                hung.append(leaf)
     return best, hung
+
+
+def _labelled_cell(leaf: tuple, best: list[tuple], frame: np.ndarray, shape: tuple, f: int) -> tuple | None:
+    """The empty cell of the gallery's lattice around a region on the page, when the cell is a
+    tile: its name label's place (the bottom-left band, left of the region) holds text, or the
+    region covers that place. Meet's self-view alone on the page has no label beside it."""
+    c = grid.cell_around(leaf, best)
+    if c is None:
+        return None
+    x0, y0, x1, y1 = c
+    h, w = shape
+    if x0 < -2 or y0 < -2 or x1 > w + 2 or y1 > h + 2:
+        return None
+    cw, ch = x1 - x0, y1 - y0
+    right = min(x0 + LABEL_BAND[0] * cw, leaf[0] - 2)
+    if right - x0 < 0.15 * cw:
+        return c                # the region reaches the label's place: the label lies on it
+    band = frame[int(max(0, y1 - LABEL_BAND[1] * ch) * f):int(min(h, y1) * f), int(max(0, x0) * f):int(right * f)]
+    return c if has_text(band) else None
 
 
 def _snap(frame: np.ndarray, box: tuple, scale: int) -> Box:

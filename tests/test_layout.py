@@ -10,7 +10,7 @@ from bot.session import Pipeline
 from bot.tiles import segment
 from bot.types import Tile
 
-from scenes.gallery import iou, load_photo, make_specs, render_gallery, seed_photos
+from scenes.gallery import MEET_BG, ZOOM_BG, iou, load_photo, make_specs, render_gallery, seed_photos
 from scenes.layouts import relayout, teams_2020_gallery, zoom_speaker
 from .test_pipeline import setup  # noqa: F401  (the module's pipeline fixture)
 
@@ -233,3 +233,32 @@ def test_a_speaker_before_a_flat_virtual_background_is_judged(setup, data_dir): 
     obs, _ = _pipeline(setup).process(frame)
     speaker = [o for o in obs if iou(o.box, (x, y, w, h)) >= 0.9]
     assert speaker and speaker[0].faces >= 1, [(o.box, o.faces, o.verdict.verdict) for o in obs]  # ...kept: a face shows
+
+
+def _page_coloured_tile(data_dir, theme: str, n: int, size: tuple, frac: float, seed: int = 2):
+    """A gallery whose last (bottom-right) tile's video is exactly the page's colour, a photo of
+    another student in a 16:9 rectangle `frac` of its width in its outer corner: (frame, boxes)."""
+    photos = seed_photos(data_dir)
+    specs = make_specs(photos, n, seed=seed)
+    _, boxes = render_gallery(specs, size, theme=theme, seed=seed, chrome=False)
+    x, y, w, h = boxes[-1]
+    video = np.empty((h, w, 3), np.uint8)
+    video[:] = MEET_BG if theme == "meet" else ZOOM_BG
+    rw = int(w * frac)
+    rh = rw * 9 // 16
+    video[h - rh - 2:h - 2, w - rw - 2:w - 2] = cv2.resize(load_photo(photos[sorted(photos)[0]][3]), (rw, rh))
+    specs[-1].face = video
+    return render_gallery(specs, size, theme=theme, seed=seed, chrome=False)
+
+
+@pytest.mark.parametrize("theme", ["meet", "zoom"])
+@pytest.mark.parametrize("n, size, frac", [(4, (1920, 1080), 0.4), (6, (1920, 1080), 0.4), (4, (1280, 720), 0.55),
+                                           (6, (2560, 1440), 0.7), (4, (3840, 2160), 0.7), (6, (1280, 720), 0.4)])
+def test_a_page_coloured_video_keeps_its_tile(data_dir, theme, n, size, frac):
+    """A student's video exactly the page's colour, their face in a rectangle in its outer corner: the
+    tile is still the tile (its name is read), not a floating self-view on the page (never named)."""
+    frame, boxes = _page_coloured_tile(data_dir, theme, n, size, frac)
+    tiles = segment(frame, TileSettings(), with_shares=True)
+    assert len(tiles) == n and not any(t.floating for t in tiles), [(t.box, t.floating) for t in tiles]
+    assert max(iou(boxes[-1], t.box) for t in tiles) >= 0.9
+
