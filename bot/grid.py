@@ -170,7 +170,8 @@ def _grid_split(r, frame: np.ndarray, f: int, min_w: float) -> list[tuple]:
     return [tuple(v / f for v in c) for c in cells]
 
 
-def complete_lattice(boxes: list[tuple], mask: np.ndarray, frame: np.ndarray, f: int) -> list[tuple]:
+def complete_lattice(boxes: list[tuple], mask: np.ndarray, frame: np.ndarray, f: int,
+                     lattice: tuple | None = None) -> list[tuple]:
     """Cells of the regular grid the found tiles sit on that the XY-cut missed: camera-off tiles the
     colour of the page (Meet's navy) have no visible edge, and videos that touch each other merge
     into shapes that are no block. The modal tile size and the pitch (size + gap) fitted to the found
@@ -178,7 +179,7 @@ def complete_lattice(boxes: list[tuple], mask: np.ndarray, frame: np.ndarray, f:
     a video) and joins the found tiles through lattice neighbours. Each row keeps its own phase, so a
     centred last row offset by half a pitch is followed."""
     r = np.array(boxes, np.float64)
-    lattice = _lattice_of(r)
+    lattice = lattice or lattice_of(r)      # `lattice_of(boxes)`, when the caller has it
     if lattice is None:
         return []
     tw, th, px, py, x_ph, y_ph, cx, cy = lattice
@@ -205,7 +206,7 @@ def complete_lattice(boxes: list[tuple], mask: np.ndarray, frame: np.ndarray, f:
     return _joined(frontier, cells, px)
 
 
-def _lattice_of(r: np.ndarray) -> tuple | None:
+def lattice_of(r: np.ndarray) -> tuple | None:
     """The lattice the tiles of modal size sit on: (tile width, height, pitch x, y, phase x, y, and the
     centres x, y of those tiles), or None with fewer than two of them or no pitch on either axis."""
     lw, lh = r[:, 2] - r[:, 0], r[:, 3] - r[:, 1]
@@ -337,14 +338,11 @@ def _ring(fill, c: tuple, t: float, worst: bool = False) -> float:
     return max(sides) if worst else sum(sides) / 4
 
 
-def cell_around(leaf: tuple, boxes: list[tuple]) -> tuple | None:
-    """The empty cell of the found tiles' lattice that holds the region `leaf` (x0, y0, x1, y1, mask
-    pixels), to within a gap; None when it lies in none (it crosses a cell's edge, or the cell is
-    taken). A row's cells follow the phase of the tiles in it (a centred last row)."""
+def cell_around(leaf: tuple, boxes: list[tuple], lattice: tuple) -> tuple | None:
+    """The empty cell of the found tiles' lattice (`lattice_of` them) that holds the region `leaf`
+    (x0, y0, x1, y1, mask pixels), to within a gap; None when it lies in none (it crosses a cell's
+    edge, or the cell is taken). A row's cells follow the phase of the tiles in it (a centred last row)."""
     r = np.array(boxes, np.float64)
-    lattice = _lattice_of(r)
-    if lattice is None:
-        return None
     tw, th, px, py, x_ph, y_ph, cx, cy = lattice
     tol = max(2.0, px - tw, 0.03 * tw)
     lx, ly = (leaf[0] + leaf[2]) / 2, (leaf[1] + leaf[3]) / 2

@@ -84,6 +84,8 @@ class _Layout:
     inner: list[tuple]      # each tile's box at 1/f
     fixed: list[Tile]       # tiles whose camera-off flag is their kind's (a Teams strip's bubbles)
     solid: list[bool]       # whether each tile is a video's rectangle (not a bubble, not a thumbnail)
+    # ... with no gap across it when it was cut: a video that already had one (a band of the page's
+    # colour in a student's own picture) must not make every frame be cut afresh
 
     @classmethod
     def of(cls, shape: tuple, bg: tuple, f: int, mask: np.ndarray, tiles: list[Tile],
@@ -95,7 +97,8 @@ class _Layout:
             x, y, w, h = (v // f for v in t.box)
             gaps[y:y + h + 1, x:x + w + 1] = False
             inner.append((x, y, x + w, y + h))
-        solid = [t not in fixed and not t.floating for t in tiles]
+        solid = [t not in fixed and not t.floating and not _gapped(mask[y0:y1, x0:x1])
+                 for t, (x0, y0, x1, y1) in zip(tiles, inner)]
         return cls(shape, bg, f, tiles, gaps, int(gaps.sum()), inner, fixed, solid)
 
 
@@ -107,7 +110,9 @@ class LayoutMemory:
     The layout stands when nothing appeared in the gaps and chrome around the tiles (working pixels
     outside every tile that were background and are not any more: at most a clock's worth) and every
     tile is still mostly not background (one whose participant left turns into background), with no
-    row or column of background across it (a strip slid in over a lone speaker). A
+    row or column of background across it (a strip slid in over a lone speaker; a tile whose own video
+    showed such a band of the page's colour when it was cut is let off this check, so a student cannot
+    force a fresh cut on every frame). A
     reflowed grid puts tiles over the old gaps; a speaker border is drawn inside its tile.
     Camera-off flags are taken afresh on every frame; anything else, and every frame the layout
     does not stand, is segmented from scratch."""
@@ -151,10 +156,15 @@ class LayoutMemory:
             if part.size and part.mean() < self.TILE_FILL:
                 return False
             # a gap across a video's tile: the window re-laid (a strip over the speaker, a reflowed grid)
-            core = part[3:-3, 3:-3]
-            if solid and core.size and (_gap_across(core.any(axis=1)) or _gap_across(core.any(axis=0))):
+            if solid and _gapped(part):
                 return False
         return True
+
+
+def _gapped(part: np.ndarray) -> bool:
+    """Whether a tile's content mask (at 1/f) has a gap across it, a few pixels in from its sides."""
+    core = part[3:-3, 3:-3]
+    return bool(core.size) and (_gap_across(core.any(axis=1)) or _gap_across(core.any(axis=0)))
 
 
 def _gap_across(busy: np.ndarray) -> bool:
@@ -225,7 +235,8 @@ def _add_missed(best: list[tuple], leaves: list[tuple], mask: np.ndarray, frame:
     the thumbnails floating on the page, over a tile's corner or alone."""
     if len(best) < 2:
         return best, []
-    best = best + complete_lattice(best, mask, frame, f)
+    lattice = grid.lattice_of(np.array(best, np.float64))
+    best = best + complete_lattice(best, mask, frame, f, lattice)
     best = best + floating_videos(best, leaves, mask, small)
     r = np.array(best, np.float64)
     size = modal_size(r[:, 2] - r[:, 0], r[:, 3] - r[:, 1])
@@ -235,22 +246,22 @@ def _add_missed(best: list[tuple], leaves: list[tuple], mask: np.ndarray, frame:
             continue
         if pair := overhang.split(leaf, mask, best, size):
             best, hung = best + [pair[0]], hung + [pair[1]]
-        elif leaf[2] - leaf[0] >= overhang.THUMB[0] * size[0] and \
-                selfview.photographic(small, tuple(int(v) for v in _box(leaf))):
+        elif leaf[2] - leaf[0] >= overhang.THUMB[0] * size[0]:
             # a student whose video is the page's colour shows only a picture somewhere in their cell:
             # a cell of the grid with a name label is their tile, never a thumbnail on the page
-            if (cell := _labelled_cell(leaf, best, frame, mask.shape, f)) is not None:
-                best = best + [cell]
-            elif overhang.alone(leaf, mask, size):
-                hung.append(leaf)
+            cell = _labelled_cell(leaf, best, lattice, frame, mask.shape, f)
+            if (cell is not None or overhang.alone(leaf, mask, size)) and \
+                    selfview.photographic(small, tuple(int(v) for v in _box(leaf))):
+                best, hung = (best + [cell], hung) if cell is not None else (best, hung + [leaf])
     return best, hung
 
 
-def _labelled_cell(leaf: tuple, best: list[tuple], frame: np.ndarray, shape: tuple, f: int) -> tuple | None:
+def _labelled_cell(leaf: tuple, best: list[tuple], lattice: tuple | None, frame: np.ndarray, shape: tuple,
+                   f: int) -> tuple | None:
     """The empty cell of the gallery's lattice around a region on the page, when the cell is a
     tile: its name label's place (the bottom-left band, left of the region) holds text, or the
     region covers that place. Meet's self-view alone on the page has no label beside it."""
-    c = grid.cell_around(leaf, best)
+    c = None if lattice is None else grid.cell_around(leaf, best, lattice)
     if c is None:
         return None
     x0, y0, x1, y1 = c

@@ -262,3 +262,21 @@ def test_a_page_coloured_video_keeps_its_tile(data_dir, theme, n, size, frac):
     assert len(tiles) == n and not any(t.floating for t in tiles), [(t.box, t.floating) for t in tiles]
     assert max(iou(boxes[-1], t.box) for t in tiles) >= 0.9
 
+
+
+def test_a_band_of_the_page_colour_in_a_video_keeps_the_layout_standing(data_dir):
+    """A student showing a band of the page's colour across their video (a gap across their tile, as a
+    re-layout makes): cut afresh once, then the layout stands while the band comes and goes."""
+    from bot.tiles import LayoutMemory
+
+    photos = seed_photos(data_dir)
+    frame, truth = render_gallery(make_specs(photos, 9, seed=1), theme="zoom", seed=1)
+    mem = LayoutMemory()
+    assert len(mem.segment(frame, TileSettings())) == 9
+    x, y, w, h = truth[4]
+    for band in (4, 8, 0, 4, 0):
+        banded = frame.copy()
+        banded[y + h // 2 - band // 2:y + h // 2 + band // 2, x:x + w] = ZOOM_BG
+        tiles = mem.segment(banded, TileSettings())
+        assert len(tiles) == 9 and all(max(iou(b, t.box) for t in tiles) >= 0.9 for b in truth)
+    assert mem.counts == {"kept": 4, "found": 2}
