@@ -26,7 +26,7 @@ LINE_APART = 4          # ... and is at least this much darker (lighter) than bo
 
 
 def floating(frame: np.ndarray, tiles: list[Box]) -> list[Box]:
-    """Thumbnails floating over the outer corners of the gallery's corner tiles, or over any corner
+    """Thumbnails floating over the outer corners of the gallery's corner tiles, or over a right corner
     of a tile far larger than the others (the speaker): frame pixels, at most one per tile."""
     if not tiles:
         return []
@@ -56,15 +56,17 @@ def photographic(frame: np.ndarray, box: Box) -> bool:
 
 
 def _hosts(tiles: list[Box]) -> list[tuple[Box, tuple[str, ...], float]]:
-    """(tile, corners to search, margin allowed): the speaker's four corners, the thumbnail floating a
+    """(tile, corners to search, margin allowed): the speaker's right corners, the thumbnail floating a
     little inside them; the gallery's top-right corner on its tile, the thumbnail in the very corner
     (Meet's "You"): a window or a picture on a wall in a corner tile is not taken for one."""
     areas = [w * h for _, _, w, h in tiles]
     med = float(np.median(areas))
     hosts: dict[int, set[str]] = {}
     speakers = {i for i, a in enumerate(areas) if len(tiles) == 1 or a >= 3 * med}
+    # the speaker's right corners only, where Zoom and Meet float the self-view: a framed picture
+    # in a left corner is part of the speaker's video (two faces there are multiple_faces)
     for i in speakers:
-        hosts[i] = {"tl", "tr", "bl", "br"}
+        hosts[i] = {"tr", "br"}
     # the gallery's top-right corner, on the tile nearest it
     top, right = min(b[1] for b in tiles), max(b[0] + b[2] for b in tiles)
     i = int(np.argmin([abs(b[0] + b[2] - right) + abs(b[1] - top) for b in tiles]))

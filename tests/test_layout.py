@@ -280,3 +280,22 @@ def test_a_band_of_the_page_colour_in_a_video_keeps_the_layout_standing(data_dir
         tiles = mem.segment(banded, TileSettings())
         assert len(tiles) == 9 and all(max(iou(b, t.box) for t in tiles) >= 0.9 for b in truth)
     assert mem.counts == {"kept": 4, "found": 2}
+
+
+@pytest.mark.parametrize("corner", ["tl", "bl"])
+def test_a_framed_picture_in_a_lone_speakers_left_corner_is_no_self_view(data_dir, corner):
+    """A lone speaker framing a face in a left corner of their video (an impostor framing their own face
+    while holding up the named student's photo): no thumbnail is made of it, so both faces stay in the
+    speaker's tile (multiple_faces), not one verified and one floating and never named."""
+    photos = seed_photos(data_dir)
+    scene = zoom_speaker(photos, n=1, size=(1920, 1080), chrome="none", self_view=False, seed=1)
+    img = scene.image.copy()
+    x, y, w, h = scene.tiles[0].box
+    fw = w // 4
+    fh = fw * 9 // 16
+    fx, fy = x + w * 3 // 100, y + h * 4 // 100 if corner == "tl" else y + h - fh - h * 4 // 100
+    img[fy:fy + fh, fx:fx + fw] = cv2.resize(load_photo(photos[sorted(photos)[2]][0]), (fw, fh))
+    cv2.rectangle(img, (fx, fy), (fx + fw - 1, fy + fh - 1), (90, 90, 90), 2)
+    tiles = segment(img, TileSettings(), with_shares=True)
+    assert len(tiles) == 1 and not tiles[0].covered and not tiles[0].floating, [t.box for t in tiles]
+    assert iou(scene.tiles[0].box, tiles[0].box) >= 0.9
