@@ -17,6 +17,7 @@ import numpy as np
 
 from .config import RecognitionSettings
 from .decide import Gallery, Judgement, Thresholds, VerifierGallery, cascade
+from .places import Phases
 from .types import BAD, Face, Verdict, VerdictKind
 
 
@@ -64,6 +65,12 @@ class Identity:
     settings: IdentitySettings = field(default_factory=IdentitySettings)
     _confirmed: dict = field(default_factory=dict, init=False)
     runs: int = field(default=0, init=False)      # faces the verifier described, for the benchmark
+    # a tile's first confirmation starts part-way into the refresh period (its phase, dealt in reading
+    # order): a gallery confirmed in the lecture's first captures is not re-confirmed all together
+    _phases: Phases = field(init=False)
+
+    def __post_init__(self):
+        self._phases = Phases(self.settings.refresh)
 
     def judge(self, faces: list[FaceToJudge]) -> list[Judgement]:
         """One judgement per face, in order."""
@@ -108,7 +115,7 @@ class Identity:
             last = self._confirmed.get(f.key)
             if last is not None and last.expected == f.expected and _same_verdict(last.judgement, j):
                 refs = np.vstack([np.atleast_2d(last.vector), refs])[-max(1, self.settings.references):]
-            self._confirmed[f.key] = _Confirmed(refs, f.expected, j)
+            self._confirmed[f.key] = _Confirmed(refs, f.expected, j, 0 if last else self._phases.deal())
             out[i] = j
 
     def _forget_all_but(self, keys: set) -> None:

@@ -150,3 +150,18 @@ def test_a_face_flipping_between_views_the_verifier_confirmed_is_not_described_a
     for probe in (a, b, a):
         one.judge([tile((0,), "Mareta Aliana", probe)])
     assert one.runs == 3
+
+
+def test_a_gallery_confirmed_at_once_is_not_refreshed_at_once(klass):
+    """Three tiles confirmed in one capture come back to the verifier one a capture, each within
+    `refresh` + 1 captures, not all together."""
+    ident = stage(klass, refresh=4)
+    faces = [tile((k,), name, doubtful(klass, name)) for k, name in enumerate(STUDENTS)]
+    ident.judge(faces)
+    assert ident.runs == 3
+    per_capture = []
+    for _ in range(5):
+        before = ident.runs
+        ident.judge(faces)
+        per_capture.append(ident.runs - before)
+    assert sum(per_capture) == 3 and max(per_capture) == 1, per_capture
