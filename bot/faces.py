@@ -474,8 +474,3 @@ def faces_of(detector: FaceDetector, image_bgr: np.ndarray, dets: list[Detection
 def find_faces(detector: FaceDetector, image_bgr: np.ndarray) -> list[Face]:
     """Every face in the image, detected, aligned and scored for blur; largest first."""
     return faces_of(detector, image_bgr, detector.detect(image_bgr))
-
-
-def largest_face(detector: FaceDetector, image_bgr: np.ndarray) -> Face | None:
-    faces = find_faces(detector, image_bgr)
-    return faces[0] if faces else None

@@ -23,8 +23,8 @@ def purge(store: Store, older_than_days: float, now: datetime | str | None = Non
     if older_than_days < 0:
         raise StoreError(f"--older-than {older_than_days}: must be 0 or more days")
     cutoff = utc_iso(parse_iso(utc_iso(now)) - timedelta(days=older_than_days))
-    with store._lock:
-        with store._writing("purge") as db:
+    with store.lock:
+        with store.writing("purge") as db:
             old_caps = "SELECT id FROM captures WHERE time < :cut"
             alert_where = f"(time < :cut OR capture_id IN ({old_caps}))"
             p = {"cut": cutoff}
@@ -54,10 +54,10 @@ def forget(store: Store, student: str) -> dict[str, int]:
     someone's runner-up; then VACUUM and truncate the WAL so no byte of it is left in <home>."""
     found = store.get_student(student)
     sid = found.student_id if found else _recorded_id(store, student.strip())
-    with store._lock:
+    with store.lock:
         _check_forgettable(store, student, sid, known=found is not None)
         names_them = _naming(sid, found.name if found else None)
-        with store._writing(f"forget {student}") as db:
+        with store.writing(f"forget {student}") as db:
             p = {"s": sid}
             alert_ids = _ids_about(db, "alerts", p, names_them)
             files = [r[0] for r in db.execute(
@@ -114,7 +114,7 @@ def _ids_about(db, table: str, params: dict, names_them: Callable[[str | None], 
 
 def _recorded_id(store: Store, key: str) -> str:
     """A student id as the records spell it (ids are case-insensitive); `key` if none does."""
-    with store._lock:
+    with store.lock:
         row = store.db.execute(
             "SELECT student_id FROM observations WHERE student_id = :k COLLATE NOCASE UNION ALL "
             "SELECT identified_as FROM observations WHERE identified_as = :k COLLATE NOCASE UNION ALL "
@@ -143,9 +143,9 @@ def sweep_evidence(store: Store) -> int:
 
 def clear_thumbs(store: Store) -> None:
     """Drop enrolled face thumbnails (kept by a rollcall with reference faces on), bytes and all."""
-    if not store._query("SELECT 1 FROM embeddings WHERE thumb IS NOT NULL LIMIT 1"):
+    if not store.query("SELECT 1 FROM embeddings WHERE thumb IS NOT NULL LIMIT 1"):
         return                      # nothing to clear: no write, so a read-only or busy home opens
-    with store._writing("clear enrolled face thumbnails") as db:
+    with store.writing("clear enrolled face thumbnails") as db:
         db.execute("UPDATE embeddings SET thumb = NULL WHERE thumb IS NOT NULL")
     try:
         compact(store)

@@ -9,7 +9,7 @@ a symbolic link is never followed out of it and a file it did not write is left 
 The schema is built by an ordered list of migrations, each applied once and recorded in
 `_rollcall_migrations`, so an old home is brought up to date on open.
 
-Every write is one transaction (`_writing`: BEGIN IMMEDIATE, savepoints inside), so a capture and its
+Every write is one transaction (`writing`: BEGIN IMMEDIATE, savepoints inside), so a capture and its
 observations are committed together before `add_capture` returns: a killed process loses at most the
 capture it was writing. A write that cannot get the database within the busy timeout, or a full disk, is
 a one-line StoreError. A running session holds `<home>/running/<id>.lock`; a session left `running` whose
@@ -187,7 +187,7 @@ class Store:
                 self._db = None
 
     @contextlib.contextmanager
-    def _writing(self, what: str):
+    def writing(self, what: str):
         """One write transaction, committed at the end (a savepoint inside another). It takes the write
         lock first (BEGIN IMMEDIATE), so reading then writing never fails on another writer's commit;
         a lock held past the busy timeout or a full disk is a one-line StoreError."""
@@ -212,6 +212,12 @@ class Store:
 
     def __exit__(self, *exc) -> None:
         self.close()
+
+    @property
+    def lock(self) -> threading.RLock:
+        """The lock that serialises every use of the connection: held across several statements that
+        must see one state of the database (bot/privacy.py's deletions)."""
+        return self._lock
 
     @property
     def db(self) -> sqlite_utils.Database:
@@ -256,14 +262,15 @@ class Store:
             row = self.db.execute(f"SELECT max(version) FROM {MIGRATIONS_TABLE}").fetchone()
             return int(row[0] or 0)
 
-    def _query(self, sql: str, params: Iterable | dict = ()) -> list[dict]:
+    def query(self, sql: str, params: Iterable | dict = ()) -> list[dict]:
+        """The rows of one read, as dicts, under the connection's lock."""
         with self._lock:
             return list(self.db.query(sql, params))
 
     # --------------------------------------------------------------------------------- students
     def upsert_students(self, students: list[Student], class_name: str | None = None) -> int:
         """Insert or update roster rows; a student's class is only changed when `class_name` is given."""
-        with self._writing("store the roster"):
+        with self.writing("store the roster"):
             for s in students:
                 self.db.execute(
                     "INSERT INTO students (student_id, name, aliases, email, class) "
@@ -282,26 +289,26 @@ class Store:
     def list_students(self, class_name: str | None = None) -> list[Student]:
         """Roster students (of `class_name` when given), by student_id."""
         if class_name is None:
-            rows = self._query("SELECT * FROM students ORDER BY student_id")
+            rows = self.query("SELECT * FROM students ORDER BY student_id")
         else:
-            rows = self._query("SELECT * FROM students WHERE class = ? ORDER BY student_id",
+            rows = self.query("SELECT * FROM students WHERE class = ? ORDER BY student_id",
                                [class_name])
         return [self._student(r) for r in rows]
 
     def student_class(self, student_id: str) -> str | None:
-        rows = self._query("SELECT class FROM students WHERE student_id = ?", [student_id])
+        rows = self.query("SELECT class FROM students WHERE student_id = ?", [student_id])
         return rows[0]["class"] if rows else None
 
     def get_student(self, id_or_name: str) -> Student | None:
         """A student by student_id, else by exact name (case-insensitive if that is unique)."""
         key = id_or_name.strip()
-        rows = self._query("SELECT * FROM students WHERE student_id = ?", [key])
+        rows = self.query("SELECT * FROM students WHERE student_id = ?", [key])
         if not rows:     # ids are case-insensitive, as on a tile (g1a021902 is G1A021902)
-            rows = self._query("SELECT * FROM students WHERE student_id = ? COLLATE NOCASE", [key])
+            rows = self.query("SELECT * FROM students WHERE student_id = ? COLLATE NOCASE", [key])
         if not rows:
-            rows = self._query("SELECT * FROM students WHERE name = ?", [key])
+            rows = self.query("SELECT * FROM students WHERE name = ?", [key])
         if not rows:
-            rows = [r for r in self._query("SELECT * FROM students")
+            rows = [r for r in self.query("SELECT * FROM students")
                     if r["name"].casefold() == key.casefold()]
         if len(rows) > 1:
             ids = ", ".join(r["student_id"] for r in rows)
@@ -326,7 +333,7 @@ class Store:
         if not (len(hashes) == len(quals) == len(ths) == n):
             raise ValueError("add_embeddings: vectors, photo_hashes, qualities and thumbs differ in length")
         added = 0
-        with self._writing("store enrolled faces"):
+        with self.writing("store enrolled faces"):
             if not self.db.execute("SELECT 1 FROM students WHERE student_id = ?", [student_id]).fetchone():
                 raise StoreError(f"{student_id}: not in the roster")
             kind = int(is_verifier_model(model))
@@ -352,7 +359,7 @@ class Store:
     def embeddings(self, verifier: bool = False) -> tuple[np.ndarray, np.ndarray]:
         """(student_ids, vectors): one row per enrolled photo; vectors float32 (N, D); the face model's,
         or with `verifier` the verifier's."""
-        rows = self._query(f"SELECT student_id, vector, dim FROM embeddings WHERE {_IS_VERIFIER} = ? "
+        rows = self.query(f"SELECT student_id, vector, dim FROM embeddings WHERE {_IS_VERIFIER} = ? "
                            "ORDER BY student_id, id", [int(verifier)])
         if not rows:
             return np.array([], dtype=object), np.zeros((0, 0), dtype=np.float32)
@@ -366,12 +373,12 @@ class Store:
 
     def embedding_models(self) -> dict[str | None, int]:
         """How many enrolled vectors each face model made (None: enrolled before models were recorded)."""
-        return {r["model"]: r["n"] for r in self._query(
+        return {r["model"]: r["n"] for r in self.query(
             "SELECT model, count(*) AS n FROM embeddings GROUP BY model")}
 
     def reference_thumb(self, student_id: str) -> bytes | None:
         """The best-quality enrolled thumbnail (JPEG bytes) of a student, if any."""
-        rows = self._query(
+        rows = self.query(
             "SELECT thumb FROM embeddings WHERE student_id = ? AND thumb IS NOT NULL "
             "ORDER BY coalesce(quality, 0) DESC, id LIMIT 1", [student_id])
         return rows[0]["thumb"] if rows else None
@@ -383,7 +390,7 @@ class Store:
         session a crashed process left `running` is marked interrupted first (repair_sessions)."""
         sid = None
         try:
-            with self._writing("start a session"):
+            with self.writing("start a session"):
                 self._repair_sessions()
                 cur = self.db.execute(
                     "INSERT INTO sessions (class, source, started, interval_s, status) "
@@ -403,7 +410,7 @@ class Store:
         """Mark a session ended. Its lock is let go even when the write fails, so that the next start
         marks it interrupted instead of taking it for one still running."""
         try:
-            with self._writing(f"end session {session_id}"):
+            with self.writing(f"end session {session_id}"):
                 cur = self.db.execute("UPDATE sessions SET ended = ?, status = ? WHERE id = ?",
                                       [utc_iso(ended), status, int(session_id)])
                 if cur.rowcount == 0:
@@ -414,13 +421,13 @@ class Store:
     def repair_sessions(self) -> list[int]:
         """Mark every session left `running` by a process that is gone as `interrupted`, ended at its
         last capture; returns their ids. A session whose process still runs is left alone."""
-        with self._writing("repair interrupted sessions"):
+        with self.writing("repair interrupted sessions"):
             return self._repair_sessions()
 
     def running_sessions(self) -> list[SessionInfo]:
         """Sessions whose process is running now (after repairing those whose process is gone)."""
         self.repair_sessions()
-        return [self._session(r) for r in self._query(self._SESSIONS_SQL + "WHERE s.status = 'running' "
+        return [self._session(r) for r in self.query(self._SESSIONS_SQL + "WHERE s.status = 'running' "
                                                       "ORDER BY s.id")]
 
     def _repair_sessions(self) -> list[int]:
@@ -448,12 +455,12 @@ class Store:
                            last_capture=row["last_capture"])
 
     def sessions(self) -> list[SessionInfo]:
-        return [self._session(r) for r in self._query(self._SESSIONS_SQL + "ORDER BY s.id")]
+        return [self._session(r) for r in self.query(self._SESSIONS_SQL + "ORDER BY s.id")]
 
     def session(self, ref: int | str) -> SessionInfo:
         """A session by id, or `last` (the newest). Unknown -> StoreError naming it."""
         if isinstance(ref, str) and ref.strip().lower() == "last":
-            rows = self._query(self._SESSIONS_SQL + "ORDER BY s.id DESC LIMIT 1")
+            rows = self.query(self._SESSIONS_SQL + "ORDER BY s.id DESC LIMIT 1")
             if not rows:
                 raise StoreError(f"session last: no sessions recorded in {self.db_path}")
         else:
@@ -461,7 +468,7 @@ class Store:
                 sid = int(ref)
             except (TypeError, ValueError):
                 raise StoreError(f"session {ref}: not a session id (a number or `last`)") from None
-            rows = self._query(self._SESSIONS_SQL + "WHERE s.id = ?", [sid])
+            rows = self.query(self._SESSIONS_SQL + "WHERE s.id = ?", [sid])
             if not rows:
                 raise StoreError(f"session {ref}: not found (see `rollcall sessions`)")
         return self._session(rows[0])
@@ -471,7 +478,7 @@ class Store:
                     observations: list[Observation]) -> int:
         """One capture and all its observations in one transaction, committed before returning."""
         t = utc_iso(time)
-        with self._writing("store a capture"):
+        with self.writing("store a capture"):
             cur = self.db.execute(
                 "INSERT INTO captures (session_id, time, tiles, ms) VALUES (?, ?, ?, ?)",
                 [int(session_id), t, len(observations),
@@ -492,7 +499,7 @@ class Store:
         return capture_id
 
     def captures(self, session_id: int) -> list[dict]:
-        rows = self._query("SELECT id, time, tiles, ms FROM captures WHERE session_id = ? "
+        rows = self.query("SELECT id, time, tiles, ms FROM captures WHERE session_id = ? "
                            "ORDER BY time, id", [int(session_id)])
         for r in rows:
             r["ms"] = json.loads(r["ms"]) if r["ms"] else {}
@@ -500,7 +507,7 @@ class Store:
 
     def observations(self, session_id: int) -> list[dict]:
         """All observations of a session with their capture time, in capture then tile order."""
-        rows = self._query(
+        rows = self.query(
             "SELECT o.*, c.time AS time FROM observations o JOIN captures c ON c.id = o.capture_id "
             "WHERE o.session_id = ? ORDER BY c.time, c.id, o.tile_index", [int(session_id)])
         for r in rows:
@@ -516,7 +523,7 @@ class Store:
                   similarity: float | None = None, threshold: float | None = None,
                   participant: str = "", evidence: str | None = None, model: str | None = None) -> int:
         """`model`: which model decided the verdict, whose score `similarity` and `threshold` are."""
-        with self._writing("store an alert"):
+        with self.writing("store an alert"):
             cur = self.db.execute(
                 "INSERT INTO alerts (session_id, capture_id, time, kind, student_id, display_name, "
                 "identified_as, similarity, threshold, evidence, participant, model) "
@@ -531,7 +538,7 @@ class Store:
         to home. A failed write (a full disk) leaves no partial file and raises StoreError."""
         rel, path = self.files.write_evidence(session_id, alert_id, jpeg)
         try:
-            with self._writing("record the evidence"):
+            with self.writing("record the evidence"):
                 cur = self.db.execute("UPDATE alerts SET evidence = ? WHERE id = ?", [rel, int(alert_id)])
                 if cur.rowcount == 0:
                     raise StoreError(f"alert {alert_id}: not found")
@@ -550,13 +557,13 @@ class Store:
 
     def alerts(self, session_id: int | None = None) -> list[dict]:
         if session_id is None:
-            return self._query("SELECT * FROM alerts ORDER BY time, id")
-        return self._query("SELECT * FROM alerts WHERE session_id = ? ORDER BY time, id",
+            return self.query("SELECT * FROM alerts ORDER BY time, id")
+        return self.query("SELECT * FROM alerts WHERE session_id = ? ORDER BY time, id",
                            [int(session_id)])
 
     def record_delivery(self, alert_id: int, channel: str, attempt: int, ok: bool,
                         error: str = "", time: datetime | str | None = None) -> int:
-        with self._writing("record a delivery"):
+        with self.writing("record a delivery"):
             cur = self.db.execute(
                 "INSERT INTO deliveries (alert_id, channel, attempt, time, ok, error) "
                 "VALUES (?, ?, ?, ?, ?, ?)",
@@ -564,7 +571,7 @@ class Store:
             return int(cur.lastrowid)
 
     def deliveries(self, alert_id: int) -> list[dict]:
-        rows = self._query("SELECT * FROM deliveries WHERE alert_id = ? ORDER BY id", [int(alert_id)])
+        rows = self.query("SELECT * FROM deliveries WHERE alert_id = ? ORDER BY id", [int(alert_id)])
         for r in rows:
             r["ok"] = bool(r["ok"])
         return rows
