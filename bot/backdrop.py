@@ -3,12 +3,26 @@ unlike a camera's picture), the figures on a shared slide's page, the desktop ar
 window. Boxes are (x0, y0, x1, y1) in working pixels unless said otherwise."""
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import cv2
 import numpy as np
 
-SHARE = 0.25        # a tile this share of the frame or more may be a shared screen (then it is none)
-FLAT_SHARE = 0.35   # a shared screen is at least this share of exactly flat pixels; a camera less
-PAGE_EDGE = 0.2     # the band just outside a shared slide is at most this much content
+
+@dataclass(frozen=True)
+class BackdropTuning:
+    """What lies behind the tiles: the tuning values, each with its reason."""
+    share: float = 0.25  # a tile this share of the frame or more may be a shared screen (then it is none)
+    flat_share: float = 0.35  # a shared screen is at least this share of exactly flat pixels; a camera less
+    page_edge: float = 0.2  # the band just outside a shared slide is at most this much content
+    min_side: int = 4  # a region fewer pixels across (at half scale) says nothing about its flatness
+    inside: float = 0.99  # a region this share inside another lies within it (the desktop's window)
+    slide_max: float = 0.9  # a slide's box is at most this share of the frame (the window shows round it)
+    on_slide: float = 0.9  # a figure lies at least this share on the slide's box ...
+    figure_max: float = 0.5  # ... and is at most this share of its area
+
+
+BACKDROP = BackdropTuning()
 
 
 def overlap(a: tuple, b: tuple) -> float:
@@ -26,18 +40,18 @@ def is_video(frame: np.ndarray, r: tuple, f: int) -> bool:
     leave little of that."""
     x0, y0, x1, y1 = (int(v * f) for v in r)
     g = cv2.cvtColor(np.ascontiguousarray(frame[y0:y1:2, x0:x1:2]), cv2.COLOR_BGR2GRAY)
-    if g.shape[0] < 4 or g.shape[1] < 4:
+    if g.shape[0] < BACKDROP.min_side or g.shape[1] < BACKDROP.min_side:
         return False
     flat = (cv2.absdiff(g[1:, 1:], g[:-1, 1:]) == 0) & (cv2.absdiff(g[1:, 1:], g[1:, :-1]) == 0)
-    return float(flat.mean()) < FLAT_SHARE
+    return float(flat.mean()) < BACKDROP.flat_share
 
 
 def without_desktop(leaves: list[tuple], w: int, h: int) -> list[tuple]:
     """The leaves but a region reaching all four frame edges around another as big as a shared
     screen: the desktop around a meeting window (whose one video is the tile), not a tile."""
     def big_inside(o):
-        return any(k is not o and (k[2] - k[0]) * (k[3] - k[1]) >= SHARE * w * h and overlap(k, o) > 0.99
-                   for k in leaves)
+        return any(k is not o and (k[2] - k[0]) * (k[3] - k[1]) >= BACKDROP.share * w * h
+                   and overlap(k, o) > BACKDROP.inside for k in leaves)
 
     return [o for o in leaves if not (o[0] <= 1 and o[1] <= 1 and o[2] >= w - 1 and o[3] >= h - 1 and big_inside(o))]
 
@@ -55,8 +69,9 @@ def on_a_slide(boxes: list[tuple], readings: list[tuple], frame: np.ndarray, f: 
 
     for other, mask, *_ in readings:
         for s in other:
-            if s not in boxes and SHARE * area <= size(s) <= 0.9 * area and \
-                    all(overlap(b, s) > 0.9 and size(b) <= 0.5 * size(s) for b in boxes) and \
+            if s not in boxes and BACKDROP.share * area <= size(s) <= BACKDROP.slide_max * area and \
+                    all(overlap(b, s) > BACKDROP.on_slide and size(b) <= BACKDROP.figure_max * size(s)
+                        for b in boxes) and \
                     _on_page(mask, s) and not is_video(frame, s, f):
                 return True
     return False
@@ -67,4 +82,4 @@ def _on_page(mask: np.ndarray, box: tuple) -> bool:
     x0, y0, x1, y1 = (int(round(v)) for v in box)
     bands = [mask[max(0, y0 - 3):max(0, y0 - 1), x0:x1], mask[y1 + 1:y1 + 3, x0:x1],
              mask[y0:y1, max(0, x0 - 3):max(0, x0 - 1)], mask[y0:y1, x1 + 1:x1 + 3]]
-    return all(b.size == 0 or b.mean() < PAGE_EDGE for b in bands) and any(b.size for b in bands)
+    return all(b.size == 0 or b.mean() < BACKDROP.page_edge for b in bands) and any(b.size for b in bands)

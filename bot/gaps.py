@@ -3,12 +3,37 @@ mask of what is not background, and the recursive XY-cut of that mask into leave
 1-2 of its recipe)."""
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import cv2
 import numpy as np
 
 from bot import backdrop
 from bot.grid import choose, drop_nested
 from bot.tile_tuning import TUNING
+
+
+@dataclass(frozen=True)
+class GapsTuning:
+    """The background's and the cut's tuning values (those shared with the other tile modules are
+    TUNING's), each with its reason."""
+    gallery: int = 4  # a reading of this many tiles is a gallery: rarer colours are not going to explain more
+    ring: int = 40  # the frame's outer ring is 1 / this of its smaller side wide
+    min_share: float = 0.05  # a gallery background (or a colour of one bucket) covers at least this share
+    tries: tuple[int, int, int] = (3, 2, 4)  # the likeliest colours by ring and frame, the commonest in the
+    # frame, and at most this many colours in all
+    modes: int = 4  # the exact colours of one bucket looked at, commonest first
+    noise: int = 2  # colours this many levels apart or closer are one colour's noise
+    component_h: float = 0.5  # a component lower than this share of the narrowest tile's height holds none
+    min_shape_cut: int = 8  # a leaf fewer working pixels high is not cut where its width steps
+    cut_margin: float = 0.25  # a width step is at least this share of the leaf's height from its ends
+    width_step: float = 0.2  # the two bands' fills differ by at least this share of the width
+    emptiest: int = 20  # the cut moves to the emptiest row within 1 / this of the height
+    narrow_col: float = 0.5  # a column of the narrower band more than this share content is in its row
+    centred: float = 0.03  # the narrower band's middle is within this share of the width of the wider's
+
+
+GAPS = GapsTuning()
 
 
 def best_reading(frame: np.ndarray, f: int, min_w: float) -> tuple[list[tuple], np.ndarray | None, list, tuple | None]:
@@ -21,7 +46,7 @@ def best_reading(frame: np.ndarray, f: int, min_w: float) -> tuple[list[tuple], 
     cands = _background_candidates(frame)
     readings: list[tuple] = []
     for bg in [(c, False) for c in cands] + [(c, True) for c in cands[:1]]:
-        if readings and max(len(r[0]) for r in readings) >= 4:
+        if readings and max(len(r[0]) for r in readings) >= GAPS.gallery:
             break       # a gallery: a rarer colour (or a looser match) is not going to explain more of it
         mask = content_mask(frame, bg, f)
         leaves = backdrop.without_desktop(_leaves(mask, min_w), w, h)
@@ -42,7 +67,7 @@ def _background_candidates(frame: np.ndarray) -> list[np.ndarray]:
     and by Zoom's camera-off tile colour; the most frequent colours overall come last (a Zoom window
     on a textured desktop touches no frame edge)."""
     H, W = frame.shape[:2]
-    b = max(2, min(H, W) // 40)
+    b = max(2, min(H, W) // GAPS.ring)
     ring = np.concatenate([frame[:b, ::4].reshape(-1, 3), frame[-b:, ::4].reshape(-1, 3),
                            frame[b:-b:4, :b].reshape(-1, 3), frame[b:-b:4, -b:].reshape(-1, 3)])
     whole = frame[::8, ::8].reshape(-1, 3)
@@ -50,11 +75,12 @@ def _background_candidates(frame: np.ndarray) -> list[np.ndarray]:
     hw, kw = _colour_hist(whole)
     score = hr * hw
     # a gallery background covers a good part of the frame: rarer colours are not worth a try
-    keys = [int(k) for k in np.argsort(-score)[:3] if hw[k] >= 0.05] + \
-        [int(k) for k in np.argsort(-hw)[:2] if hw[k] >= 0.05]
+    by_ring, by_frame, most = GAPS.tries
+    keys = [int(k) for k in np.argsort(-score)[:by_ring] if hw[k] >= GAPS.min_share] + \
+        [int(k) for k in np.argsort(-hw)[:by_frame] if hw[k] >= GAPS.min_share]
     out: list[np.ndarray] = []
     extra: list[np.ndarray] = []
-    for k in list(dict.fromkeys(keys))[:4]:
+    for k in list(dict.fromkeys(keys))[:most]:
         sel = np.concatenate([ring[kr == k], whole[kw == k]])
         out.append(np.round(sel.mean(axis=0)).astype(np.uint8))
         extra += _bucket_modes(whole[kw == k], len(whole))
@@ -62,7 +88,7 @@ def _background_candidates(frame: np.ndarray) -> list[np.ndarray]:
     # 26): their mean (30) is within the tolerance of Zoom's camera-off and pillarbox colour (34) too,
     # which then reads as background; the two colours are tried on their own after the means
     for c in extra:
-        if all(np.abs(c.astype(np.int16) - o).max() > 2 for o in out):
+        if all(np.abs(c.astype(np.int16) - o).max() > GAPS.noise for o in out):
             out.append(c)
     return out
 
@@ -76,11 +102,11 @@ def _bucket_modes(px: np.ndarray, n_all: int) -> list[np.ndarray]:
     h = np.bincount((lo[:, 0] << 6) | (lo[:, 1] << 3) | lo[:, 2], minlength=512)
     base = px[0] & 0xF8
     modes = []
-    for i in np.argsort(-h)[:4]:
-        if h[i] < 0.05 * n_all:
+    for i in np.argsort(-h)[:GAPS.modes]:
+        if h[i] < GAPS.min_share * n_all:
             break
         c = (base + np.array([i >> 6, (i >> 3) & 7, i & 7])).astype(np.uint8)
-        if all(np.abs(c.astype(np.int16) - m).max() > 2 for m in modes):
+        if all(np.abs(c.astype(np.int16) - m).max() > GAPS.noise for m in modes):
             modes.append(c)
     return modes if len(modes) >= 2 else []
 
@@ -115,7 +141,7 @@ def _leaves(mask: np.ndarray, min_w: float) -> list[tuple]:
     """XY-cut leaves of every connected content region large enough to hold a tile."""
     leaves: list[tuple] = []
     n, labels, stats, _ = cv2.connectedComponentsWithStats(mask.view(np.uint8), connectivity=4)
-    for i in np.nonzero((stats[:, 2] >= min_w) & (stats[:, 3] >= min_w / TUNING.aspect[1] * 0.5))[0]:
+    for i in np.nonzero((stats[:, 2] >= min_w) & (stats[:, 3] >= min_w / TUNING.aspect[1] * GAPS.component_h))[0]:
         if i == 0:
             continue
         x, y, cw, ch, _area = stats[i]
@@ -198,10 +224,10 @@ def _shape_cut(m: np.ndarray) -> list[tuple] | None:
     narrower band must sit centred under (or over) the wider, as Zoom and Meet centre a last row.
     None otherwise."""
     h, w = m.shape
-    if w <= TUNING.aspect[1] * h or h < 8:
+    if w <= TUNING.aspect[1] * h or h < GAPS.min_shape_cut:
         return None
     fill = m.mean(axis=1)
-    lo = max(2, int(0.25 * h))
+    lo = max(2, int(GAPS.cut_margin * h))
     if h - 2 * lo < 1:
         return None
     cs = np.arange(lo, h - lo + 1)
@@ -211,14 +237,14 @@ def _shape_cut(m: np.ndarray) -> list[tuple] | None:
     m1, m2 = s1[cs] / n1, (s1[h] - s1[cs]) / n2
     sse = (s2[cs] - n1 * m1 ** 2) + (s2[h] - s2[cs] - n2 * m2 ** 2)
     k = int(np.argmin(sse))
-    if abs(m1[k] - m2[k]) < 0.2:
+    if abs(m1[k] - m2[k]) < GAPS.width_step:
         return None
     c = int(cs[k])
-    r = max(2, h // 20)
+    r = max(2, h // GAPS.emptiest)
     a, b = max(1, c - r), min(h - 1, c + r)
     c = a + int(np.argmin(fill[a:b]))
     narrow = m[c + 1:] if m1[k] > m2[k] else m[:c]
-    cols = np.nonzero(narrow.mean(axis=0) > 0.5)[0]
-    if len(cols) == 0 or abs((cols[0] + cols[-1] + 1) / 2 - w / 2) > 0.03 * w:
+    cols = np.nonzero(narrow.mean(axis=0) > GAPS.narrow_col)[0]
+    if len(cols) == 0 or abs((cols[0] + cols[-1] + 1) / 2 - w / 2) > GAPS.centred * w:
         return None
     return [(0, c), (c + 1, h)]

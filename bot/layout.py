@@ -8,13 +8,25 @@ from dataclasses import dataclass
 import numpy as np
 
 from bot import gapless
+from bot.tile_tuning import TUNING
 from bot.types import Box, Tile, within
 
-BIG = 3.0           # a tile this many times a strip tile's area is the speaker's or the shared screen
-GALLERY = 1 / 3     # a tile this share of the frame or more may be a whole gallery cut as one
-PAGE_TOL = 4        # channel levels within which a pixel is the page's flat colour
-CORNER = 8          # a tile's corner patch: this fraction (1 / CORNER) of its width and height
-ROW_TOL = 0.25      # tiles whose tops differ by less than this share of a tile's height share a row
+
+@dataclass(frozen=True)
+class LayoutTuning:
+    """The frame layout's tuning values, each with its reason (a tile TUNING.speaker times a strip
+    tile's area or more is the speaker's or the shared screen)."""
+    gallery: float = 1 / 3  # a tile this share of the frame or more may be a whole gallery cut as one
+    flat_page_tol: int = 4  # channel levels within which a pixel is the page's flat colour
+    corner: int = 8  # a tile's corner patch: this fraction (1 / corner) of its width and height
+    row_tol: float = 0.25  # tiles whose tops differ by less than this share of a tile's height share a row
+    min_seam_side: int = 16  # a tile fewer pixels across holds no seam worth looking for
+    min_ring: int = 16  # fewer pixels around a tile show no page (a tile filling the frame)
+    flat_ring: float = 0.8  # the ring around a tile is at least this share the page's colour when a page is there
+    hollow: float = 0.9  # a corner patch at least this share the page's colour shows the page through the tile
+
+
+LAYOUT = LayoutTuning()
 
 
 @dataclass(frozen=True)
@@ -44,14 +56,14 @@ def read(tiles: list[Tile]) -> FrameLayout:
         return FrameLayout("none")
     areas = np.array([t.box[2] * t.box[3] for t in tiles], np.float64)
     small = float(np.median(areas))
-    if len(tiles) >= 2 and areas.max() >= BIG * small:
+    if len(tiles) >= 2 and areas.max() >= TUNING.speaker * small:
         return FrameLayout("speaker + strip")
     tops = sorted(t.box[1] for t in tiles)
     th = float(np.median([t.box[3] for t in tiles]))
-    rows = 1 + sum(1 for a, b in zip(tops, tops[1:]) if b - a > ROW_TOL * th)
+    rows = 1 + sum(1 for a, b in zip(tops, tops[1:]) if b - a > LAYOUT.row_tol * th)
     per_row: dict[int, int] = {}
     for t in tiles:
-        r = sum(1 for a, b in zip(tops, tops[1:]) if b - a > ROW_TOL * th and b <= t.box[1])
+        r = sum(1 for a, b in zip(tops, tops[1:]) if b - a > LAYOUT.row_tol * th and b <= t.box[1])
         per_row[r] = per_row.get(r, 0) + 1
     return FrameLayout("gallery", rows, max(per_row.values()))
 
@@ -69,7 +81,7 @@ def with_faces(layout: FrameLayout, frame: np.ndarray, tiles: list[Tile],
     # only a tile as big as a gallery: in a gallery of tiles, a student holding up a tablet beside
     # their face is multiple_faces
     doubtful = {i for i, (tile, fl) in enumerate(zip(tiles, faces))
-                if len(fl) >= 2 and tile.box[2] * tile.box[3] >= GALLERY * area
+                if len(fl) >= 2 and tile.box[2] * tile.box[3] >= LAYOUT.gallery * area
                 and (_seam_between(frame, tile.box, fl) or _hollow_corner(frame, tile.box))}
     if doubtful:
         return UNKNOWN, doubtful
@@ -85,7 +97,7 @@ def _seam_between(frame: np.ndarray, box: Box, faces: list[Box]) -> bool:
     faces: the edge where one video meets the next."""
     x, y, w, h = (int(v) for v in box)
     reg = frame[max(0, y):y + h, max(0, x):x + w]
-    if reg.shape[0] < 16 or reg.shape[1] < 16:
+    if reg.shape[0] < LAYOUT.min_seam_side or reg.shape[1] < LAYOUT.min_seam_side:
         return False
     cols = gapless.lines(reg, axis=1)
     rows = gapless.lines(reg, axis=0)
@@ -108,15 +120,15 @@ def _hollow_corner(frame: np.ndarray, box: Box) -> bool:
     out = [frame[max(0, y - 3):max(0, y - 1), x:x + w], frame[y + h + 1:y + h + 3, x:x + w],
            frame[y:y + h, max(0, x - 3):max(0, x - 1)], frame[y:y + h, x + w + 1:x + w + 3]]
     ring = np.concatenate([o.reshape(-1, 3) for o in out]).astype(np.int16)
-    if len(ring) < 16:
+    if len(ring) < LAYOUT.min_ring:
         return False                     # a tile filling the frame: no page around it
     page = np.median(ring, axis=0)
-    if (np.abs(ring - page).max(axis=1) <= PAGE_TOL).mean() < 0.8:
+    if (np.abs(ring - page).max(axis=1) <= LAYOUT.flat_page_tol).mean() < LAYOUT.flat_ring:
         return False                     # no flat page around the tile
-    cw, ch = max(2, w // CORNER), max(2, h // CORNER)
+    cw, ch = max(2, w // LAYOUT.corner), max(2, h // LAYOUT.corner)
     for cx, cy in ((x, y), (x + w - cw, y), (x, y + h - ch), (x + w - cw, y + h - ch)):
         patch = frame[cy:cy + ch:2, cx:cx + cw:2].reshape(-1, 3).astype(np.int16)
-        if len(patch) and (np.abs(patch - page).max(axis=1) <= PAGE_TOL).mean() >= 0.9:
+        if len(patch) and (np.abs(patch - page).max(axis=1) <= LAYOUT.flat_page_tol).mean() >= LAYOUT.hollow:
             return True
     return False
 

@@ -4,25 +4,40 @@ inner corner of two straight colour steps (one down from the tile's edge, one ac
 closes a rectangle of video shape in a corner of the tile."""
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import cv2
 import numpy as np
 
 from bot.gapless import cmax
+from bot.tile_tuning import TUNING
 from bot.types import Box
 
-STEP = 24               # channel difference across two pixels that makes an edge
-SIZE = (0.1, 0.45)      # the thumbnail's width as a share of the tile's it floats over
-ASPECT = (1.3, 2.1)     # width / height: a 16:9 or 16:10 video, or one with a name bar under it
-MARGIN = 0.06           # its outer sides at most this share of the speaker's tile from its edges
-CORNER = 0.02           # ... and of a gallery's corner tile (Meet's "You" sits in the very corner)
-MIN_PX = 48             # narrower than this it is an icon, a badge or a button
-FLAT = 0.5              # a badge or a panel has at least this share in its two commonest colours (4 bits)
-RUNS_ON = 0.6           # an inner side that goes on past the inner corner along this share is content
-SIDE = 0.9              # each inner side is an edge along at least this share of its length
-CLOSE = 5               # a side's break this long or shorter is bridged (its colour matches what lies beside it)
-PANEL_STEP = 6          # a step beside an exactly flat panel
-LINE_EVEN = 2           # a 1-px border line's shade changes at most this much from pixel to pixel
-LINE_APART = 4          # ... and is at least this much darker (lighter) than both pixels beside it
+
+@dataclass(frozen=True)
+class SelfViewTuning:
+    """The floating thumbnail's tuning values, each with its reason."""
+    step: int = 24  # channel difference across two pixels that makes an edge
+    size: tuple[float, float] = (0.1, 0.45)  # the thumbnail's width as a share of the tile's it floats over
+    aspect: tuple[float, float] = (1.3, 2.1)  # width / height: a 16:9 or 16:10 video, or one with a name bar
+    margin: float = 0.06  # its outer sides at most this share of the speaker's tile from its edges
+    corner: float = 0.02  # ... and of a gallery's corner tile (Meet's "You" sits in the very corner)
+    at_edge: float = 0.02  # an outer side this share of the tile or nearer its edge is on the edge (no side of its own)
+    host: tuple[int, int] = (160, 90)  # a tile narrower or lower than this (pixels) holds no thumbnail to find
+    min_px: int = 48  # narrower than this it is an icon, a badge or a button
+    min_pixels: int = 16  # fewer pixels inside a box say nothing about its colours
+    flat: float = 0.5  # a badge or a panel has at least this share in its two commonest colours (4 bits)
+    first_run: float = 0.5  # an inner side's first unbroken run is at least this share of the shortest thumbnail
+    runs_on: float = 0.6  # an inner side that goes on past the inner corner along this share is content
+    side: float = 0.9  # each inner side is an edge along at least this share of its length
+    close: int = 5  # a side's break this long or shorter is bridged (its colour matches what lies beside it)
+    panel_step: int = 6  # a step beside an exactly flat panel
+    panel_flat: int = 6  # a flat panel's pixels (but a tenth) are within this of its median colour
+    line_even: int = 2  # a 1-px border line's shade changes at most this much from pixel to pixel
+    line_apart: int = 4  # ... and is at least this much darker (lighter) than both pixels beside it
+
+
+SELFVIEW = SelfViewTuning()
 
 
 def floating(frame: np.ndarray, tiles: list[Box]) -> list[Box]:
@@ -33,12 +48,15 @@ def floating(frame: np.ndarray, tiles: list[Box]) -> list[Box]:
     out: list[Box] = []
     for box, corners, margin in _hosts(tiles):
         x, y, w, h = (int(v) for v in box)
-        if w < 160 or h < 90:
+        if w < SELFVIEW.host[0] or h < SELFVIEW.host[1]:
             continue
         for corner in corners:
             found = _in_corner(frame[y:y + h, x:x + w], corner, margin)
-            if found is not None and found[2] >= MIN_PX and photographic(frame, (x + found[0], y + found[1], found[2], found[3])):
-                out.append((x + found[0], y + found[1], found[2], found[3]))
+            if found is None or found[2] < SELFVIEW.min_px:
+                continue
+            thumb = (x + found[0], y + found[1], found[2], found[3])
+            if photographic(frame, thumb):
+                out.append(thumb)
                 break
     return out
 
@@ -48,11 +66,11 @@ def photographic(frame: np.ndarray, box: Box) -> bool:
     fill and their text or icon)."""
     x, y, w, h = box
     px = frame[y + 2:y + h - 2, x + 2:x + w - 2].reshape(-1, 3) >> 4
-    if len(px) < 16:
+    if len(px) < SELFVIEW.min_pixels:
         return False
     keys = (px[:, 0].astype(np.int32) << 8) | (px[:, 1].astype(np.int32) << 4) | px[:, 2]
     counts = np.sort(np.bincount(keys))[::-1]
-    return float(counts[:2].sum()) / len(px) < FLAT
+    return float(counts[:2].sum()) / len(px) < SELFVIEW.flat
 
 
 def _hosts(tiles: list[Box]) -> list[tuple[Box, tuple[str, ...], float]]:
@@ -62,7 +80,7 @@ def _hosts(tiles: list[Box]) -> list[tuple[Box, tuple[str, ...], float]]:
     areas = [w * h for _, _, w, h in tiles]
     med = float(np.median(areas))
     hosts: dict[int, set[str]] = {}
-    speakers = {i for i, a in enumerate(areas) if len(tiles) == 1 or a >= 3 * med}
+    speakers = {i for i, a in enumerate(areas) if len(tiles) == 1 or a >= TUNING.speaker * med}
     # the speaker's right corners only, where Zoom and Meet float the self-view: a framed picture
     # in a left corner is part of the speaker's video (two faces there are multiple_faces)
     for i in speakers:
@@ -71,7 +89,8 @@ def _hosts(tiles: list[Box]) -> list[tuple[Box, tuple[str, ...], float]]:
     top, right = min(b[1] for b in tiles), max(b[0] + b[2] for b in tiles)
     i = int(np.argmin([abs(b[0] + b[2] - right) + abs(b[1] - top) for b in tiles]))
     hosts.setdefault(i, set()).add("tr")
-    return [(tiles[i], tuple(sorted(c)), MARGIN if i in speakers else CORNER) for i, c in hosts.items()]
+    return [(tiles[i], tuple(sorted(c)), SELFVIEW.margin if i in speakers else SELFVIEW.corner)
+            for i, c in hosts.items()]
 
 
 def _in_corner(tile: np.ndarray, corner: str, margin: float) -> Box | None:
@@ -109,25 +128,27 @@ def _top_left(zone: np.ndarray, w: int, h: int, margin: float) -> Box | None:
     np.cumsum(vert, axis=0, out=cover[1:])
     mx, my = int(margin * w) + 2, int(margin * h) + 2
     best, best_area = None, 0
-    for x in range(int(SIZE[0] * w), min(zw - 1, int(SIZE[1] * w) + mx)):
+    for x in range(int(SELFVIEW.size[0] * w), min(zw - 1, int(SELFVIEW.size[1] * w) + mx)):
         s = int(np.argmax(down[:my, x]))
-        if down[s, x] < 0.5 * SIZE[0] * w / ASPECT[1]:
+        if down[s, x] < SELFVIEW.first_run * SELFVIEW.size[0] * w / SELFVIEW.aspect[1]:
             continue
         e = _bottom_side(left, cover[:, x], x, s, int(down[s, x]), mx, w)
         if e is None:
             continue
         x0 = x - int(left[e, x]) + 1
         bw, bh = x - x0 + 1, e - s + 1
-        edge_x, edge_y = x0 <= 0.02 * w, s <= 0.02 * h
-        if (not edge_x and (down[s:e, max(0, x0 - 1):x0 + 2] > 0).any(axis=1).mean() < SIDE) or \
-                (not edge_y and left[max(0, s - 1):s + 2, x].max() < SIDE * bw):
+        edge_x, edge_y = x0 <= SELFVIEW.at_edge * w, s <= SELFVIEW.at_edge * h
+        if (not edge_x and (down[s:e, max(0, x0 - 1):x0 + 2] > 0).any(axis=1).mean() < SELFVIEW.side) or \
+                (not edge_y and left[max(0, s - 1):s + 2, x].max() < SELFVIEW.side * bw):
             continue        # inset from the tile's edge: its outer sides must be edges too
         # a thumbnail's inner sides end at its inner corner; a wall's or a bench's edge runs on
         # (unless what it runs along is a flat panel of the meeting app: Meet's beside "You")
         beyond_x = horiz[max(0, e - 1):e + 2, x + 3:x + 3 + bw // 3].any(axis=0)
         beyond_y = vert[e + 3:e + 3 + bh // 3, max(0, x - 1):x + 2].any(axis=1)
-        if (beyond_x.size and beyond_x.mean() > RUNS_ON and not _flat(z[max(0, e - 8):e - 2, x + 3:x + 3 + bw // 3])) or \
-                (beyond_y.size and beyond_y.mean() > RUNS_ON and not _flat(z[e + 3:e + 3 + bh // 3, max(0, x - 8):x - 2])):
+        if (beyond_x.size and beyond_x.mean() > SELFVIEW.runs_on
+                and not _flat(z[max(0, e - 8):e - 2, x + 3:x + 3 + bw // 3])) or \
+                (beyond_y.size and beyond_y.mean() > SELFVIEW.runs_on
+                 and not _flat(z[e + 3:e + 3 + bh // 3, max(0, x - 8):x - 2])):
             continue
         if bw * bh > best_area:
             best, best_area = (x0, s, bw, bh), bw * bh
@@ -138,13 +159,14 @@ def _bottom_side(left: np.ndarray, cover: np.ndarray, x: int, s: int, run: int, 
     """The row of a thumbnail's bottom side, its inner side running down column x from row s: the
     row from which an edge reaches furthest left, to within mx of the outer side (of those, the one
     nearest the end of the side's first unbroken `run`), closing a rectangle of thumbnail size and
-    shape whose inner side is an edge along SIDE of its length (a stretch where the thumbnail's
+    shape whose inner side is an edge along SELFVIEW.side of its length (a stretch where the thumbnail's
     border matches the picture beside it shows none); None if there is none."""
-    rows = np.arange(s + 1, min(left.shape[0], s + int(SIZE[1] * w / ASPECT[0]) + 2))
+    size, aspect = SELFVIEW.size, SELFVIEW.aspect
+    rows = np.arange(s + 1, min(left.shape[0], s + int(size[1] * w / aspect[0]) + 2))
     bw = left[rows, x]
     bh = rows - s + 1
-    ok = (x - bw + 1 <= mx) & (bw >= SIZE[0] * w) & (bw <= SIZE[1] * w) & \
-        (bw >= ASPECT[0] * bh) & (bw <= ASPECT[1] * bh) & (cover[rows + 1] - cover[s] >= SIDE * bh)
+    ok = (x - bw + 1 <= mx) & (bw >= size[0] * w) & (bw <= size[1] * w) & \
+        (bw >= aspect[0] * bh) & (bw <= aspect[1] * bh) & (cover[rows + 1] - cover[s] >= SELFVIEW.side * bh)
     idx = np.flatnonzero(ok)
     if not len(idx):
         return None
@@ -168,36 +190,41 @@ def _edges(zone: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     vert = vert | np.roll(vert, 1, axis=1) | np.roll(vert, -1, axis=1)
     horiz = horiz | np.roll(horiz, 1, axis=0) | np.roll(horiz, -1, axis=0)
     # ... and has a few pixels' break where what lies beside it matches its colour
-    vert = cv2.morphologyEx(vert.view(np.uint8), cv2.MORPH_CLOSE, np.ones((CLOSE, 1), np.uint8)).view(bool)
-    horiz = cv2.morphologyEx(horiz.view(np.uint8), cv2.MORPH_CLOSE, np.ones((1, CLOSE), np.uint8)).view(bool)
+    vert = cv2.morphologyEx(vert.view(np.uint8), cv2.MORPH_CLOSE, np.ones((SELFVIEW.close, 1), np.uint8)).view(bool)
+    horiz = cv2.morphologyEx(horiz.view(np.uint8), cv2.MORPH_CLOSE, np.ones((1, SELFVIEW.close), np.uint8)).view(bool)
     return vert, horiz
 
 
 def _steps(z: np.ndarray) -> np.ndarray:
-    """Colour steps between x - 1 and x + 1 at each inner column: over STEP, or over PANEL_STEP where
+    """Colour steps between x - 1 and x + 1 at each inner column: over SELFVIEW.step, or over SELFVIEW.panel_step where
     one side is a patch of exactly one colour (the meeting app's own panel beside a pale video)."""
     d = cmax(cv2.absdiff(z[:, 2:], z[:, :-2]))
     same = np.zeros(z.shape[:2], bool)          # a pixel equal to its left and upper neighbours
     same[1:, 1:] = (cmax(cv2.absdiff(z[1:, 1:], z[1:, :-1])) == 0) & (cmax(cv2.absdiff(z[1:, 1:], z[:-1, 1:])) == 0)
     flat_side = same[:, :-2].copy()              # x - 1 equal to x - 2 ...
     flat_side[:, :-1] |= same[:, 3:]             # ... or x + 1 equal to x + 2
-    return (d > STEP) | ((d >= PANEL_STEP) & flat_side)
+    return (d > SELFVIEW.step) | ((d >= SELFVIEW.panel_step) & flat_side)
 
 
 def _border(g: np.ndarray) -> np.ndarray:
     """Inner pixels of a grey image on a vertical line of one shade: even along the line (within
-    LINE_EVEN of the pixels above and below) and a ridge across it (LINE_APART or more darker, or
-    lighter, than both pixels beside it)."""
+    SELFVIEW.line_even of the pixels above and below) and a ridge across it (SELFVIEW.line_apart or
+    more darker, or lighter, than both pixels beside it)."""
     c = g[1:-1, 1:-1].astype(np.int16)
-    even = (cv2.absdiff(g[1:-1, 1:-1], g[:-2, 1:-1]) <= LINE_EVEN) & (cv2.absdiff(g[1:-1, 1:-1], g[2:, 1:-1]) <= LINE_EVEN)
+    even_tol, apart = SELFVIEW.line_even, SELFVIEW.line_apart
+    even = (cv2.absdiff(g[1:-1, 1:-1], g[:-2, 1:-1]) <= even_tol) & \
+        (cv2.absdiff(g[1:-1, 1:-1], g[2:, 1:-1]) <= even_tol)
     left, right = c - g[1:-1, :-2], c - g[1:-1, 2:]
-    ridge = ((left >= LINE_APART) & (right >= LINE_APART)) | ((left <= -LINE_APART) & (right <= -LINE_APART))
+    ridge = ((left >= apart) & (right >= apart)) | ((left <= -apart) & (right <= -apart))
     return even & ridge
 
 
 def _flat(part: np.ndarray) -> bool:
     """Whether a patch (int16 BGR) is one flat colour: a panel, not a room."""
-    return part.size > 0 and int(np.percentile(np.abs(part - np.median(part.reshape(-1, 3), axis=0)).max(axis=2), 90)) <= 6
+    if part.size == 0:
+        return False
+    spread = np.abs(part - np.median(part.reshape(-1, 3), axis=0)).max(axis=2)
+    return int(np.percentile(spread, 90)) <= SELFVIEW.panel_flat
 
 
 def _run(edge: np.ndarray, axis: int) -> np.ndarray:

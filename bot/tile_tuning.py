@@ -1,4 +1,7 @@
-"""The tile finder's tuning values (bot/tiles.py and the modules it cuts with), each with its reason."""
+"""The tile finder's shared tuning values (bot/tiles.py and the modules it cuts with), each with its
+reason. Each module's own values are in the frozen dataclass beside its code: SegmentTuning (tiles),
+GapsTuning, GridTuning, TexturedTuning, GaplessTuning, StripTuning, SpeakerTuning, SelfViewTuning,
+OverhangTuning, BackdropTuning, LayoutTuning."""
 from __future__ import annotations
 
 from dataclasses import dataclass

@@ -38,9 +38,9 @@ import cv2
 import numpy as np
 
 from bot import grid, overhang, selfview, strip
-from bot.backdrop import SHARE as _SHARE, is_video as _is_video, overlap as _overlap
+from bot.backdrop import BACKDROP, is_video, overlap
 from bot.config import TileSettings
-from bot.gapless import cmax as _cmax
+from bot.gapless import cmax
 from bot.gaps import best_reading, content_mask
 from bot.grid import complete_lattice, corners, in_grid, modal_size
 from bot.label_finder import has_text
@@ -48,7 +48,36 @@ from bot.textured import floating_videos, off_background
 from bot.tile_tuning import TUNING
 from bot.types import Box, Tile
 
-LABEL_BAND = (0.5, 0.3)     # a tile's name label lies in this share of its width, height from its bottom-left
+
+@dataclass(frozen=True)
+class SegmentTuning:
+    """The cut's own tuning values (those it shares with the modules it cuts with are TUNING's), each
+    with its reason."""
+    min_frame: int = 16  # a frame fewer pixels across holds no gallery
+    min_tile: tuple[float, int] = (8.0, 14)  # a tile is at least this many working pixels wide, and 1 / this
+    # of the working width (finer pieces are icons and text)
+    min_tile_h: float = 0.5  # a tile is at least this share of min_tile_px high (tiles are wider than high)
+    found_overlap: float = 0.3  # a region overlapping a found tile this much is part of it, not a missed one
+    label_band: tuple[float, float] = (0.5, 0.3)  # a tile's name label lies in this share of its width,
+    # height from its bottom-left
+    label_room: float = 0.15  # a region leaving less than this share of its cell's width left of it covers
+    # the label's place
+    name_band: float = 0.35  # the name box is the bottom this share of the tile, at full width
+    memory_gap_change: float = 0.002  # share of the gap pixels that may turn to content (a clock, a mic icon)
+    memory_gap_px: int = 16  # ... plus this many (a small frame's few gap pixels allow a clock too)
+    memory_tile_fill: float = 0.5  # a tile is still there while at least this share of it is not background
+    off_thumb: tuple[int, int] = (64, 36)  # a tile is judged camera-off on a copy this small (layout, not detail)
+    off_body: float = 0.78  # the body above the name label is this share of the tile's height
+    off_flat_tol: int = 8  # channel levels within which a pixel is the tile's flat colour
+    off_ring: float = 0.9  # the ring of a camera-off tile is at least this share flat colour
+    off_content: float = 0.5  # ... and at most this share of its body is not (a live video's is more)
+    off_centred: float = 0.08  # ... whose middle is within this share of the width of the tile's centre
+    placeholder_flat: float = 0.75  # a drawn placeholder's body is at least this share flat
+    placeholder_colours: tuple[float, float] = (0.15, 0.7)  # its second colour covers this share at least, its
+    # three largest this share together (a dark video is flat in one)
+
+
+SEGMENT = SegmentTuning()
 
 
 def segment(frame: np.ndarray, settings: TileSettings, with_shares: bool = False) -> list[Tile]:
@@ -65,7 +94,7 @@ def _participants(tiles: list[Tile], with_shares: bool) -> list[Tile]:
 
 def _usable(frame: np.ndarray | None) -> np.ndarray | None:
     """The frame's first three channels, contiguous; None for what holds no gallery."""
-    if frame is None or frame.ndim not in (2, 3) or frame.shape[0] < 16 or frame.shape[1] < 16:
+    if frame is None or frame.ndim not in (2, 3) or min(frame.shape[:2]) < SEGMENT.min_frame:
         return None
     if frame.ndim == 2 or frame.shape[2] < 3:       # a grey frame: drawn as BGR like any other
         return cv2.cvtColor(np.ascontiguousarray(frame.reshape(frame.shape[:2])), cv2.COLOR_GRAY2BGR)
@@ -117,9 +146,6 @@ class LayoutMemory:
     Camera-off flags are taken afresh on every frame; anything else, and every frame the layout
     does not stand, is segmented from scratch."""
 
-    GAP_CHANGE = 0.002  # share of the gap pixels that may turn to content (a meeting clock, a mic icon)
-    TILE_FILL = 0.5     # a tile is still there while at least this share of it is not background
-
     def __init__(self):
         self._last: _Layout | None = None
         self.counts = {"kept": 0, "found": 0}  # how each frame was served, for tests and tuning
@@ -149,11 +175,11 @@ class LayoutMemory:
         self._last = None
 
     def _stands(self, mask: np.ndarray, last: _Layout) -> bool:
-        if int(mask[last.gaps].sum()) > self.GAP_CHANGE * last.n_gaps + 16:
+        if int(mask[last.gaps].sum()) > SEGMENT.memory_gap_change * last.n_gaps + SEGMENT.memory_gap_px:
             return False
         for (x0, y0, x1, y1), solid in zip(last.inner, last.solid):
             part = mask[y0:y1, x0:x1]
-            if part.size and part.mean() < self.TILE_FILL:
+            if part.size and part.mean() < SEGMENT.memory_tile_fill:
                 return False
             # a gap across a video's tile: the window re-laid (a strip over the speaker, a reflowed grid)
             if solid and _gapped(part):
@@ -187,7 +213,7 @@ def _segment(frame: np.ndarray, settings: TileSettings) -> tuple[list[Tile], _La
     H, W = frame.shape[:2]
     f = max(1, int(round(max(W, H * 16 / 9) / TUNING.work_w)))
     h, w = H // f, W // f
-    min_w = max(8.0, settings.min_tile_px / f, w / 14)
+    min_w = max(SEGMENT.min_tile[0], settings.min_tile_px / f, w / SEGMENT.min_tile[1])
     best, best_mask, best_leaves, best_bg = best_reading(frame, f, min_w)
     small = _small(frame, f)
     best, hung = _add_missed(best, best_leaves, best_mask, frame, small, f)
@@ -197,24 +223,24 @@ def _segment(frame: np.ndarray, settings: TileSettings) -> tuple[list[Tile], _La
     out = []
     for x0, y0, x1, y1 in best:
         box = _snap(frame, (x0 * f, y0 * f, x1 * f, y1 * f), f)
-        if box[2] < settings.min_tile_px or box[3] < settings.min_tile_px * 0.5:
+        if box[2] < settings.min_tile_px or box[3] < settings.min_tile_px * SEGMENT.min_tile_h:
             continue
         out.append(Tile(box=box, name_box=_name_box(box), camera_off=_camera_off(small, box, f)))
     # a shared screen the search took for a tile: big, neither a camera's picture nor a camera-off tile
     # (a speaker before a flat virtual background looks the same: the pipeline keeps it if a face shows)
     area = frame.shape[0] * frame.shape[1]
-    out = [dataclasses.replace(t, share=True) if t.box[2] * t.box[3] >= _SHARE * area and not in_grid(t, out)
-           and not _is_video(frame, corners(t.box), 1) else t for t in out]
+    out = [dataclasses.replace(t, share=True) if t.box[2] * t.box[3] >= BACKDROP.share * area and not in_grid(t, out)
+           and not is_video(frame, corners(t.box), 1) else t for t in out]
     bubbles, in_strip = strip.strip_boxes(frame)
     # what lies inside a tile found is what its video shows (a card of circles held up), never a
     # strip: a student must not make their own tile, or a neighbour's, go away
-    if any(_overlap(corners(b), corners(t.box)) > 0 for b in bubbles + in_strip for t in out):
+    if any(overlap(corners(b), corners(t.box)) > 0 for b in bubbles + in_strip for t in out):
         bubbles, in_strip = [], []
     out += [Tile(box=b, name_box=_name_box(b), camera_off=_camera_off(small, b, f)) for b in in_strip]
     fixed = [Tile(box=b, name_box=_name_box(b), camera_off=True) for b in bubbles]
     thumbs = [_snap(frame, corners(b), 1) for b in selfview.floating(frame, [t.box for t in out])] + \
         [_snap(frame, tuple(v * f for v in b), f) for b in hung]
-    out = [dataclasses.replace(t, covered=tuple(b for b in thumbs if _overlap(corners(b), corners(t.box)) > 0))
+    out = [dataclasses.replace(t, covered=tuple(b for b in thumbs if overlap(corners(b), corners(t.box)) > 0))
            for t in out]
     out += fixed + [Tile(box=b, name_box=_name_box(b), camera_off=False, floating=True) for b in thumbs]
     out = _reading_order(out)
@@ -242,11 +268,11 @@ def _add_missed(best: list[tuple], leaves: list[tuple], mask: np.ndarray, frame:
     size = modal_size(r[:, 2] - r[:, 0], r[:, 3] - r[:, 1])
     hung = []
     for leaf in leaves:
-        if any(_overlap(leaf, b) >= 0.3 for b in best):
+        if any(overlap(leaf, b) >= SEGMENT.found_overlap for b in best):
             continue
         if pair := overhang.split(leaf, mask, best, size):
             best, hung = best + [pair[0]], hung + [pair[1]]
-        elif leaf[2] - leaf[0] >= overhang.THUMB[0] * size[0]:
+        elif leaf[2] - leaf[0] >= overhang.OVERHANG.thumb[0] * size[0]:
             # a student whose video is the page's colour shows only a picture somewhere in their cell:
             # a cell of the grid with a name label is their tile, never a thumbnail on the page
             cell = _labelled_cell(leaf, best, lattice, frame, mask.shape, f)
@@ -269,10 +295,11 @@ def _labelled_cell(leaf: tuple, best: list[tuple], lattice: tuple | None, frame:
     if x0 < -2 or y0 < -2 or x1 > w + 2 or y1 > h + 2:
         return None
     cw, ch = x1 - x0, y1 - y0
-    right = min(x0 + LABEL_BAND[0] * cw, leaf[0] - 2)
-    if right - x0 < 0.15 * cw:
+    right = min(x0 + SEGMENT.label_band[0] * cw, leaf[0] - 2)
+    if right - x0 < SEGMENT.label_room * cw:
         return c                # the region reaches the label's place: the label lies on it
-    band = frame[int(max(0, y1 - LABEL_BAND[1] * ch) * f):int(min(h, y1) * f), int(max(0, x0) * f):int(right * f)]
+    top = max(0, y1 - SEGMENT.label_band[1] * ch)
+    band = frame[int(top * f):int(min(h, y1) * f), int(max(0, x0) * f):int(right * f)]
     return c if has_text(band) else None
 
 
@@ -301,10 +328,10 @@ def _best_step(frame, pos: int, a: int, b: int, r: int, axis: int) -> int:
     e = max(m + 1, b - (b - a) // 10)
     if axis == 1:
         strip = frame[m:e:4, lo - 1:hi + 1].astype(np.int16)
-        step = _cmax(np.abs(np.diff(strip, axis=1))).mean(axis=0)
+        step = cmax(np.abs(np.diff(strip, axis=1))).mean(axis=0)
     else:
         strip = frame[lo - 1:hi + 1, m:e:4].astype(np.int16)
-        step = _cmax(np.abs(np.diff(strip, axis=0))).mean(axis=1)
+        step = cmax(np.abs(np.diff(strip, axis=0))).mean(axis=1)
     if step.size == 0 or step.max() < TUNING.bg_tol:
         return pos
     return lo + int(np.argmax(step))
@@ -313,7 +340,7 @@ def _best_step(frame, pos: int, a: int, b: int, r: int, axis: int) -> int:
 def _name_box(box: Box) -> Box:
     """The bottom ~35% of the tile at full width: where Zoom and Meet put the name label."""
     x, y, w, h = box
-    nh = max(1, int(round(h * 0.35)))
+    nh = max(1, int(round(h * SEGMENT.name_band)))
     return (x, y + h - nh, w, nh)
 
 
@@ -327,32 +354,33 @@ def _camera_off(small: np.ndarray, box: Box, f: int) -> bool:
     tile = small[y:y + h, x:x + w]
     if tile.size == 0:
         return False
-    t = cv2.resize(tile, (64, 36), interpolation=cv2.INTER_AREA).astype(np.int16)
+    t = cv2.resize(tile, SEGMENT.off_thumb, interpolation=cv2.INTER_AREA).astype(np.int16)
     t = t[2:-2, 2:-2]                         # skip a speaker border and a neighbour's bleeding edge
-    body = t[:int(t.shape[0] * 0.78)]         # skip the name label strip
+    body = t[:int(t.shape[0] * SEGMENT.off_body)]     # skip the name label strip
     ring = np.concatenate([body[:2].reshape(-1, 3), body[2:, :4].reshape(-1, 3), body[2:, -4:].reshape(-1, 3)])
     ref = np.sort(ring, axis=0)[len(ring) // 2]       # the median, without np.median's overhead
-    if (np.abs(ring - ref).max(axis=1) <= 8).mean() < 0.9:
+    if (np.abs(ring - ref).max(axis=1) <= SEGMENT.off_flat_tol).mean() < SEGMENT.off_ring:
         return _placeholder(body)
-    content = _cmax(np.abs(body - ref)) > 8
-    if content.mean() > 0.5:
+    content = cmax(np.abs(body - ref)) > SEGMENT.off_flat_tol
+    if content.mean() > SEGMENT.off_content:
         return False
     # what is not flat is centred (Zoom and Meet centre the avatar, initials or name; Meet's mic icon
     # and name at the bottom left pull it a little): a live person on a plain wall sits anywhere
     xs = np.nonzero(content)[1]
-    return bool(len(xs) == 0 or abs(xs.mean() / content.shape[1] - 0.5) <= 0.08)
+    return bool(len(xs) == 0 or abs(xs.mean() / content.shape[1] - 0.5) <= SEGMENT.off_centred)
 
 
 def _placeholder(body: np.ndarray) -> bool:
     """A drawn placeholder (older Zoom's grey silhouette on a white card between black bars): the
     body is almost all flat, in two or three large flat colours; a dark video is flat in one."""
-    g = np.maximum(_cmax(np.abs(np.diff(body, axis=0))[:, :-1]), _cmax(np.abs(np.diff(body, axis=1))[:-1]))
+    g = np.maximum(cmax(np.abs(np.diff(body, axis=0))[:, :-1]), cmax(np.abs(np.diff(body, axis=1))[:-1]))
     flat = g <= 2
-    if flat.mean() < 0.75:
+    if flat.mean() < SEGMENT.placeholder_flat:
         return False
     q = (body[:-1, :-1][flat] >> 5)
     share = np.sort(np.bincount((q[:, 0] << 6) | (q[:, 1] << 3) | q[:, 2], minlength=512))[::-1] / g.size
-    return bool(share[1] >= 0.15 and share[:3].sum() >= 0.7)
+    second, three = SEGMENT.placeholder_colours
+    return bool(share[1] >= second and share[:3].sum() >= three)
 
 
 def _reading_order(tiles: list[Tile]) -> list[Tile]:
