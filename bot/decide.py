@@ -81,12 +81,19 @@ class VerifierRule:
     verifier would accuse, the accusation stands only as a mismatch whose other student leads the
     expected one by `dispute` or more; else the models disagree and the face is `unjudged` (None: no
     such rule, the verifier's accusation stands as it is).
+    unsure_lead, unsure_score: how far a lead between two students, and a score, move when the same face
+    is described again mirrored (1.96 sigma). With them, a mismatch needs another student ahead by
+    `unsure_lead` (and margin), an unknown face a score `unsure_score` under t_verify, and `verified` the
+    expected student first of all; a face between is `unjudged`, reason "verifier unsure" (None: no
+    band, DESIGN.md's table as before).
     Calibrated on few-shot classes of held-out identities (bot/train/calibrate.py calibrate_verifier)."""
     t_verify: float
     margin: float
     nearest: int
     lead: float
     dispute: float | None = None
+    unsure_lead: float | None = None
+    unsure_score: float | None = None
 
 
 def load_thresholds(path: Path, t_verify: float = -1.0, margin: float = -1.0) -> Thresholds:
@@ -107,12 +114,7 @@ def load_thresholds(path: Path, t_verify: float = -1.0, margin: float = -1.0) ->
         quick = QuickRule(str(q["view"]), float(q["gap"])) if q else None
         if quick and quick.gap <= 0:
             raise ValueError(f"quick gap must be > 0, got {quick.gap}")
-        v = data.get("verifier")
-        verifier = VerifierRule(float(v["t_verify"]), float(v["margin"]), int(v["nearest"]), float(v["lead"]),
-                                float(v["dispute"]) if v.get("dispute") is not None else None) if v else None
-        if verifier and (verifier.nearest < 1 or verifier.margin < 0 or verifier.lead <= 0
-                         or (verifier.dispute is not None and verifier.dispute < verifier.margin)):
-            raise ValueError(f"verifier needs nearest >= 1, margin >= 0, lead > 0, dispute >= margin, got {v}")
+        verifier = _verifier_rule(data.get("verifier"))
     except FileNotFoundError:
         raise ThresholdError(f"{path}: thresholds file not found") from None
     except (ValueError, KeyError, TypeError) as e:
@@ -121,6 +123,21 @@ def load_thresholds(path: Path, t_verify: float = -1.0, margin: float = -1.0) ->
         head = HeadRule(head.lam, head.weight, margin)
     return Thresholds(t_verify=t if t_verify == -1 else t_verify, margin=m if margin == -1 else margin,
                       far=data.get("far"), top_k=top_k, alike=alike, head=head, quick=quick, verifier=verifier)
+
+
+def _verifier_rule(v: dict | None) -> VerifierRule | None:
+    """thresholds.json's "verifier" block; ValueError where a value is out of its range."""
+    if not v:
+        return None
+    unsure = v.get("unsure") or {}
+    optional = {"dispute": v.get("dispute"), "unsure_lead": unsure.get("lead"), "unsure_score": unsure.get("score")}
+    rule = VerifierRule(float(v["t_verify"]), float(v["margin"]), int(v["nearest"]), float(v["lead"]),
+                        **{k: float(x) for k, x in optional.items() if x is not None})
+    if (rule.nearest < 1 or rule.margin < 0 or rule.lead <= 0
+            or (rule.dispute is not None and rule.dispute < rule.margin)
+            or any(x is not None and x < 0 for x in (rule.unsure_lead, rule.unsure_score))):
+        raise ValueError(f"verifier needs nearest >= 1, margin >= 0, lead > 0, dispute >= margin, unsure >= 0, got {v}")
+    return rule
 
 
 def top_k_scores(sims: np.ndarray, owner: np.ndarray, n_owners: int, k: int) -> np.ndarray:
@@ -371,9 +388,15 @@ class VerifierGallery:
         return verifier_scores(vecs, self.vectors, self.owner, len(self.student_ids), self.nearest)
 
 
+UNSURE = "verifier unsure"  # the reason of a face within the verifier's own noise of a decision
+
+
 def decide_verifier(expected: str | None, vvec: np.ndarray, vgallery: VerifierGallery, rule: VerifierRule,
                     scores: np.ndarray | None = None) -> Verdict:
     """DESIGN.md's verdict table on the verifier's scores alone (decide's rules, rule's thresholds).
+    With the rule's unsure band (VerifierRule), another student just ahead, or a score just under
+    t_verify, is `unjudged` (UNSURE): a mirrored description of the same face moves leads and scores
+    that much; and a face is verified only as the student the verifier ranks first.
     `scores`: vgallery.scores(vvec)[0] when the caller has it already."""
     ids = vgallery.student_ids
     sims = vgallery.scores(vvec)[0] if scores is None else np.asarray(scores)
@@ -393,12 +416,20 @@ def decide_verifier(expected: str | None, vvec: np.ndarray, vgallery: VerifierGa
     other_id, s_other = (ids[j], float(sims[j])) if j is not None else (None, -np.inf)
     common = dict(similarity=round(s_exp, 4), best_other=other_id,
                   best_other_similarity=round(s_other, 4) if other_id else None)
-    ahead = s_other - s_exp >= rule.margin
-    if ahead and s_other >= rule.t_verify:
+    lead, t = s_other - s_exp, rule.t_verify
+    if rule.unsure_lead is None:  # no band: DESIGN.md's table as it stands
+        if lead >= rule.margin and s_other >= t:
+            return Verdict(VerdictKind.MISMATCH, identified_as=other_id, **common)
+        if s_exp >= t and lead < rule.margin:
+            return Verdict(VerdictKind.VERIFIED, identified_as=expected, **common)
+        return Verdict(VerdictKind.UNKNOWN_FACE, identified_as=None, **common)
+    if lead >= max(rule.margin, rule.unsure_lead) and s_other >= t:
         return Verdict(VerdictKind.MISMATCH, identified_as=other_id, **common)
-    if s_exp >= rule.t_verify and not ahead:
+    if s_exp >= t and lead < 0:
         return Verdict(VerdictKind.VERIFIED, identified_as=expected, **common)
-    return Verdict(VerdictKind.UNKNOWN_FACE, identified_as=None, **common)
+    if s_exp < t - (rule.unsure_score or 0.0) and s_other < t:
+        return Verdict(VerdictKind.UNKNOWN_FACE, identified_as=None, **common)
+    return Verdict(VerdictKind.UNJUDGED, reason=UNSURE, **common)
 
 
 @dataclass(frozen=True)
@@ -436,7 +467,7 @@ def mobilenet_identity(emb: np.ndarray, gallery: Gallery, th: Thresholds,
 def cascade(expected: str | None, emb: np.ndarray, gallery: Gallery, th: Thresholds,
             vvec: np.ndarray | None = None, vgallery: VerifierGallery | None = None,
             scores: tuple[np.ndarray, np.ndarray] | None = None,
-            vscores: np.ndarray | None = None) -> Judgement:
+            vscores: np.ndarray | None = None, second: np.ndarray | None = None) -> Judgement:
     """The verdict of one judged face: MobileNetV2's `verified` stands where it is beyond doubt
     (beyond_doubt); everything else (doubtful, mismatch, unknown face, unlabeled) is the verifier's
     (decide_verifier on `vvec`, its vector of the face). Without `vvec` such a face is `unjudged`
@@ -444,6 +475,10 @@ def cascade(expected: str | None, emb: np.ndarray, gallery: Gallery, th: Thresho
     made before the verifier has run. Without a verifier rule
     in th, decide alone (model "mobilenet"), as before the verifier.
 
+    `second`: the face's second look (Verifier.second_look: its plain and mirrored descriptions
+    averaged), asked for where the first accuses (wants_second_look). An accusation stands only if the
+    second look accuses too (its verdict is the one kept); else the face is `unjudged` (UNSURE): a
+    second look never verifies what the first did not.
     `scores`, `vscores`: gallery.scores(emb) and vgallery.scores(vvec)[0] when the caller has them."""
     scores = gallery.scores(emb) if scores is None and len(gallery.student_ids) else scores
     if th.verifier is None:
@@ -462,11 +497,22 @@ def cascade(expected: str | None, emb: np.ndarray, gallery: Gallery, th: Thresho
         pending = VerdictKind.UNLABELED if expected is None else VerdictKind.UNJUDGED
         return Judgement(Verdict(pending, reason="verifier pending"), "")
     v = decide_verifier(expected, vvec, vgallery, th.verifier, vscores)
+    if second is not None and v.verdict in BAD:
+        again = decide_verifier(expected, second, vgallery, th.verifier)
+        v = again if again.verdict in BAD else Verdict(
+            VerdictKind.UNJUDGED, similarity=again.similarity, best_other=again.best_other,
+            best_other_similarity=again.best_other_similarity, reason=UNSURE)
     if disputed(v, expected, emb, gallery, th, scores):
         v = Verdict(VerdictKind.UNJUDGED, similarity=v.similarity, best_other=v.best_other,
                     best_other_similarity=v.best_other_similarity, reason="models disagree")
     score = v.similarity if v.similarity is not None else v.best_other_similarity
     return Judgement(v, "verifier", score, th.verifier.t_verify)
+
+
+def wants_second_look(j: Judgement) -> bool:
+    """Whether the verifier accused on its first look: the face is to be described again (cascade's
+    `second`) before the accusation stands."""
+    return j.model == "verifier" and j.verdict.verdict in BAD
 
 
 def disputed(v: Verdict, expected: str | None, emb: np.ndarray, gallery: Gallery, th: Thresholds,
@@ -490,13 +536,26 @@ def disputed(v: Verdict, expected: str | None, emb: np.ndarray, gallery: Gallery
 
 def cascade_identify(emb: np.ndarray, gallery: Gallery, th: Thresholds, vvec: np.ndarray | None,
                      vgallery: VerifierGallery | None, scores: tuple[np.ndarray, np.ndarray] | None = None,
-                     vscores: np.ndarray | None = None) -> tuple[str | None, str]:
+                     vscores: np.ndarray | None = None, second: np.ndarray | None = None) -> tuple[str | None, str]:
     """(student, model) the face is most like, closed set: MobileNetV2's first where beyond doubt, else
-    the verifier's first (None, "" without a verifier vector)."""
+    the verifier's first (None, "" without a verifier vector); where its first two are within the
+    unsure band of each other (wants_second_identity), the first by its `second` look when given."""
     who = mobilenet_identity(emb, gallery, th, scores)
     if who is not None:
         return who, "mobilenet"
     if vvec is None or vgallery is None or not len(vgallery.student_ids):
         return None, ""
     sims = vgallery.scores(vvec)[0] if vscores is None else vscores
+    if second is not None and wants_second_identity(sims, th):
+        sims = vgallery.scores(second)[0]
     return vgallery.student_ids[int(np.argmax(sims))], "verifier"
+
+
+def wants_second_identity(vscores: np.ndarray, th: Thresholds) -> bool:
+    """Whether the verifier's first two students for a face are within its unsure band of each other:
+    the face's second look (Verifier.second_look) is to say which is first."""
+    rule = th.verifier
+    if rule is None or rule.unsure_lead is None or len(vscores) < 2:
+        return False
+    top = np.sort(np.asarray(vscores))[-2:]
+    return float(top[1] - top[0]) < rule.unsure_lead

@@ -12,7 +12,8 @@ import cv2
 import numpy as np
 
 from .config import FaceSettings
-from .decide import Gallery, Thresholds, VerifierGallery, cascade, cascade_identify, gate, hold_back
+from .decide import (Gallery, Thresholds, VerifierGallery, cascade, cascade_identify, gate, hold_back,
+                     wants_second_look)
 from .embed import Embedder
 from .evaluate import (DlibPeer, EmbedsFaces, EvaluateError, Vectors, identity_scores, list_photos, peer_one,
                        per_identity, rounded, tar_at_far)
@@ -34,15 +35,27 @@ class Photos:
     # the verifier's vectors of the photos enrolled in some draw, by its enrolment recipe where that is
     # not its run-time one (verify.Verifier.enrol_differs); None: `verifier` serves both
     enrolled: Vectors | None = None
+    # the verifier's second look at each face (Verifier.second_look), taken where its first accuses;
+    # None: no second looks (a verifier without them)
+    second: Vectors | None = None
+    # per photo, how many of its faces pass the bot's gates (decide.gate): two or more are a tile's
+    # `multiple_faces`, never judged; None: one each
+    judged: np.ndarray | None = None
 
 
 def collect_cascade(paths: list[Path], detector: FaceDetector, embedder: EmbedsFaces, verifier,
-                    peer: DlibPeer | None = None, tick: Callable[[], None] = lambda: None) -> Photos:
+                    peer: DlibPeer | None = None, tick: Callable[[], None] = lambda: None,
+                    faces: FaceSettings | None = None) -> Photos:
     """Detect and embed every photo once with each model: ours (detection + alignment + MobileNetV2)
-    and the verifier on our largest face (bot/verify.py), and the peer on its own when given."""
+    and the verifier (bot/verify.py) on the face the bot would judge in a tile showing the photo (the
+    one face passing its gates; the largest where none or several do), and the peer on its own when
+    given."""
+    fs = faces or FaceSettings()
     n = len(paths)
+    judged = np.zeros(n, np.int64)
     ours = Vectors.empty(n, getattr(embedder, "dim", None) or 0)
     ver = Vectors.empty(n, verifier.dim)
+    second = Vectors.empty(n, verifier.dim) if hasattr(verifier, "second_look") else None
     blur, view = np.full(n, np.nan), np.full(n, np.nan)
     got = Vectors.empty(n, 128) if peer else None
     first = True
@@ -50,22 +63,29 @@ def collect_cascade(paths: list[Path], detector: FaceDetector, embedder: EmbedsF
         img = cv2.imread(str(path))
         if img is not None:
             t0 = time.perf_counter()
-            faces = find_faces(detector, img)
-            if faces:
-                vec = embedder.embed(faces[0].aligned[None])[0]
+            found = find_faces(detector, img)
+            if found:
+                passing = [f for f in found if not gate(f, fs)]
+                judged[i] = len(passing)
+                face = passing[0] if len(passing) == 1 else found[0]
+                vec = embedder.embed(face.aligned[None])[0]
                 t1 = time.perf_counter()
                 if first:  # the vectors' size is the model's: known once it has run
                     ours, first = Vectors.empty(n, len(vec)), False
-                ours.put(i, vec, faces[0].box[2], (t1 - t0) * 1000.0)
+                ours.put(i, vec, face.box[2], (t1 - t0) * 1000.0)
                 t1 = time.perf_counter()
-                ver.put(i, verifier.describe(img, faces[0]), faces[0].box[2], (time.perf_counter() - t1) * 1000.0)
-                blur[i], view[i] = faces[0].blur, faces[0].in_view
+                ver.put(i, verifier.describe(img, face), face.box[2], (time.perf_counter() - t1) * 1000.0)
+                if second is not None:  # asked for by some judgement of most photos under every name
+                    t1 = time.perf_counter()
+                    second.put(i, verifier.second_look(img, face, ver.vecs[i]), face.box[2],
+                               (time.perf_counter() - t1) * 1000.0)
+                blur[i], view[i] = face.blur, face.in_view
             if peer:
                 r = peer_one(peer, img)
                 if r is not None:
                     got.put(i, *r)
         tick()
-    return Photos(ours, ver, blur, view, got)
+    return Photos(ours, ver, blur, view, got, second=second, judged=judged)
 
 
 def describe_enrolled(paths: list[Path], rows: np.ndarray, detector: FaceDetector, verifier,
@@ -95,9 +115,11 @@ def draw_enrolled(labels: np.ndarray, usable: np.ndarray, k: int, seed: int) -> 
     return enrolled
 
 
-def _judged(verdict, face: Face, fs: FaceSettings) -> VerdictKind:
-    """The verdict the bot would record: the gates first, then a partly hidden face never accused."""
-    if gate(face, fs):
+def _judged(verdict, face: Face, fs: FaceSettings, judged: int = 1) -> VerdictKind:
+    """The verdict the bot would record: a tile of two faces or more passing the gates is
+    `multiple_faces` (counted here as unjudged: no verdict on anyone), then the gates, then a partly
+    hidden face never accused."""
+    if judged >= 2 or gate(face, fs):
         return VerdictKind.UNJUDGED
     return hold_back(verdict, face, fs).verdict
 
@@ -160,22 +182,40 @@ def _cascade_draw(t: _Tally, names: list[str], labels: np.ndarray, photos: Photo
     pred = np.full(len(probes), -1)
     for n, i in enumerate(seen):
         sc, vsc = (sims[n], rank[n]), vs[n]
-        who, _ = cascade_identify(ours.vecs[i], gallery, th, ver.vecs[i], vgallery, sc, vsc)
+        looked = photos.second is not None and photos.second.ok[i]
+        who, _ = cascade_identify(ours.vecs[i], gallery, th, ver.vecs[i], vgallery, sc, vsc,
+                                  photos.second.vecs[i] if looked else None)
         pred[np.searchsorted(probes, i)] = names.index(who) if who is not None else -1
         face = _probe_face(photos, i)
-        j = cascade(names[labels[i]], ours.vecs[i], gallery, th, ver.vecs[i], vgallery, sc, vsc)
-        t.own[_judged(j.verdict, face, fs)] += 1
+        judge = _judge_with(photos, i, gallery, th, vgallery, sc, vsc)
+        j, looked_again = judge(names[labels[i]])
+        n_judged = 1 if photos.judged is None else int(photos.judged[i])
+        t.own[_judged(j.verdict, face, fs, n_judged)] += 1
         t.ran.append(j.model == "verifier")
-        t.ms.append(ours.ms[i] + (ver.ms[i] if j.model == "verifier" else 0.0))
+        t.ms.append(ours.ms[i] + (ver.ms[i] if j.model == "verifier" else 0.0)
+                    + (photos.second.ms[i] if looked_again else 0.0))
         for c in enrolled_ids:
             if c != labels[i]:
-                other = cascade(names[c], ours.vecs[i], gallery, th, ver.vecs[i], vgallery, sc, vsc)
-                t.other[_judged(other.verdict, face, fs)] += 1
+                t.other[_judged(judge(names[c])[0].verdict, face, fs, n_judged)] += 1
         col = col_of.get(names[labels[i]])
         if col is not None:
             t.gen.append(vsc[col])
             t.imp.extend(np.delete(vsc, col).tolist())
     return pred
+
+
+def _judge_with(photos: Photos, i: int, gallery: Gallery, th: Thresholds, vgallery: VerifierGallery,
+                sc: tuple, vsc: np.ndarray) -> Callable[[str], tuple]:
+    """Photo i's judge under a name, as bot/identity.py judges a face: the cascade, and where the
+    verifier accuses, again with its second look. Returns (judgement, whether it looked again)."""
+    ours, ver, second = photos.ours, photos.verifier, photos.second
+
+    def judge(name: str):
+        j = cascade(name, ours.vecs[i], gallery, th, ver.vecs[i], vgallery, sc, vsc)
+        if second is None or not second.ok[i] or not wants_second_look(j):
+            return j, False
+        return cascade(name, ours.vecs[i], gallery, th, ver.vecs[i], vgallery, sc, vsc, second=second.vecs[i]), True
+    return judge
 
 
 def _peer_draw(t: _Tally, labels: np.ndarray, peer: Vectors, th: Thresholds, enrolled: np.ndarray,
@@ -247,7 +287,7 @@ def evaluate_enrolled(photos_dir: Path, k: int, th: Thresholds, model_path: Path
         verifier = Verifier.load()
     dlib_peer = DlibPeer.load() if peer else None
     detector = detector or FaceDetector()
-    photos = collect_cascade(paths, detector, embedder, verifier, dlib_peer, tick)
+    photos = collect_cascade(paths, detector, embedder, verifier, dlib_peer, tick, faces)
     if getattr(verifier, "enrol_differs", False):
         # an enrolled photo is described as `rollcall enroll` describes it: only those some draw enrols
         rows = np.flatnonzero(np.any([draw_enrolled(labels, photos.ours.ok, k, d) for d in range(draws)], axis=0))

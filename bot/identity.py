@@ -4,7 +4,8 @@ MobileNetV2 (bot/embed.py) runs on every face every capture; its `verified` stan
 doubt (decide.beyond_doubt). Every other face is judged by the verifier, dlib's ResNet (bot/verify.py,
 ~90 ms a face on two cores): when it first appears in a tile, whenever MobileNetV2's vector departs from
 the one it had when the verifier last judged that tile (another person sat down), when the tile's name
-changes, and every `refresh` captures. In between, the verifier's verdict is carried while MobileNetV2
+changes, and every `refresh` captures; where it would accuse, it looks again at the face mirrored
+and accuses only if that look does too. In between, the verifier's verdict is carried while MobileNetV2
 sees the same face. The verifier's runs are spread over captures within a time budget; a face still
 waiting for it is `unjudged` ("verifier pending"): no accusation is ever made before it has run.
 """
@@ -16,7 +17,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .config import RecognitionSettings
-from .decide import Gallery, Judgement, Thresholds, VerifierGallery, cascade
+from .decide import Gallery, Judgement, Thresholds, VerifierGallery, cascade, wants_second_look
 from .places import Phases
 from .types import BAD, Face, Verdict, VerdictKind
 
@@ -65,6 +66,7 @@ class Identity:
     settings: IdentitySettings = field(default_factory=IdentitySettings)
     _confirmed: dict = field(default_factory=dict, init=False)
     runs: int = field(default=0, init=False)      # faces the verifier described, for the benchmark
+    second_looks: int = field(default=0, init=False)  # of those, second looks at an accusation
     # a tile's first confirmation starts part-way into the refresh period (its phase, dealt in reading
     # order): a gallery confirmed in the lecture's first captures is not re-confirmed all together
     _phases: Phases = field(init=False)
@@ -111,6 +113,12 @@ class Identity:
             vvec = self.verifier.describe_many([(f.image, f.face)])[0]
             self.runs += 1
             j = cascade(f.expected, f.vector, self.gallery, self.thresholds, vvec, self.vgallery, f.scores)
+            if wants_second_look(j):  # an accusation stands only if a second look accuses too
+                second = self.verifier.second_look(f.image, f.face, vvec)
+                self.runs += 1
+                self.second_looks += 1
+                j = cascade(f.expected, f.vector, self.gallery, self.thresholds, vvec, self.vgallery, f.scores,
+                            second=second)
             refs = f.vector[None]
             last = self._confirmed.get(f.key)
             if last is not None and last.expected == f.expected and _same_verdict(last.judgement, j):

@@ -206,6 +206,15 @@ class Verifier:
         out = np.array([np.asarray(v) for v in vecs], np.float32).reshape(len(chips), DIM)
         return (out[:len(items)] + out[len(items):]) / 2 if mirror else out
 
+    def second_look(self, image_bgr: np.ndarray, face: Face, first: np.ndarray) -> np.ndarray:
+        """The face's second look: `first` (its run-time description) averaged with a description of
+        its chip mirrored. Asked for only where the first look accuses (decide.cascade's `second`):
+        a mirrored face carries no new identity, so what it moves is the description's own noise."""
+        chip = np.ascontiguousarray(self.chip(image_bgr, face)[:, ::-1])
+        self.made += 1
+        mirrored = np.asarray(self._net.compute_face_descriptor(chip), np.float32)
+        return ((np.asarray(first, np.float32) + mirrored) / 2).astype(np.float32)
+
 
 def fingerprint(enrol_jitter: int = 0, enrol_mirror: bool = False, chip: str = "") -> str:
     """What made an enrolled verifier vector: "verifier:dlib_resnet:5pt" for a plain description of the

@@ -375,9 +375,10 @@ def test_enroll_json_has_the_contract_shape(enrolled, cascade_parts):
     r, ticks, described = enrolled
     assert list(r) == ENROLL_KEYS
     assert (r["dir"], r["identities"], r["photos"], r["enroll"], r["draws"]) == ("subset", 3, 19, 2, 3)
-    # every photo read once, every face described once by the verifier, whatever the draws; where the
-    # verifier enrols by another recipe, the photos some draw enrols (at most 3 draws x 3 x 2) once more
-    extra = described - 18
+    # every photo read once, every face described twice by the verifier (a first look, and the second
+    # look an accusation under some name asks for), whatever the draws; where the verifier enrols by
+    # another recipe, the photos some draw enrols (at most 3 draws x 3 x 2) once more
+    extra = described - 2 * 18
     assert ticks == 19 and (extra == 0 if not cascade_parts[2].enrol_differs else 6 <= extra <= 18)
     for key in ("own_face", "other_face"):
         assert list(r[key]) == RATES and sum(r[key].values()) == pytest.approx(1.0, abs=2e-4)
@@ -398,12 +399,13 @@ def test_enroll_judges_real_faces_by_the_cascade(enrolled):
 
 def test_enroll_describes_enrolled_photos_by_the_enrolment_recipe(subset, detector, cascade_parts):
     """A verifier whose enrolled photos are described otherwise (verify.Verifier's enrol_jitter): every
-    face once as a run-time face, and the photos some draw enrols once more by the enrolment recipe."""
+    face as a run-time face (a first look and a second), and the photos some draw enrols once more by the
+    enrolment recipe."""
     from bot.verify import Verifier
     th, embedder, _ = cascade_parts
     v = Verifier(enrol_jitter=2)
     r = few_shot.evaluate_enrolled(subset, 2, th, draws=2, detector=detector, embedder=embedder, verifier=v)
-    assert 18 + 6 <= v.made <= 18 + 12
+    assert 2 * 18 + 6 <= v.made <= 2 * 18 + 12
     assert r["own_face"]["verified"] >= 0.8 and r["other_face"]["verified"] <= 0.05
 
 
@@ -447,3 +449,37 @@ def test_enroll_from_the_command_line(capsys, subset, tmp_path, cascade_parts):
     rc = main(["--home", str(tmp_path / "home"), "evaluate", str(root), "--enroll", "2", "--draws", "1"])
     out = capsys.readouterr().out
     assert rc == 0 and "2 enrolled each, 1 draws" in out and "verifier ran on" in out
+
+
+def test_a_photo_of_two_faces_is_judged_as_a_tile_of_two(tmp_path, data_dir, detector, cascade_parts):
+    """evaluate judges each photo as the bot judges a tile showing it: two faces that pass the gates are
+    `multiple_faces` (counted as unjudged, no one accused), and where only one face passes them, that
+    face is the one described, not the largest (a photo of two students side by side, then the same
+    with the larger face cut by the photo's edge)."""
+    from bot.config import FaceSettings
+    from bot.types import Verdict, VerdictKind
+    _, embedder, verifier = cascade_parts
+    a = cv2.imread(str(sorted((data_dir / "seed-faces" / "Mareta Aliana").glob("*.jpg"))[0]))
+    b = cv2.imread(str(sorted((data_dir / "seed-faces" / "Siti Zubaidah").glob("*.jpg"))[0]))
+    h = 240
+    a, b = (cv2.resize(x, (round(x.shape[1] * h / x.shape[0]), h)) for x in (a, b))
+    big_b = cv2.resize(b, None, fx=1.3, fy=1.3)
+    (tmp_path / "two.jpg").write_bytes(cv2.imencode(".jpg", np.hstack([a, b]))[1].tobytes())
+    fa, fb = find_faces(detector, a)[0], find_faces(detector, big_b)[0]
+    # the larger face (b, 1.3x) runs off the photo's top: cut, while a's stays whole
+    cut_b = big_b[int(fb.box[1] + 0.3 * fb.box[3]):, :]
+    canvas = np.zeros((max(a.shape[0], cut_b.shape[0]), a.shape[1] + cut_b.shape[1], 3), np.uint8)
+    canvas[:a.shape[0], :a.shape[1]] = a
+    canvas[:cut_b.shape[0], a.shape[1]:] = cut_b
+    (tmp_path / "cut.jpg").write_bytes(cv2.imencode(".jpg", canvas)[1].tobytes())
+    fs = FaceSettings()
+    largest = find_faces(detector, canvas)[0]
+    assert largest.box[2] > fa.box[2] and largest.in_view < fs.min_in_view
+    photos = few_shot.collect_cascade([tmp_path / "two.jpg", tmp_path / "cut.jpg"], detector, embedder, verifier)
+    assert photos.judged.tolist() == [2, 1]
+    # the one face judged is a's, whose vector is the one described alone
+    alone = verifier.describe(a, fa)
+    assert np.linalg.norm(photos.verifier.vecs[1] - alone) < 0.1
+    accused = Verdict(VerdictKind.MISMATCH, identified_as="x")
+    assert few_shot._judged(accused, fa, fs, 2) == VerdictKind.UNJUDGED
+    assert few_shot._judged(accused, fa, fs, 1) == VerdictKind.MISMATCH

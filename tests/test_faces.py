@@ -91,6 +91,33 @@ def test_small_face_still_found_at_meeting_size(detector, photos):
     assert found and 36 < found[0].box[2] < 62
 
 
+def test_a_head_cropped_tight_to_the_photo_is_found_inside_a_border(detector, data_dir):
+    """BlazeFace misses a face against the photo's edges (an ID photo, a close selfie): find_faces
+    searches a photo in which it found nothing again inside a black border. Nanda's 044 (a selfie
+    turned on its side, cropped tight) and a class photo cropped to the head's box."""
+    nanda = cv2.imread(str(data_dir / "seed-faces" / "Nanda Nurahmanita Putri" / "044.jpg"))
+    assert detector.detect(nanda) == []
+    (face,) = find_faces(detector, nanda)
+    assert face.in_view > 0.9 and face.box[2] > 0.4 * nanda.shape[1]
+    plain = framed = 0
+    paths = sorted((data_dir / "seed-faces").glob("*/*.jpg"))[::25]
+    for path in paths:
+        img = cv2.imread(str(path))
+        whole = find_faces(detector, img)
+        if not whole:
+            continue
+        x, y, w, h = whole[0].box
+        side = 1.1 * w  # the head cropped to its box and a tenth
+        x0, y0 = int(max(0, x + w / 2 - side / 2)), int(max(0, y + h / 2 - side / 2))
+        head = img[y0:int(y + h / 2 + side / 2), x0:int(x + w / 2 + side / 2)]
+        plain += bool(detector.detect(head))
+        found = find_faces(detector, head)
+        if found:
+            framed += 1
+            assert abs(found[0].box[2] - w) < 0.3 * w, path  # the same face, in the crop's own pixels
+    assert framed >= 0.9 * len(paths) and plain <= 0.7 * len(paths), (plain, framed, len(paths))
+
+
 def test_no_face_in_a_blank_tile(detector):
     assert find_faces(detector, np.full((216, 384, 3), 30, np.uint8)) == []
     assert find_faces(detector, np.zeros((4, 4, 3), np.uint8)) == []

@@ -53,6 +53,27 @@ def test_the_verifier_verdict_table():
     assert decide_verifier("Z", at(-5), g, RULE).verdict == "unjudged"
 
 
+def test_the_unsure_band_accuses_no_one_within_the_verifiers_own_noise():
+    """With unsure_lead / unsure_score (thresholds.json "verifier.unsure"): another student ahead by less
+    than unsure_lead, or a score less than unsure_score under t_verify, is `unjudged` ("verifier
+    unsure"), and `verified` needs the named student first."""
+    g = VerifierGallery.from_embeddings(np.array(["A", "B"]), np.array([[0, 0], [1, 0]], np.float32), 1)
+    at = lambda x: np.array([x, 0], np.float32)  # noqa: E731  (A's score 1 - |x|, B's 1 - |1 - x|)
+    band = dataclasses.replace(RULE, unsure_lead=0.2, unsure_score=0.1)
+    assert decide_verifier("A", at(0.55), g, RULE).verdict == "mismatch"       # B ahead by 0.1: no band
+    close = decide_verifier("A", at(0.55), g, band)
+    assert (close.verdict, close.reason, close.identified_as) == ("unjudged", "verifier unsure", None)
+    assert close.similarity == pytest.approx(0.45) and close.best_other_similarity == pytest.approx(0.55)
+    assert decide_verifier("A", at(0.7), g, band).verdict == "mismatch"        # B ahead by 0.4
+    assert decide_verifier("A", at(0.45), g, band).verdict == "verified"       # A first
+    assert decide_verifier("A", at(0.52), g, RULE).verdict == "verified"       # B ahead by 0.04 < margin
+    assert decide_verifier("A", at(0.52), g, band).verdict == "unjudged"       # ... but A not first
+    far = VerifierGallery.from_embeddings(np.array(["A", "B"]), np.array([[0, 0], [10, 0]], np.float32), 1)
+    assert decide_verifier("A", at(-0.65), far, RULE).verdict == "unknown_face"  # 0.35 < t_verify 0.4
+    assert decide_verifier("A", at(-0.65), far, band).verdict == "unjudged"      # ... by less than 0.1
+    assert decide_verifier("A", at(-0.75), far, band).verdict == "unknown_face"  # 0.25: by more
+
+
 def test_thresholds_json_holds_the_verifier_rule(tmp_path):
     th = load_thresholds(THRESHOLDS)
     assert th.verifier is not None and th.verifier.nearest >= 1 and th.verifier.lead > 0
@@ -76,6 +97,13 @@ def test_thresholds_json_holds_the_verifier_rule(tmp_path):
     with pytest.raises(ThresholdError, match="low.json.*dispute"):
         load_thresholds(tmp_path / "low.json")
     assert th.verifier.dispute is not None and th.verifier.dispute >= th.verifier.margin
+    # unsure: optional (without it, DESIGN.md's table as it was), never negative
+    assert 0 < th.verifier.unsure_lead < 0.1 and 0 < th.verifier.unsure_score < 0.1
+    assert load_thresholds(tmp_path / "nodispute.json").verifier.unsure_lead is None
+    data["verifier"] = {"t_verify": 0.4, "margin": 0.02, "nearest": 1, "lead": 0.2, "unsure": {"lead": -0.1}}
+    (tmp_path / "unsure.json").write_text(json.dumps(data))
+    with pytest.raises(ThresholdError, match="unsure.json.*unsure"):
+        load_thresholds(tmp_path / "unsure.json")
 
 
 def test_a_missing_dlib_is_one_line(monkeypatch):
@@ -320,15 +348,20 @@ def test_calibration_reads_settle_leads_as_decide_does(klass):
 
 
 def test_few_shot_classes_enroll_k_and_probe_the_rest():
-    from bot.train.calibrate import _verdicts_named, fewshot_trials, split_half
+    from bot.train.calibrate import fewshot_trials, split_half
+    from bot.train.verifier_noise import verdict_codes, with_second_look
     lab = np.repeat(np.arange(8), [3, 4, 4, 5, 6, 6, 7, 9])
     for members, enrolled, probes, outsiders in fewshot_trials(lab, 4, 3, seed=0, trials=5):
         assert len(members) == 4 and np.bincount(lab[enrolled], minlength=8)[members].tolist() == [3] * 4
         assert set(lab[probes]) == set(members) and not set(enrolled) & set(probes)
         assert not set(lab[outsiders]) & set(members) and (np.bincount(lab)[members] >= 4).all()
     # named student's score, best other's: verified, mismatch, unknown_face (the verifier's table)
-    assert _verdicts_named(np.array([0.6, 0.2, 0.3, 0.5]), np.array([0.3, 0.6, 0.2, 0.51]), 0.4, 0.02).tolist() == \
-        [0, 1, 2, 0]
+    own, other = np.array([0.6, 0.2, 0.3, 0.5, 0.37, 0.45]), np.array([0.3, 0.6, 0.2, 0.51, 0.2, 0.47])
+    assert verdict_codes(own, other, 0.4, 0.02).tolist() == [0, 1, 2, 0, 2, 0]
+    # with the unsure band (3: unjudged) as decide_verifier reads it, and the second look on accusations
+    first = verdict_codes(own, other, 0.4, 0.02, unsure_lead=0.05, unsure_score=0.05)
+    assert first.tolist() == [0, 1, 2, 3, 3, 3]
+    assert with_second_look(first, np.array([0, 0, 2, 1, 2, 0])).tolist() == [0, 3, 2, 3, 3, 3]
     # half of each source's identities calibrate, the same half for the same seed
     ids = np.array([f"lfw-faces/p{i}" for i in range(10)] + [f"extra-faces/ITERA_{i}" for i in range(3)])
     half = split_half(ids, 0)
@@ -371,3 +404,34 @@ def test_an_accusation_the_face_model_disputes_needs_a_clear_lead(klass, verifie
         for name in STUDENTS:
             if name != owner and settle_lead(name, emb, gallery, th) is None:
                 assert cascade(name, emb, gallery, th, vvec, vgallery).verdict == decide_verifier(name, vvec, vgallery, th.verifier)
+
+
+def test_an_accusation_stands_only_if_a_second_look_accuses_too(klass, faces, verifier):
+    """decide.cascade's `second` (Verifier.second_look: the face's plain and mirrored descriptions
+    averaged) on real faces: another student's face under a name is accused on both looks, the second's
+    verdict standing; where the first look alone accuses (here an own face with t_verify set between its
+    two looks' scores), the face is `unjudged`, "verifier unsure": a second look never verifies."""
+    th, gallery, vgallery, probes = klass
+    mirrored = Verifier(mirror=True)
+    withdrawn = 0
+    for k, (owner, emb, vvec) in enumerate(probes):
+        img, face = faces[owner][3 + k % 3]
+        second = verifier.second_look(img, face, vvec)
+        assert np.allclose(second, mirrored.describe(img, face), atol=1e-5)
+        for name in STUDENTS:
+            first = cascade(name, emb, gallery, th, vvec, vgallery)
+            if name != owner and first.verdict.verdict == "mismatch":
+                both = cascade(name, emb, gallery, th, vvec, vgallery, second=second)
+                assert (both.verdict.verdict, both.verdict.identified_as) == ("mismatch", owner)
+                assert both.verdict == decide_verifier(name, second, vgallery, th.verifier)
+        s1 = decide_verifier(owner, vvec, vgallery, th.verifier).similarity
+        s2 = decide_verifier(owner, second, vgallery, th.verifier).similarity
+        rule = dataclasses.replace(th.verifier, t_verify=(s1 + s2) / 2, unsure_score=0.0, lead=10.0)
+        at = dataclasses.replace(th, verifier=rule)
+        if s2 - s1 < 0.01 or cascade(owner, emb, gallery, at, vvec, vgallery).verdict.verdict != "unknown_face":
+            continue
+        looked = cascade(owner, emb, gallery, at, vvec, vgallery, second=second)
+        assert (looked.model, looked.verdict.verdict, looked.verdict.reason) == ("verifier", "unjudged", "verifier unsure")
+        assert decide_verifier(owner, second, vgallery, rule).verdict == "verified"  # what it did not give
+        withdrawn += 1
+    assert withdrawn >= 1

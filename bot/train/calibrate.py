@@ -12,6 +12,7 @@ from ..decide import Gallery, HeadRule, QuickRule, Thresholds, decide, load_thre
 from ..embed import Embedder, unit
 from ..types import JUDGED, VerdictKind
 from .data import load_cache, split_identities
+from .verifier_noise import fit_unsure, second_vectors, verdict_codes, with_second_look
 
 
 def leave_one_out_scores(emb: np.ndarray, lab: np.ndarray, top_k: int) -> np.ndarray:
@@ -445,15 +446,29 @@ def calibrate_verifier(data: Path, model_path: Path, out: Path, cache_dir: Path,
     lead = float(room * bad.max()) if len(bad) else float(th.quick.gap if th.quick else 0.1)
     settled = float(np.mean(own["lead"] >= lead))
     dispute, disputes = fit_dispute(j, t, m, keep)
-    codes = {k: _verdicts_named(d["v_own"], d["v_other"], t, m) for k, d in j.items()}
+    # the second looks at the same faces, judged in the same classes: the unsure band from how far they
+    # move a face's scores, and the verdicts with both as decide.cascade gives them
+    second = second_vectors(data, detected, rows, recipe, vec["verifier"], cache_dir / "fewshot_second.npz")[calib]
+    venrol = ver if enrolled is None else enrolled
+    j2 = fewshot_judgements(lab, ours, second, th, nearest, size, shots, trials, seed, venrol)
+    u_lead, u_score = fit_unsure(j, fewshot_judgements(lab, ours, 2 * second - ver, th, nearest, size, shots,
+                                                       trials, seed, venrol))
+    codes = {k: with_second_look(verdict_codes(d["v_own"], d["v_other"], t, m, u_lead, u_score),
+                                 verdict_codes(j2[k]["v_own"], j2[k]["v_other"], t, m, u_lead, u_score))
+             for k, d in j.items()}
     result = {"t_verify": round(t, 4), "margin": round(m, 4), "nearest": int(nearest), "lead": round(lead, 4),
               "dispute": round(dispute, 4),
+              "unsure": {"lead": round(u_lead, 4), "score": round(u_score, 4),
+                         "method": "1.96 sigma of how far a description of the face mirrored moves the lead of "
+                                   "the best other member over the own, and the own score (sigma: the median "
+                                   "absolute change / (0.6745 x sqrt 2)), own faces of the same classes"},
               "far": far, "metric": "1 - Euclidean distance of dlib ResNet vectors (bot/verify.py)",
               "enrolled_as": recipe.fingerprint,
               "calibration": {"identities": int(len(names)), "faces": int(len(lab)), "class_size": size,
                               "shots": list(shots), "trials": trials,
                               "verifier_alone": {"own_face": _rates(codes["own"]), "other_face": _rates(codes["other"]),
-                                                 "outsider_verified": round(float((codes["outsider"] == 0).mean()), 4)},
+                                                 "outsider_verified": round(float((codes["outsider"] == 0).mean()), 4),
+                                                 "outsider_unjudged": round(float((codes["outsider"] == 3).mean()), 4)},
                               "mobilenet_settled": round(settled, 4),
                               "mobilenet_wrong_settles": int(len(bad)),
                               "disputes": disputes},
@@ -468,7 +483,11 @@ def calibrate_verifier(data: Path, model_path: Path, out: Path, cache_dir: Path,
                         f"beyond which its `verified` stands, {room} x the largest at which it verified "
                         f"a face under a name not its own; dispute: where MobileNetV2 verifies the named "
                         f"member and the verifier accuses, the accusation stands only as a mismatch led by "
-                        f"this much, the lead {keep:.0%} of such accusations of another member's face reached"}
+                        f"this much, the lead {keep:.0%} of such accusations of another member's face reached; "
+                        f"unsure: another member ahead by less than its lead, or a score less than its score under "
+                        f"t_verify, is `unjudged`, `verified` needs the named member first, an accusation "
+                        f"stands only where the second look (the face's plain and mirrored descriptions "
+                        f"averaged) accuses too"}
     data_out = json.loads(out.read_text())
     data_out["verifier"] = result
     out.write_text(json.dumps(data_out, indent=1) + "\n")
@@ -485,7 +504,7 @@ def fit_dispute(j: dict, t: float, m: float, keep: float = 0.95) -> tuple[float,
     for kind in ("own", "other", "outsider"):
         d = j[kind]
         mv = ~np.isnan(d["lead"])
-        code = _verdicts_named(d["v_own"], d["v_other"], t, m)
+        code = verdict_codes(d["v_own"], d["v_other"], t, m)
         out[kind] = (mv, code, d["v_other"] - d["v_own"])
     mv, code, gap = out["other"]
     caught = gap[mv & (code == 1)]
@@ -515,7 +534,7 @@ def fit_verifier_rule(lab: np.ndarray, ours: np.ndarray, ver: np.ndarray, th: Th
         t = float(np.quantile(np.concatenate([other["v_own"], outsider["v_own"]]), 1 - far))
         # a member ahead of the face's own: per (own face, other member) pair, as decide's margin
         m = float(max(0.02, np.quantile(other["v_own"] - other["v_true"], 1 - far)))
-        codes = _verdicts_named(own["v_own"], own["v_other"], t, m)
+        codes = verdict_codes(own["v_own"], own["v_other"], t, m)
         wrong = float((codes != 0).mean())
         if best is None or wrong < best[0]:
             best = (wrong, nearest, t, m, j)
@@ -556,15 +575,9 @@ def _recipe_words(verifier) -> str:
             f"{', '.join(run) or 'one plain description'}")
 
 
-def _verdicts_named(v_own: np.ndarray, v_other: np.ndarray, t_verify: float, margin: float) -> np.ndarray:
-    """decide_verifier's verdict from the named student's score and the best other's: 0 verified,
-    1 mismatch, 2 unknown_face."""
-    ahead = v_other - v_own >= margin
-    return np.where(ahead & (v_other >= t_verify), 1, np.where((v_own >= t_verify) & ~ahead, 0, 2))
-
-
 def _rates(codes: np.ndarray) -> dict[str, float]:
-    return {name: round(float((codes == c).mean()), 4) for c, name in enumerate(JUDGED)}
+    """verdict_codes' share of each verdict."""
+    return {name: round(float((codes == c).mean()), 4) for c, name in enumerate((*JUDGED, VerdictKind.UNJUDGED))}
 
 
 def report_classes(data: Path, out: Path, cache_dir: Path, classes: int = 2, size: int = 30, seed: int = 0) -> list[Path]:
