@@ -10,6 +10,7 @@ import logging
 import os
 import re
 from collections import OrderedDict
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -46,6 +47,9 @@ class OcrTuning:
     det_box_min: float = 0.4        # a text box's least score, under rapidocr's 0.5: small faint labels score low
     det_pad: tuple[float, float] = (0.15, 0.3)  # margin (line heights: above and below, beside): a DB box has one
     rec_batch: int = 1              # crops a recogniser run takes: on a CPU a batch saves nothing, pads them all
+    # crops a read needs for them to be recognised side by side, a one-thread run each: one run split over
+    # two threads waits for the other thread at each of the model's ~200 steps (its threads do not spin)
+    side_by_side: int = 2
     min_score: float = 0.5          # a read's least score: below it the label counts as unread
     # a read below this of a label found without the detector, in a doubtful place (label_finder.Found),
     # is read again after the detector
@@ -175,6 +179,13 @@ class NameReader:
                                                 lang_type=LangRec.CH, font_path=None, rec_keys_path=None,
                                                 rec_batch_num=t.rec_batch, rec_img_shape=[3, _REC_H, _REC_H]))
         self._rec_input = TextRecInput
+        # several crops (a cold capture's 25) are dealt to `threads` one-thread runs of one more session,
+        # side by side (onnxruntime's runs are thread-safe); a lone crop keeps both threads of the first
+        self._side = None
+        if threads > 1:
+            self._side = TextRecognizer(_StageConfig(self._rec.cfg, session=_ort_session(rec, 1)))
+            self._pool = ThreadPoolExecutor(threads - 1, thread_name_prefix="rollcall-ocr")
+        self._threads = threads
         self._cache: OrderedDict[bytes, str] = OrderedDict()
         self._cache_size = t.cache_size
         # fast / slow: labels read after plain image processing found them / after the detector did
@@ -286,11 +297,29 @@ class NameReader:
             self._cache.popitem(last=False)
 
     def _recognise(self, crops: list[np.ndarray]) -> list[tuple[str, float]]:
+        """(text, score) of each crop: one run of the recogniser a crop, several side by side."""
         if not crops:
             return []
-        res = self._rec(self._rec_input(img=crops))
+        if self._side is None or len(crops) < self.tuning.side_by_side:
+            res = self._rec(self._rec_input(img=crops))
+            reads = list(zip(res.txts, res.scores))
+        else:
+            reads = self._side_by_side(crops)
         least = self.tuning.min_alnum
-        return [(_clean_read(txt, least), float(score)) for txt, score in zip(res.txts, res.scores)]
+        return [(_clean_read(txt, least), float(score)) for txt, score in reads]
+
+    def _side_by_side(self, crops: list[np.ndarray]) -> list[tuple[str, float]]:
+        """The crops dealt to the worker threads and this one by width (a run's cost grows with it),
+        each share recognised on the one-thread session; the same reads as one by one."""
+        shares = _deal([c.shape[1] for c in crops], self._threads)
+        runs = [self._pool.submit(self._side, self._rec_input(img=[crops[i] for i in share]))
+                for share in shares[1:]]
+        mine = self._side(self._rec_input(img=[crops[i] for i in shares[0]]))
+        reads: list = [None] * len(crops)
+        for share, res in zip(shares, [mine] + [r.result() for r in runs]):
+            for i, txt, score in zip(share, res.txts, res.scores):
+                reads[i] = (txt, score)
+        return reads
 
     def _detect(self, region: np.ndarray, scale: float) -> list[Line]:
         """Text lines in `region`, in region coordinates."""
@@ -337,6 +366,18 @@ class NameReader:
         scale = float(np.clip(t.centre_bands * t.det_band_h / mid.shape[0], t.centre_min_scale, t.max_upscale))
         line = pick_label(self._detect(mid, scale), mid.shape, prefer="centre", t=t.finder)
         return None if line is None else crop_line(mid, line, *t.det_pad)
+
+
+def _deal(widths: list[int], n: int) -> list[list[int]]:
+    """Indices of `widths` dealt into `n` shares of about equal total width, the widest first, each to
+    the lightest share so far (its runs' time grows with width; `_REC_H` px a run costs at least)."""
+    shares: list[list[int]] = [[] for _ in range(n)]
+    load = [0] * n
+    for i in sorted(range(len(widths)), key=lambda j: -widths[j]):
+        k = load.index(min(load))
+        shares[k].append(i)
+        load[k] += max(widths[i], _REC_H)
+    return [s for s in shares if s]
 
 
 def _for_recogniser(crop: np.ndarray) -> np.ndarray:

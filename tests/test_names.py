@@ -378,6 +378,31 @@ def test_cold_captures_mostly_skip_the_detector(data_dir):
     assert r.stats["slow"] <= 0.1 * n
 
 
+def test_labels_side_by_side_read_as_one_by_one(data_dir):
+    """A cold capture's labels are recognised side by side, a one-thread run each
+    (NameReader._side_by_side): the same texts and scores as one two-thread run after another, which a
+    lone label still gets."""
+    from bot.label_finder import bright_label_in_tile
+    from bot.ocr import _deal, _for_recogniser
+
+    r = NameReader(threads=2)
+    latin, rest = _latin_tiles(data_dir, every=3)
+    found = [bright_label_in_tile(it[3]) for it in latin + rest]
+    crops = [_for_recogniser(f[0]) for f in found if f is not None]
+    assert len(crops) >= 50
+    side = r._recognise(crops)
+    alone = [r._recognise([c])[0] for c in crops]
+    assert [t for t, _ in side] == [t for t, _ in alone]
+    assert np.allclose([s for _, s in side], [s for _, s in alone], rtol=0, atol=1e-5)
+    # the crops dealt by width into shares of about the same total, each crop once
+    widths = [c.shape[1] for c in crops]
+    shares = _deal(widths, 2)
+    assert sorted(i for s in shares for i in s) == list(range(len(crops)))
+    loads = [sum(widths[i] for i in s) for s in shares]
+    assert max(loads) - min(loads) <= max(widths)
+    assert _deal([300], 2) == [[0]]
+
+
 def test_unlabelled_tiles_read_as_nothing(data_dir):
     """A blank camera-off tile has no light text-shaped line: neither model runs. A face without a
     label reads as nothing, whichever way it went."""
