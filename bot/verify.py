@@ -68,9 +68,6 @@ class VerifierTuning:
 
 
 VERIFIER_TUNING = VerifierTuning()
-# the tuning's values under the names the tests and models/README.md use
-BOX_FIT, LANDMARK_FRAME = VERIFIER_TUNING.box_fit, VERIFIER_TUNING.frame_fit
-ENROL_JITTER, ENROL_MIRROR = VERIFIER_TUNING.enrol_jitter, VERIFIER_TUNING.enrol_mirror
 
 
 class Verifier:

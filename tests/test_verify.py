@@ -180,7 +180,8 @@ def test_an_enrolled_photo_is_described_by_the_enrolment_recipe(faces, vectors):
     assert np.allclose(v.describe(*items[1], enrol=True), enrolled[1], atol=0.05)  # jitter is random
     # the store tells vector kinds by the fingerprint: a verifier's, and another recipe's is another's
     assert v.fingerprint.startswith("verifier:") and v.fingerprint != Verifier(enrol_jitter=0).fingerprint
-    assert Verifier.load().fingerprint == verify.fingerprint(verify.ENROL_JITTER, verify.ENROL_MIRROR, "lmu")
+    tuning = verify.VERIFIER_TUNING
+    assert Verifier.load().fingerprint == verify.fingerprint(tuning.enrol_jitter, tuning.enrol_mirror, "lmu")
     assert verify.fingerprint() == "verifier:dlib_resnet:5pt"
     # the chip cut another way is another recipe: a class enrolled with the box's chip is enrolled again
     assert Verifier.load().fingerprint == "verifier:dlib_resnet:5pt:lmu:j5"
