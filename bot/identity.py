@@ -100,13 +100,14 @@ class Identity:
         return float(np.max(np.atleast_2d(refs) @ b)) >= self.settings.same_face
 
     def _verify(self, faces: list[FaceToJudge], waiting: list[tuple[int, int]], out: list) -> None:
-        """The verifier on waiting faces, most urgent first, until the capture's budget is spent; the
-        rest wait: a refresh keeps its last judgement meanwhile, a new face is `unjudged`."""
+        """The verifier on waiting faces, most urgent first, while the next run (as long as the runs
+        so far, on average) ends within the capture's budget; one face at least. The rest wait: a
+        refresh keeps its last judgement meanwhile, a new face is `unjudged`."""
         start = time.perf_counter()
         for n, (priority, i) in enumerate(waiting):
             f = faces[i]
             spent_ms = (time.perf_counter() - start) * 1000
-            if n and spent_ms >= self.settings.budget_ms:
+            if n and spent_ms * (n + 1) / n > self.settings.budget_ms:
                 seen = self._confirmed.get(f.key)
                 out[i] = seen.judgement if priority == 2 and seen else _pending(f.expected)
                 continue

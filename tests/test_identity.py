@@ -117,6 +117,32 @@ def test_the_budget_spreads_the_work_and_a_waiting_face_is_never_accused(klass):
     assert ident.judge(faces)[2].verdict.verdict == "mismatch" and first_looks(ident) == 3
 
 
+def test_a_run_that_would_end_past_the_budget_waits(klass, monkeypatch):
+    """The capture's verifier budget is what it may spend: a run starts only if, as long as the runs so
+    far, it ends within it. The real verifier on a clock where each description takes 100 ms: 250 ms
+    hold two runs, not a third that would end at 300."""
+    from bot import identity
+    models, gallery, vgallery, _ = klass
+    clock = [0.0]
+    monkeypatch.setattr(identity.time, "perf_counter", lambda: clock[0])
+
+    class Timed:
+        def describe_many(self, items):
+            clock[0] += 0.1
+            return models.verifier.describe_many(items)
+
+        def second_look(self, *args):
+            clock[0] += 0.1
+            return models.verifier.second_look(*args)
+
+    ident = Identity(gallery, vgallery, models.thresholds, Timed(), IdentitySettings(budget_ms=250))
+    faces = [tile((k,), name, doubtful(klass, name)) for k, name in enumerate(STUDENTS)]
+    out = ident.judge(faces)
+    assert ident.runs == 2 and [j.verdict.reason for j in out].count("verifier pending") == 1
+    ident.judge(faces)
+    assert ident.runs == 3  # the one left waiting, in the next capture
+
+
 def test_a_verdict_beyond_doubt_needs_no_verifier(klass):
     models, gallery, vgallery, probes = klass
     th = dataclasses.replace(models.thresholds, verifier=dataclasses.replace(models.thresholds.verifier, lead=-10.0))
