@@ -11,7 +11,7 @@ import cv2
 import numpy as np
 
 from .config import FaceSettings
-from .faces import Detection, FaceDetector, faces_of, find_faces, roll_degrees
+from .faces import Detection, FaceDetector, faces_of, roll_degrees
 from .places import Phases, place
 from .types import Face
 
@@ -84,7 +84,7 @@ class FaceMemory:
         self.counts = {"still": 0, "roi": 0, "full": 0}  # how each tile was served, for tests and tuning
 
     def find(self, detector: FaceDetector, box, tile_bgr: np.ndarray) -> list[Face]:
-        """The faces in one tile (tile coordinates), as `find_faces` gives them."""
+        """The faces in one tile (tile coordinates), as `faces_of` gives them."""
         self._deal([box])
         faces, how = self._find(detector, box, tile_bgr)
         self.counts[how] += 1
@@ -155,7 +155,9 @@ class FaceMemory:
         if faces is not None:
             self._seen[key] = _Seen(thumb, faces, seen.age + 1, True)
             return faces, "roi"
-        faces = find_faces(detector, tile_bgr)
+        # the plain full-range pass: find_faces' second search inside a border is for photos (a head
+        # against a tile's edge is cut, never judged, so a tile without a face would pay it for nothing)
+        faces = faces_of(detector, tile_bgr, detector.detect(tile_bgr))
         age = 0 if seen is not None else -self._dealt.pop(key, 0)
         # a tile seen for the first time is not checked: the check costs a short-range pass, and a fresh
         # pipeline (a cold start) pays for a full pass on every tile already; it is made next capture

@@ -171,14 +171,31 @@ def _paste_masked(img: np.ndarray, x: int, y: int, patch: np.ndarray, mask: np.n
 
 # ---------------------------------------------------------------- tiles
 
-def _zoom_tile(canvas, box: Box, spec: TileSpec, rng) -> None:
-    x, y, w, h = box
-    tile = canvas[y:y + h, x:x + w]
-    tile[:] = ZOOM_TILE_BG
+def _camera(tile: np.ndarray, background, spec: TileSpec, rng) -> str:
+    """Fills a tile with its background, and with the student's video where the camera is on; returns
+    "live" for a video, else what the camera-off tile shows (CAMERA_OFF_KINDS, or "none": a silhouette)."""
+    h, w = tile.shape[:2]
+    tile[:] = background
     kind = spec.camera_off if spec.camera_off in CAMERA_OFF_KINDS else "none"
     if kind == "none" and spec.face is not None:
         tile[:] = _cover(spec.face, w, h, rng)
-    elif kind == "name":
+        return "live"
+    return kind
+
+
+def _square_photo(face: np.ndarray, side: int) -> np.ndarray:
+    """A profile picture: the photo's upper square, resized to side x side."""
+    ph, pw = face.shape[:2]
+    s = min(ph, pw)
+    photo = face[(ph - s) // 4:(ph - s) // 4 + s, (pw - s) // 2:(pw - s) // 2 + s]
+    return cv2.resize(photo, (side, side), interpolation=cv2.INTER_AREA)
+
+
+def _zoom_tile(canvas, box: Box, spec: TileSpec, rng) -> None:
+    x, y, w, h = box
+    tile = canvas[y:y + h, x:x + w]
+    kind = _camera(tile, ZOOM_TILE_BG, spec, rng)
+    if kind == "name":
         scale = max(0.4, h / 200)
         thick = max(1, int(round(scale * 2)))
         text = _fit_text(spec.name, int(w * 0.85), scale, thick, cv2.FONT_HERSHEY_DUPLEX)
@@ -196,13 +213,10 @@ def _zoom_tile(canvas, box: Box, spec: TileSpec, rng) -> None:
         tw, th, _ = _text_size(text, scale, thick)
         cv2.putText(tile, text, (sx + (side - tw) // 2, sy + (side + th) // 2), cv2.FONT_HERSHEY_SIMPLEX,
                     scale, (255, 255, 255), thick, cv2.LINE_AA)
-    else:  # avatar: the profile picture, square, centred on the plain tile (not a live video)
+    elif kind != "live":  # avatar: the profile picture, square, centred on the plain tile (not a live video)
         side = int(h * 0.75)
         if spec.face is not None:
-            ph, pw = spec.face.shape[:2]
-            s = min(ph, pw)
-            photo = spec.face[(ph - s) // 4:(ph - s) // 4 + s, (pw - s) // 2:(pw - s) // 2 + s]
-            photo = cv2.resize(photo, (side, side), interpolation=cv2.INTER_AREA)
+            photo = _square_photo(spec.face, side)
         else:
             photo = np.full((side, side, 3), 235, np.uint8)
             cv2.circle(photo, (side // 2, int(side * 0.38)), side // 5, (200, 200, 200), -1, cv2.LINE_AA)
@@ -228,24 +242,18 @@ def _zoom_tile(canvas, box: Box, spec: TileSpec, rng) -> None:
 def _meet_tile(canvas, box: Box, spec: TileSpec, rng) -> None:
     x, y, w, h = box
     tile = np.empty((h, w, 3), np.uint8)
-    tile[:] = MEET_TILE_BG
-    kind = spec.camera_off if spec.camera_off in CAMERA_OFF_KINDS else "none"
-    if kind == "none" and spec.face is not None:
-        tile[:] = _cover(spec.face, w, h, rng)
-    elif kind == "name":
+    kind = _camera(tile, MEET_TILE_BG, spec, rng)
+    if kind == "name":
         scale = max(0.4, h / 220)
         text = _fit_text(spec.name, int(w * 0.85), scale, 1)
         tw, th, _ = _text_size(text, scale, 1)
         cv2.putText(tile, text, ((w - tw) // 2, (h + th) // 2), cv2.FONT_HERSHEY_SIMPLEX, scale,
                     (255, 255, 255), 1, cv2.LINE_AA)
-    else:  # initials or avatar: a circle in the centre
+    elif kind != "live":  # initials or avatar: a circle in the centre
         r = int(h * 0.2)
         cx, cy = w // 2, h // 2 - int(h * 0.03)
         if kind == "avatar" and spec.face is not None:
-            ph, pw = spec.face.shape[:2]
-            s = min(ph, pw)
-            photo = spec.face[(ph - s) // 4:(ph - s) // 4 + s, (pw - s) // 2:(pw - s) // 2 + s]
-            photo = cv2.resize(photo, (2 * r, 2 * r), interpolation=cv2.INTER_AREA)
+            photo = _square_photo(spec.face, 2 * r)
             mask = np.zeros((2 * r, 2 * r), np.uint8)
             cv2.circle(mask, (r, r), r - 1, 255, -1, cv2.LINE_AA)
             _paste_masked(tile, cx - r, cy - r, photo, mask)

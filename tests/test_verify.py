@@ -74,6 +74,20 @@ def test_the_unsure_band_accuses_no_one_within_the_verifiers_own_noise():
     assert decide_verifier("A", at(-0.75), far, band).verdict == "unknown_face"  # 0.25: by more
 
 
+def test_calibration_reads_verdicts_as_decide_verifier_does():
+    """bot/train/verifier_noise.verdict_codes judges every (face, name) at once; it must agree with
+    decide_verifier, with the unsure band and without, on scores all around the thresholds."""
+    from bot.train.verifier_noise import verdict_codes
+    g = VerifierGallery.from_embeddings(np.array(["A", "B"]), np.zeros((2, 2), np.float32), 1)
+    rng = np.random.default_rng(0)
+    own, other = rng.uniform(0.25, 0.55, 400), rng.uniform(0.25, 0.55, 400)
+    code = {"verified": 0, "mismatch": 1, "unknown_face": 2, "unjudged": 3}
+    for rule in (RULE, dataclasses.replace(RULE, unsure_lead=0.04, unsure_score=0.03)):
+        want = [code[decide_verifier("A", None, g, rule, np.array([o, x])).verdict] for o, x in zip(own, other)]
+        got = verdict_codes(own, other, rule.t_verify, rule.margin, rule.unsure_lead, rule.unsure_score)
+        assert got.tolist() == want
+
+
 def test_thresholds_json_holds_the_verifier_rule(tmp_path):
     th = load_thresholds(THRESHOLDS)
     assert th.verifier is not None and th.verifier.nearest >= 1 and th.verifier.lead > 0

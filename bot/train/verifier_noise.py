@@ -44,11 +44,15 @@ def fit_unsure(first: dict, mirrored: dict) -> tuple[float, float]:
     """(unsure_lead, unsure_score) from fewshot_judgements of the same classes on the plain descriptions
     of the faces and on their mirrored ones (2 x second look - plain): own faces' score, and the lead
     of the best other member over it, as far as mirroring moves them."""
-    d_score = mirrored["own"]["v_own"] - first["own"]["v_own"]
-    lead = lambda j: j["own"]["v_other"] - j["own"]["v_own"]  # noqa: E731
-    d_lead = lead(mirrored) - lead(first)
-    band = lambda d: float(Z * MEDIAN_TO_SIGMA * np.median(np.abs(d)))  # noqa: E731
-    return band(d_lead), band(d_score)
+    a, b = first["own"], mirrored["own"]
+    d_score = b["v_own"] - a["v_own"]
+    d_lead = (b["v_other"] - b["v_own"]) - (a["v_other"] - a["v_own"])
+    return _band(d_lead), _band(d_score)
+
+
+def _band(change: np.ndarray) -> float:
+    """Z sigma of a noise whose changes between two descriptions are `change`."""
+    return float(Z * MEDIAN_TO_SIGMA * np.median(np.abs(change)))
 
 
 def verdict_codes(v_own: np.ndarray, v_other: np.ndarray, t_verify: float, margin: float,
