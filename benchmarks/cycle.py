@@ -288,7 +288,7 @@ def benchmark(args, say=lambda msg: None) -> dict:
             ident = pipeline.identity.cascade
             budget = ident.settings
             if settle:
-                ident.settings = dataclasses.replace(budget, budget_ms=math.inf)
+                ident.settings = dataclasses.replace(budget, budget_ms=math.inf, capture_budget_ms=math.inf)
             k, obs = 0, []
             while k < len(shown) or (settle and pending(obs) and k < WARMUP_MAX):
                 obs, _ = cycle(k, pipeline, shown, f"{kind} warm-up")

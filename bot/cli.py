@@ -108,7 +108,7 @@ def _pipeline(c: Ctx, ocr: bool = True, live: bool = True):
     settings = c.settings
     if not live:
         settings = dataclasses.replace(settings, recognition=dataclasses.replace(
-            settings.recognition, verifier_budget_ms=math.inf))
+            settings.recognition, verifier_budget_ms=math.inf, capture_budget_ms=math.inf))
     models = load_models(settings, ocr=ocr)
     with c.store() as store:
         roster = store.list_students()

@@ -74,6 +74,7 @@ class RecognitionSettings:
     same_face: float = 0.70
     verifier_refresh: int = 60
     verifier_budget_ms: float = 250.0
+    capture_budget_ms: float = 800.0
     vector_refresh: int = 4
 
     def model_path(self) -> Path:
@@ -82,7 +83,8 @@ class RecognitionSettings:
     def identity(self):
         """The identity stage's settings (bot/identity.py IdentitySettings)."""
         from .identity import IdentitySettings
-        return IdentitySettings(self.same_face, self.verifier_refresh, self.verifier_budget_ms)
+        return IdentitySettings(self.same_face, self.verifier_refresh, self.verifier_budget_ms,
+                                self.capture_budget_ms)
 
     def thresholds_path(self) -> Path:
         return _project_path(self.thresholds)
@@ -240,6 +242,7 @@ def _validate(s: Settings) -> None:
     check(0 < s.recognition.same_face <= 1, "recognition.same_face", "must be a cosine in (0, 1]")
     check(s.recognition.verifier_refresh >= 1, "recognition.verifier_refresh", "must be >= 1 capture")
     check(s.recognition.verifier_budget_ms >= 0, "recognition.verifier_budget_ms", "must be >= 0")
+    check(s.recognition.capture_budget_ms >= 0, "recognition.capture_budget_ms", "must be >= 0")
     check(s.recognition.vector_refresh >= 1, "recognition.vector_refresh", "must be >= 1 capture")
     check(1 <= s.tracking.confirm_n <= s.tracking.window_m, "tracking.confirm_n",
           "must be between 1 and tracking.window_m")

@@ -6,8 +6,9 @@ doubt (decide.beyond_doubt). Every other face is judged by the verifier, dlib's 
 the one it had when the verifier last judged that tile (another person sat down), when the tile's name
 changes, and every `refresh` captures; where it would accuse, it looks again at the face mirrored
 and accuses only if that look does too. In between, the verifier's verdict is carried while MobileNetV2
-sees the same face. The verifier's runs are spread over captures within a time budget; a face still
-waiting for it is `unjudged` ("verifier pending"): no accusation is ever made before it has run.
+sees the same face. The verifier's runs are spread over captures within a time budget, and within what
+the capture's other stages left of its own; a face still waiting for it is `unjudged` ("verifier
+pending"): no accusation is ever made before it has run.
 """
 from __future__ import annotations
 
@@ -25,13 +26,16 @@ from .types import BAD, Face, Verdict, VerdictKind
 @dataclass(frozen=True)
 class IdentitySettings:
     """The identity stage's tuning values, each with its reason (measurements: benchmarks/HISTORY.md,
-    "Identity"). The first three are settings.toml's recognition.same_face, verifier_refresh and
-    verifier_budget_ms (config.RecognitionSettings.identity), whose defaults they take."""
+    "Identity"). The first four are settings.toml's recognition.same_face, verifier_refresh,
+    verifier_budget_ms and capture_budget_ms (config.RecognitionSettings.identity), whose defaults they take."""
     # MobileNetV2 cosine to a face the verifier judged from which the tile shows the same person: different
     # held-out people reached 0.60 at most, one sitter between captures is mostly above it
     same_face: float = RecognitionSettings.same_face
     refresh: int = RecognitionSettings.verifier_refresh  # captures after which a tile is judged again anyway
     budget_ms: float = RecognitionSettings.verifier_budget_ms  # verifier time a capture may spend (one face at least)
+    # the capture's whole time, within which the verifier's runs end after the other stages' (one face at
+    # least): a capture that read every name afresh leaves it less
+    capture_budget_ms: float = RecognitionSettings.capture_budget_ms
     # a tile's last vectors the verifier judged alike (an accusation keeps one), any of which a face may match:
     # a still sitter's vector jumps between alignments; each the verifier's own, so the tile cannot drift
     references: int = 4
@@ -74,8 +78,8 @@ class Identity:
     def __post_init__(self):
         self._phases = Phases(self.settings.refresh)
 
-    def judge(self, faces: list[FaceToJudge]) -> list[Judgement]:
-        """One judgement per face, in order."""
+    def judge(self, faces: list[FaceToJudge], spent_ms: float = 0.0) -> list[Judgement]:
+        """One judgement per face, in order; `spent_ms`: the capture's time before this stage."""
         out: list[Judgement | None] = [None] * len(faces)
         # (priority, index): 0 a new or changed face under a roster name, 1 one under no roster name,
         # 2 a refresh of the same face
@@ -92,27 +96,30 @@ class Identity:
                 out[i] = seen.judgement
             else:
                 waiting.append((2 if same else 0 if f.expected else 1, i))
-        self._verify(faces, sorted(waiting), out)
+        budget = min(self.settings.budget_ms, self.settings.capture_budget_ms - spent_ms)
+        self._verify(faces, sorted(waiting), out, budget)
         self._forget_all_but({f.key for f in faces})
         return out  # type: ignore[return-value]
 
     def _same_face(self, refs: np.ndarray, b: np.ndarray) -> bool:
         return float(np.max(np.atleast_2d(refs) @ b)) >= self.settings.same_face
 
-    def _verify(self, faces: list[FaceToJudge], waiting: list[tuple[int, int]], out: list) -> None:
+    def _verify(self, faces: list[FaceToJudge], waiting: list[tuple[int, int]], out: list,
+                budget_ms: float) -> None:
         """The verifier on waiting faces, most urgent first, while the next run (as long as the runs
-        so far, on average) ends within the capture's budget; one face at least. The rest wait: a
-        refresh keeps its last judgement meanwhile, a new face is `unjudged`."""
-        start = time.perf_counter()
-        for n, (priority, i) in enumerate(waiting):
+        so far, on average) ends within `budget_ms`; one face at least. The rest wait: a refresh keeps
+        its last judgement meanwhile, a new face is `unjudged`."""
+        start, done = time.perf_counter(), 0  # faces judged so far this capture
+        for priority, i in waiting:
             f = faces[i]
             spent_ms = (time.perf_counter() - start) * 1000
-            if n and spent_ms * (n + 1) / n > self.settings.budget_ms:
+            if done and spent_ms * (done + 1) / done > budget_ms:
                 seen = self._confirmed.get(f.key)
                 out[i] = seen.judgement if priority == 2 and seen else _pending(f.expected)
                 continue
             vvec = self.verifier.describe_many([(f.image, f.face)])[0]
             self.runs += 1
+            done += 1
             j = cascade(f.expected, f.vector, self.gallery, self.thresholds, vvec, self.vgallery, f.scores)
             if wants_second_look(j):  # an accusation stands only if a second look accuses too
                 second = self.verifier.second_look(f.image, f.face, vvec)

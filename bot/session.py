@@ -115,7 +115,8 @@ class Pipeline:
         expected = [m.student_id for m in names.matches]
         vectors = self.embed(places, face_of, expected)
         ms["embed"] = _lap(t)
-        verdicts = _timed(ms, "verify", self.identity, places, vectors, face_of, expected, crops)
+        verdicts = _timed(ms, "verify", self.identity, places, vectors, face_of, expected, crops,
+                          sum(ms.values()))
         for i, (_, sure) in verdicts.items():
             self.embed.sure(places[i], sure)
         obs = _timed(ms, "decide", observations, tiles, names, faces, judged, why, doubtful, verdicts,

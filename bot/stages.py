@@ -224,14 +224,15 @@ class IdentityStage:
                                 settings)
 
     def __call__(self, keys: dict[int, tuple], vectors: dict[int, np.ndarray], faces: dict[int, Face],
-                 expected: list, crops: list[np.ndarray]) -> dict[int, tuple[Verdict, bool]]:
+                 expected: list, crops: list[np.ndarray], spent_ms: float = 0.0) -> dict[int, tuple[Verdict, bool]]:
+        """`spent_ms`: the capture's time before this stage (the verifier gets what is left of its budget)."""
         order = sorted(vectors)
         if not order:
             return {}
         # every judged face scored in one product (a face at a time: ~0.2 ms each, 44 a capture)
         scored = dict(zip(order, zip(*self.gallery.rank(np.stack([vectors[i] for i in order])))))
         judgements = self.cascade.judge([FaceToJudge(keys[i], expected[i], vectors[i], scored[i], crops[i],
-                                                      faces[i]) for i in order])
+                                                      faces[i]) for i in order], spent_ms)
         out = {}
         for i, j in zip(order, judgements):
             v = hold_back(dataclasses.replace(j.verdict, model=j.model), faces[i], self.faces)

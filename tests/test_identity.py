@@ -47,7 +47,8 @@ def klass(data_dir, models):
 def stage(klass, **settings) -> Identity:
     models, gallery, vgallery, _ = klass
     return Identity(gallery, vgallery, models.thresholds, models.verifier,
-                    dataclasses.replace(IdentitySettings(budget_ms=1e9), **settings))
+                    dataclasses.replace(IdentitySettings(budget_ms=1e9, capture_budget_ms=1e9),
+                                        **settings))
 
 
 def doubtful(klass, name: str, skip: int = 0):
@@ -143,10 +144,40 @@ def test_a_run_that_would_end_past_the_budget_waits(klass, monkeypatch):
     assert ident.runs == 3  # the one left waiting, in the next capture
 
 
+def test_the_verifier_gets_what_the_capture_left(klass, monkeypatch):
+    """A capture whose other stages spent most of its budget (a lecture's first, every name read afresh)
+    leaves the verifier the rest: one run where 250 ms hold two, then the next capture's full budget.
+    The real verifier on a clock where each description takes 100 ms."""
+    from bot import identity
+    models, gallery, vgallery, _ = klass
+    clock = [0.0]
+    monkeypatch.setattr(identity.time, "perf_counter", lambda: clock[0])
+
+    class Timed:
+        def describe_many(self, items):
+            clock[0] += 0.1
+            return models.verifier.describe_many(items)
+
+        def second_look(self, *args):
+            clock[0] += 0.1
+            return models.verifier.second_look(*args)
+
+    settings = IdentitySettings(budget_ms=250, capture_budget_ms=800)
+    ident = Identity(gallery, vgallery, models.thresholds, Timed(), settings)
+    faces = [tile((k,), name, doubtful(klass, name)) for k, name in enumerate(STUDENTS)]
+    out = ident.judge(faces, spent_ms=650)    # 150 ms left: one run, not two
+    assert ident.runs == 1 and [j.verdict.reason for j in out].count("verifier pending") == 2
+    ident.judge(faces, spent_ms=900)          # over already: one face all the same
+    assert ident.runs == 2
+    ident.judge(faces, spent_ms=100)          # a steady capture: the verifier's own 250 ms
+    assert ident.runs == 3
+
+
 def test_a_verdict_beyond_doubt_needs_no_verifier(klass):
     models, gallery, vgallery, probes = klass
     th = dataclasses.replace(models.thresholds, verifier=dataclasses.replace(models.thresholds.verifier, lead=-10.0))
-    ident = Identity(gallery, vgallery, th, models.verifier, IdentitySettings(budget_ms=1e9))
+    ident = Identity(gallery, vgallery, th, models.verifier,
+                     IdentitySettings(budget_ms=1e9, capture_budget_ms=1e9))
     (j,) = ident.judge([tile((0,), "Mareta Aliana", probes["Mareta Aliana"][0])])
     assert first_looks(ident) == 0 and j.model == "mobilenet" and j.verdict.verdict == "verified"
 

@@ -18,7 +18,8 @@ def unhurried():
     in the capture that shows it, so what a capture's verdicts are does not depend on this machine's speed."""
     settings = load_settings()
     return dataclasses.replace(settings, recognition=dataclasses.replace(settings.recognition,
-                                                                         verifier_budget_ms=1e9))
+                                                                         verifier_budget_ms=1e9,
+                                                                         capture_budget_ms=1e9))
 
 
 @pytest.fixture(scope="module")
@@ -280,7 +281,7 @@ def test_the_memories_settings_reach_the_stages(setup, tmp_path):
     _, models, roster, gallery, (a, _) = setup
     cfg = tmp_path / "settings.toml"
     cfg.write_text("[faces]\nfull_pass_every = 1\n[names]\nreread_every = 2\n[recognition]\nvector_refresh = 3\n"
-                   "verifier_budget_ms = 1e9\n")
+                   "verifier_budget_ms = 1e9\ncapture_budget_ms = 1e9\n")
     rng = np.random.default_rng(0)
     frames = [np.clip(a + rng.normal(0, 1, a.shape), 0, 255).astype(np.uint8) for _ in range(3)]
     counts = {}
