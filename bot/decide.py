@@ -476,9 +476,10 @@ def cascade(expected: str | None, emb: np.ndarray, gallery: Gallery, th: Thresho
     in th, decide alone (model "mobilenet"), as before the verifier.
 
     `second`: the face's second look (Verifier.second_look: its plain and mirrored descriptions
-    averaged), asked for where the first accuses (wants_second_look). An accusation stands only if the
-    second look accuses too (its verdict is the one kept); else the face is `unjudged` (UNSURE): a
-    second look never verifies what the first did not.
+    averaged), asked for where the first accuses, or names an unlabelled tile's face within the unsure
+    band of another student (wants_second_look). An accusation stands only if the second look accuses
+    too (its verdict is the one kept); else the face is `unjudged` (UNSURE): a second look never
+    verifies what the first did not. An unlabelled tile's face is identified by the second look.
     `scores`, `vscores`: gallery.scores(emb) and vgallery.scores(vvec)[0] when the caller has them."""
     scores = gallery.scores(emb) if scores is None and len(gallery.student_ids) else scores
     if th.verifier is None:
@@ -496,7 +497,10 @@ def cascade(expected: str | None, emb: np.ndarray, gallery: Gallery, th: Thresho
     if vvec is None or vgallery is None:
         pending = VerdictKind.UNLABELED if expected is None else VerdictKind.UNJUDGED
         return Judgement(Verdict(pending, reason="verifier pending"), "")
+    vscores = vgallery.scores(vvec)[0] if vscores is None else vscores
     v = decide_verifier(expected, vvec, vgallery, th.verifier, vscores)
+    if second is not None and expected is None and wants_second_identity(vscores, th):
+        v = decide_verifier(None, second, vgallery, th.verifier)  # a near tie: the first by the second look
     if second is not None and v.verdict in BAD:
         again = decide_verifier(expected, second, vgallery, th.verifier)
         v = again if again.verdict in BAD else Verdict(
@@ -509,10 +513,16 @@ def cascade(expected: str | None, emb: np.ndarray, gallery: Gallery, th: Thresho
     return Judgement(v, "verifier", score, th.verifier.t_verify)
 
 
-def wants_second_look(j: Judgement) -> bool:
-    """Whether the verifier accused on its first look: the face is to be described again (cascade's
-    `second`) before the accusation stands."""
-    return j.model == "verifier" and j.verdict.verdict in BAD
+def wants_second_look(j: Judgement, vscores: np.ndarray | None = None, th: Thresholds | None = None) -> bool:
+    """Whether the face is to be described again (cascade's `second`): the verifier accused on its first
+    look, or (given its scores `vscores` and `th`) put an unlabelled tile's face within its unsure band
+    of two students (wants_second_identity)."""
+    if j.model != "verifier":
+        return False
+    if j.verdict.verdict in BAD:
+        return True
+    return (j.verdict.verdict == VerdictKind.UNLABELED and vscores is not None and th is not None
+            and wants_second_identity(vscores, th))
 
 
 def disputed(v: Verdict, expected: str | None, emb: np.ndarray, gallery: Gallery, th: Thresholds,

@@ -5,7 +5,8 @@ doubt (decide.beyond_doubt). Every other face is judged by the verifier, dlib's 
 ~90 ms a face on two cores): when it first appears in a tile, whenever MobileNetV2's vector departs from
 the one it had when the verifier last judged that tile (another person sat down), when the tile's name
 changes, and every `refresh` captures; where it would accuse, it looks again at the face mirrored
-and accuses only if that look does too. In between, the verifier's verdict is carried while MobileNetV2
+and accuses only if that look does too (and an unlabelled tile's face it puts within its unsure band of
+two students is named by that look). In between, the verifier's verdict is carried while MobileNetV2
 sees the same face. The verifier's runs are spread over captures within a time budget, and within what
 the capture's other stages left of its own; a face still waiting for it is `unjudged` ("verifier
 pending"): no accusation is ever made before it has run.
@@ -120,13 +121,15 @@ class Identity:
             vvec = self.verifier.describe_many([(f.image, f.face)])[0]
             self.runs += 1
             done += 1
-            j = cascade(f.expected, f.vector, self.gallery, self.thresholds, vvec, self.vgallery, f.scores)
-            if wants_second_look(j):  # an accusation stands only if a second look accuses too
+            vscores = self.vgallery.scores(vvec)[0]
+            j = cascade(f.expected, f.vector, self.gallery, self.thresholds, vvec, self.vgallery, f.scores, vscores)
+            # an accusation stands only if a second look accuses too; an unlabelled near tie is its to break
+            if wants_second_look(j, vscores, self.thresholds):
                 second = self.verifier.second_look(f.image, f.face, vvec)
                 self.runs += 1
                 self.second_looks += 1
                 j = cascade(f.expected, f.vector, self.gallery, self.thresholds, vvec, self.vgallery, f.scores,
-                            second=second)
+                            vscores, second)
             refs = f.vector[None]
             last = self._confirmed.get(f.key)
             if last is not None and last.expected == f.expected and _same_verdict(last.judgement, j):

@@ -191,6 +191,29 @@ def test_an_unlabeled_tile_waiting_for_the_verifier_stays_unlabeled(klass):
     assert named.verdict.identified_as == "Siti Zubaidah" and named.model == "verifier"
 
 
+def test_an_unlabeled_near_tie_is_named_by_a_second_look(klass):
+    """An unlabelled tile's face the verifier puts within its unsure band of two students is named by
+    its second look (the first of the mirrored and plain descriptions averaged); a clear first is not
+    looked at again. The band widened to take in the real face: every first is within it."""
+    models, gallery, vgallery, _ = klass
+    img, face, vec = doubtful(klass, "Siti Zubaidah")
+    first = models.verifier.describe(img, face)
+    sims = vgallery.scores(first)[0]
+    assert sorted(sims)[-1] - sorted(sims)[-2] >= models.thresholds.verifier.unsure_lead  # a clear first
+    clear = stage(klass)
+    (j,) = clear.judge([tile((0,), None, (img, face, vec))])
+    assert clear.second_looks == 0 and j.verdict.identified_as == "Siti Zubaidah"
+
+    wide = dataclasses.replace(models.thresholds.verifier, unsure_lead=10.0)
+    tied = Identity(gallery, vgallery, dataclasses.replace(models.thresholds, verifier=wide), models.verifier,
+                    IdentitySettings(budget_ms=1e9, capture_budget_ms=1e9))
+    (j,) = tied.judge([tile((0,), None, (img, face, vec))])
+    again = vgallery.scores(models.verifier.second_look(img, face, first))[0]
+    assert tied.second_looks == 1 and j.model == "verifier" and j.verdict.verdict == "unlabeled"
+    assert j.verdict.identified_as == vgallery.student_ids[int(again.argmax())]
+    assert j.verdict.similarity == round(float(again.max()), 4)
+
+
 def test_a_face_flipping_between_views_the_verifier_confirmed_is_not_described_again(klass):
     """references: two views of one sitter further apart than same_face, each confirmed once, are
     carried after (with one reference, each return to the other view went back to the verifier)."""
