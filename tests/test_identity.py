@@ -118,12 +118,9 @@ def test_the_budget_spreads_the_work_and_a_waiting_face_is_never_accused(klass):
     assert ident.judge(faces)[2].verdict.verdict == "mismatch" and first_looks(ident) == 3
 
 
-def test_a_run_that_would_end_past_the_budget_waits(klass, monkeypatch):
-    """The capture's verifier budget is what it may spend: a run starts only if, as long as the runs so
-    far, it ends within it. The real verifier on a clock where each description takes 100 ms: 250 ms
-    hold two runs, not a third that would end at 300."""
+def timed_verifier(models, monkeypatch):
+    """The real verifier on the identity stage's clock, on which each description takes 100 ms."""
     from bot import identity
-    models, gallery, vgallery, _ = klass
     clock = [0.0]
     monkeypatch.setattr(identity.time, "perf_counter", lambda: clock[0])
 
@@ -136,7 +133,16 @@ def test_a_run_that_would_end_past_the_budget_waits(klass, monkeypatch):
             clock[0] += 0.1
             return models.verifier.second_look(*args)
 
-    ident = Identity(gallery, vgallery, models.thresholds, Timed(), IdentitySettings(budget_ms=250))
+    return Timed()
+
+
+def test_a_run_that_would_end_past_the_budget_waits(klass, monkeypatch):
+    """The capture's verifier budget is what it may spend: a run starts only if, as long as the runs so
+    far, it ends within it. The real verifier on a clock where each description takes 100 ms: 250 ms
+    hold two runs, not a third that would end at 300."""
+    models, gallery, vgallery, _ = klass
+    ident = Identity(gallery, vgallery, models.thresholds, timed_verifier(models, monkeypatch),
+                     IdentitySettings(budget_ms=250))
     faces = [tile((k,), name, doubtful(klass, name)) for k, name in enumerate(STUDENTS)]
     out = ident.judge(faces)
     assert ident.runs == 2 and [j.verdict.reason for j in out].count("verifier pending") == 1
@@ -148,22 +154,9 @@ def test_the_verifier_gets_what_the_capture_left(klass, monkeypatch):
     """A capture whose other stages spent most of its budget (a lecture's first, every name read afresh)
     leaves the verifier the rest: one run where 250 ms hold two, then the next capture's full budget.
     The real verifier on a clock where each description takes 100 ms."""
-    from bot import identity
     models, gallery, vgallery, _ = klass
-    clock = [0.0]
-    monkeypatch.setattr(identity.time, "perf_counter", lambda: clock[0])
-
-    class Timed:
-        def describe_many(self, items):
-            clock[0] += 0.1
-            return models.verifier.describe_many(items)
-
-        def second_look(self, *args):
-            clock[0] += 0.1
-            return models.verifier.second_look(*args)
-
     settings = IdentitySettings(budget_ms=250, capture_budget_ms=800)
-    ident = Identity(gallery, vgallery, models.thresholds, Timed(), settings)
+    ident = Identity(gallery, vgallery, models.thresholds, timed_verifier(models, monkeypatch), settings)
     faces = [tile((k,), name, doubtful(klass, name)) for k, name in enumerate(STUDENTS)]
     out = ident.judge(faces, spent_ms=650)    # 150 ms left: one run, not two
     assert ident.runs == 1 and [j.verdict.reason for j in out].count("verifier pending") == 2
