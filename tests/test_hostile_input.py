@@ -156,7 +156,9 @@ def test_numbers_out_of_range_are_one_line_and_store_nothing(argv, key, capsys, 
                                        (b"[faces]\nblur_min = nan\n", "faces.blur_min"),
                                        (b"[faces]\nfull_pass_every = 0\n", "faces.full_pass_every"),
                                        (b"[names]\nreread_every = -1\n", "names.reread_every"),
-                                       (b"[recognition]\nvector_refresh = 1.5\n", "recognition.vector_refresh")])
+                                       (b"[recognition]\nvector_refresh = 1.5\n", "recognition.vector_refresh"),
+                                       (b"[recognition]\ncapture_budget_ms = nan\n", "recognition.capture_budget_ms"),
+                                       (b"[recognition]\ncapture_budget_ms = -1\n", "recognition.capture_budget_ms")])
 def test_settings_that_are_not_text_or_not_finite_are_one_line(tmp_path, capsys, home, text, key):
     cfg = tmp_path / "settings.toml"
     cfg.write_bytes(text)
