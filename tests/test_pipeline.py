@@ -9,6 +9,7 @@ from bot.config import load_settings
 from bot.enroll import embed_photo
 from bot.roster import load_roster
 from bot.session import Pipeline, enrolled_galleries, load_models
+from bot.types import BAD
 
 from scenes.gallery import make_specs, render_gallery, seed_photos
 
@@ -295,3 +296,25 @@ def test_the_memories_settings_reach_the_stages(setup, tmp_path):
     assert (pipe.names.memory.max_age, pipe.embed.memory.refresh_every) == (30, 4)
     pipe = Pipeline(load_settings(cfg), models, roster, *gallery)
     assert (pipe.names.memory.max_age, pipe.embed.memory.refresh_every) == (2, 3)
+
+
+def test_the_verifier_gets_what_the_capture_left_of_its_budget(setup, tmp_path, monkeypatch):
+    """The identity stage is told what the capture's other stages spent (their times, as timed), and a
+    recognition.capture_budget_ms they used up leaves one verifier run a capture (the other faces wait,
+    none accused); with the budget lifted every face is judged in the first capture."""
+    _, models, roster, gallery, (a, _) = setup
+    cfg = tmp_path / "settings.toml"
+    judged, told = {}, []
+    for budget in ("0", "1e9"):
+        cfg.write_text(f"[recognition]\nverifier_budget_ms = 1e9\ncapture_budget_ms = {budget}\n")
+        pipe = Pipeline(load_settings(cfg), models, roster, *gallery)
+        ident = pipe.identity.cascade
+        judge = ident.judge
+        monkeypatch.setattr(ident, "judge", lambda faces, spent_ms=0.0: told.append(spent_ms) or judge(faces, spent_ms))
+        obs, ms = pipe.process(a)
+        assert told[-1] == pytest.approx(sum(ms[k] for k in ("segment", "names", "detect", "embed")), abs=0.1)
+        assert told[-1] > 0 and not [o for o in obs if o.verdict.verdict in BAD]
+        faces = [o for o in obs if o.verdict.verdict != "no_face"]
+        judged[budget] = (sum(o.verdict.model == "verifier" for o in faces), len(faces), ident.runs - ident.second_looks)
+    assert judged["0"][0] == judged["0"][2] == 1 and judged["0"][1] >= 3, judged
+    assert judged["1e9"][0] == judged["1e9"][1] == judged["1e9"][2], judged
