@@ -35,6 +35,9 @@ class GaplessTuning:
     samples: int = 240  # sample lines across a region: plenty to measure a share
     pitch_tol: float = 0.015  # a line lies on a run when within this share of the pitch of its place (2 px at least)
     gap_pair: tuple[int, float] = (3, 0.1)  # two lines this many px to this share of the pitch apart are a gap's edges
+    gap_flat: float = 0.12  # ... with no line between them a step along more than this share of the length: a
+    # gap is a band of one colour (a speaker's border too; a real capture's compressed gap ~0.09), a row of name
+    # labels or a video's pattern beside a tile's edge is not (0.14 and up)
 
 
 GAPLESS = GaplessTuning()
@@ -80,22 +83,37 @@ def _rows_first(reg: np.ndarray, x0: int, y0: int, min_w: float) -> list[tuple]:
         return []
     page = modal_colour(reg)
     pitch = max(ys[k + 1] - ys[k] for k in range(len(ys) - 1))   # a clipped row keeps its tiles' shape
+    bands = [reg[ys[j]:ys[j + 1]] for j in range(len(ys) - 1)]
+    profs = [_profile(band, 0, len(band), axis=1) for band in bands]
+    cols = _full_rows([_progression(prof, W, min_w, row=True) for prof in profs], profs, bands, page)
     cells = []
-    for j in range(len(ys) - 1):
-        band = reg[ys[j]:ys[j + 1]]
-        prof = _profile(band, 0, len(band), axis=1)
-        xs = _progression(prof, W, min_w)
-        if xs is None or xs[0] != 0 or xs[-1] != W:
+    for j, xs in enumerate(cols):
+        if xs is None or not _sides(profs[j], bands[j], xs, page):
             return []
-        for x in xs[1:-1]:
-            if prof[max(0, x - 2):x + 3].max() < GAPLESS.side and not _flat_page(band[:, max(0, x - 3):x + 3], page):
-                return []
         for i in range(len(xs) - 1):
             cw = xs[i + 1] - xs[i]
             if not GAPLESS.aspect[0] <= cw / pitch <= GAPLESS.aspect[1] * GAPLESS.wide_last_row:
                 return []
             cells.append((x0 + xs[i], y0 + ys[j], x0 + xs[i + 1], y0 + ys[j + 1]))
     return cells
+
+
+def _full_rows(cols: list, profs: list, bands: list, page: np.ndarray) -> list:
+    """Each row's columns, where a row above the last that reads fewer tiles than the fullest (two
+    dark videos meeting with a step too faint to be found) is cut at the fullest row's columns when
+    they are its tiles' sides: only the last row holds fewer tiles."""
+    full = max((xs for xs in cols[:-1] if xs is not None), key=len, default=None)
+    if full is None:
+        return cols
+    return [full if j < len(cols) - 1 and xs is not None and len(xs) < len(full) and
+            _sides(profs[j], bands[j], full, page) else xs for j, xs in enumerate(cols)]
+
+
+def _sides(prof: np.ndarray, band: np.ndarray, xs: list[int], page: np.ndarray) -> bool:
+    """Whether each inner column line of a row is a colour step along its side (GAPLESS.side of the
+    row's height) or runs through flat page colour there."""
+    return all(prof[max(0, x - 2):x + 3].max() >= GAPLESS.side or _flat_page(band[:, max(0, x - 3):x + 3], page)
+               for x in xs[1:-1])
 
 
 def _without_empty_ends(reg: np.ndarray, xs: list[int], ys: list[int]) -> tuple[list[int], list[int]]:
@@ -198,6 +216,14 @@ def _profile(reg: np.ndarray, a: int, b: int, axis: int) -> np.ndarray:
     return np.concatenate([[0.0], prof, [0.0]])
 
 
+def _flat_between(prof: np.ndarray, u: int, v: int) -> bool:
+    """Whether the band between two step lines is flat along its length (a gap, a border): no line
+    inside it, two pixels in from each, is a step along more than GAPLESS.gap_flat of it. A band too
+    narrow to look inside counts as flat."""
+    inside = prof[min(u, v) + 3:max(u, v) - 2]
+    return inside.size == 0 or float(inside.max()) <= GAPLESS.gap_flat
+
+
 def cmax(a: np.ndarray) -> np.ndarray:
     """Largest of the three channels (numpy's reduce over a length-3 last axis is many times slower)."""
     return np.maximum(np.maximum(a[..., 0], a[..., 1]), a[..., 2])
@@ -213,10 +239,13 @@ def _lines(prof: np.ndarray) -> list[tuple[int, float]]:
     return out
 
 
-def _progression(prof: np.ndarray, length: int, min_size: float) -> list[int] | None:
+def _progression(prof: np.ndarray, length: int, min_size: float, row: bool = False) -> list[int] | None:
     """The longest run of lines at one pitch (the region's own edges count as lines): its positions,
     or None when no run of two cells or more is there, or when its lines come in pairs (the two
-    edges of a gap: a grid with gaps is cut at its gaps, not here)."""
+    edges of a gap: a grid with gaps is cut at its gaps, not here). In one row of a gapless grid
+    (`row`) the run is two equal cells or more from edge to edge, without gaps: the rows meet without
+    one, so their tiles do too, and a line beside a tile's edge is in a video (a row's short band
+    shows a patterned wall's or a photo's own edges almost as strongly as the tiles')."""
     inner = [c for c in _lines(prof) if 2 < c[0] < length - 2]
     # stripes or a bookshelf make hundreds of lines: the grid's are among the strongest (the search
     # tries every pair, so it stays small)
@@ -250,14 +279,16 @@ def _progression(prof: np.ndarray, length: int, min_size: float) -> list[int] | 
             if GAPLESS.clipped_shows * p <= run[0] < p * GAPLESS.clipped:
                 run.insert(0, 0)
                 clipped -= 1
+            if row and (clipped or len(run) < 3 or run[0] != 0 or run[-1] != length):
+                continue
             key = (len(run) - 1, clipped, run[-1] - run[0], float(np.mean([sup[v] for v in run])))
             if key > best_key:
                 best, best_key = run, key
-    if best is not None:
+    if best is not None and not row:
         p = (best[-1] - best[0]) / (len(best) - 1)
         inner = [v for v in best if 0 < v < length]
         paired = [v for v in inner if any(GAPLESS.gap_pair[0] <= abs(u - v) <= GAPLESS.gap_pair[1] * p
-                                          for u in pos[1:-1])]
+                                          and _flat_between(prof, int(u), v) for u in pos[1:-1])]
         if inner and len(paired) * 2 > len(inner):
             return None
     return best

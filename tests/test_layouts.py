@@ -167,7 +167,9 @@ def _beyond(photos) -> dict[str, Scene]:
     """Layouts of the matrix drawn at other sizes, counts and seeds: a rule tuned to one scene fails
     here. Meet's self-view alone on the page (no tile under it) and over a tile at 4K; Zoom's lone
     speaker with a dark edge, and in a window on a desktop; a speaker with the strip in a window; a
-    window of camera-off tiles on a desktop (no shared slide)."""
+    window of camera-off tiles on a desktop (no shared slide); Meet 2020's gapless grids with a wide
+    last row over a patterned wall, a row of name labels, a last row cut by the toolbar and two dark
+    videos meeting without a step (each read as one tile before)."""
     from scenes.layouts import meet_2020_tiled, meet_2021, zoom_gallery, zoom_speaker
     looks = {0: "name", 1: "initials", 2: "name", 3: "avatar", 4: "name"}
     return {
@@ -179,6 +181,11 @@ def _beyond(photos) -> dict[str, Scene]:
         "meet2020-3x2-1280x720": meet_2020_tiled(photos, n=6, size=(1280, 720), seed=3),
         "zoom-camoff-desktop-1920x1080": zoom_gallery(photos, n=6, size=(1920, 1080), chrome="desktop", looks=looks,
                                                       seed=5),
+        "meet2020-4x3-wide-last-1280x720": meet_2020_tiled(photos, n=10, size=(1280, 720), seed=0),
+        "meet2020-4x3-wide-last-labels-1280x720": meet_2020_tiled(photos, n=11, size=(1280, 720), seed=5),
+        "meet2020-4x3-wide-last-2560x1440": meet_2020_tiled(photos, n=11, size=(2560, 1440), seed=3),
+        "meet2020-4x4-two-last-1920x1080": meet_2020_tiled(photos, n=14, size=(1920, 1080), seed=4),
+        "meet2020-4x4-dark-pair-1280x720": meet_2020_tiled(photos, n=14, size=(1280, 720), self_view=False, seed=2),
     }
 
 
@@ -191,7 +198,9 @@ def beyond(data_dir) -> dict[str, Scene]:
 
 BEYOND = ["meet2021-7-selfview-alone-1920x1080", "meet2021-12-selfview-3840x2160",
           "zoom-speaker-alone-dark-edge-1920x1080", "zoom-speaker-alone-desktop-1280x720",
-          "zoom-speaker-window-1280x720", "meet2020-3x2-1280x720", "zoom-camoff-desktop-1920x1080"]
+          "zoom-speaker-window-1280x720", "meet2020-3x2-1280x720", "zoom-camoff-desktop-1920x1080",
+          "meet2020-4x3-wide-last-1280x720", "meet2020-4x3-wide-last-labels-1280x720",
+          "meet2020-4x3-wide-last-2560x1440", "meet2020-4x4-two-last-1920x1080", "meet2020-4x4-dark-pair-1280x720"]
 
 
 @pytest.mark.parametrize("name", BEYOND)
