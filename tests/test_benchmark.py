@@ -25,11 +25,12 @@ def test_the_benchmark_counts_the_work_each_kind_of_cycle_does(data_dir, capsys)
     # (each face every capture, as with another photo in every tile: ~0.9 of new photos' views)
     assert steady["views"] <= 0.75 * new["views"]
     assert r["peer_ms"] is None and r["ratio"] is None
-    # the verifier loaded with its gallery: it runs on a cold capture's new faces (within the live
-    # budget), is timed as its own stage, and the genuine students it accused are counted (the floor is
-    # 0; benchmarks/HISTORY.md 2026-12-07: tile 5, "Mareta Aliana 2", is not yet at it)
+    # the verifier loaded with its gallery: it runs on a cold capture's new faces (one at least, within
+    # what the capture left of its budget), is timed as its own stage, and no genuine student is
+    # accused in any cycle, warm-ups included (the floor)
     assert r["verifier"]["loaded"] and cold["verifier"] >= 1 and "verify" in r["stages_ms"]["steady"]
-    assert r["genuine_accused"]["total"] == sum(v for k, v in r["genuine_accused"].items() if k != "total")
+    assert r["verifier"]["capture_budget_ms"] == 800
+    assert r["genuine_accused"]["total"] == 0, r["genuine_accused"]
 
 
 def test_label_memory_script_keeps_no_renamed_label(data_dir, capsys):
