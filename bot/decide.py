@@ -503,14 +503,17 @@ def cascade(expected: str | None, emb: np.ndarray, gallery: Gallery, th: Thresho
         v = decide_verifier(None, second, vgallery, th.verifier)  # a near tie: the first by the second look
     if second is not None and v.verdict in BAD:
         again = decide_verifier(expected, second, vgallery, th.verifier)
-        v = again if again.verdict in BAD else Verdict(
-            VerdictKind.UNJUDGED, similarity=again.similarity, best_other=again.best_other,
-            best_other_similarity=again.best_other_similarity, reason=UNSURE)
+        v = again if again.verdict in BAD else _withheld(again, UNSURE)
     if disputed(v, expected, emb, gallery, th, scores):
-        v = Verdict(VerdictKind.UNJUDGED, similarity=v.similarity, best_other=v.best_other,
-                    best_other_similarity=v.best_other_similarity, reason="models disagree")
+        v = _withheld(v, "models disagree")
     score = v.similarity if v.similarity is not None else v.best_other_similarity
     return Judgement(v, "verifier", score, th.verifier.t_verify)
+
+
+def _withheld(v: Verdict, reason: str) -> Verdict:
+    """`v` made `unjudged` for `reason`, its scores kept (what the evidence and report show)."""
+    return Verdict(VerdictKind.UNJUDGED, similarity=v.similarity, best_other=v.best_other,
+                   best_other_similarity=v.best_other_similarity, reason=reason)
 
 
 def wants_second_look(j: Judgement, vscores: np.ndarray | None = None, th: Thresholds | None = None) -> bool:

@@ -205,8 +205,9 @@ class Verifier:
 
     def second_look(self, image_bgr: np.ndarray, face: Face, first: np.ndarray) -> np.ndarray:
         """The face's second look: `first` (its run-time description) averaged with a description of
-        its chip mirrored. Asked for only where the first look accuses (decide.cascade's `second`):
-        a mirrored face carries no new identity, so what it moves is the description's own noise."""
+        its chip mirrored. Asked for only where the first look accuses or an unlabelled tile's face is a
+        near tie (decide.wants_second_look): a mirrored face carries no new identity, so what it moves
+        is the description's own noise."""
         chip = np.ascontiguousarray(self.chip(image_bgr, face)[:, ::-1])
         self.made += 1
         mirrored = np.asarray(self._net.compute_face_descriptor(chip), np.float32)

@@ -33,7 +33,7 @@ def second_vectors(data: Path, detected: dict[str, np.ndarray], rows: np.ndarray
         vecs.append(verifier.second_look(img, face, first[n]))
         if progress and n % 200 == 0:
             print(f"second_vectors: {n}/{len(rows)}", flush=True)
-    result = np.array(vecs, np.float32).reshape(-1, 128)
+    result = np.array(vecs, np.float32).reshape(-1, verifier.dim)
     tmp = out.with_suffix(".tmp.npz")
     np.savez_compressed(tmp, paths=paths, recipe=np.array(key), second=result)
     tmp.replace(out)
